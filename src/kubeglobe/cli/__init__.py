@@ -1,0 +1,1 @@
+"""The `kubeglobe` command line, one module per noun."""

@@ -1,0 +1,156 @@
+"""`kubeglobe local`: the all-in-one environment of real clusters on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kubeglobe.local import environment
+from kubeglobe.local.binaries import BinariesError, build_binaries
+from kubeglobe.local.health import NotHealthy
+from kubeglobe.local.images import ImageError, build_all_images
+from kubeglobe.local.network import NetworkError
+from kubeglobe.local.state import EnvironmentConflict
+
+app = typer.Typer(no_args_is_help=True, help="Run real local clusters: a HA global and workloads.")
+console = Console(stderr=True)
+out = Console()
+
+KNOWN_ERRORS = (
+    EnvironmentConflict, environment.EnvironmentError_, BinariesError, ImageError,
+    NetworkError, NotHealthy, ValueError, KeyError,
+)
+
+
+def default_state_dir() -> Path:
+    return Path(
+        os.environ.get("KUBEGLOBE_STATE_DIR", Path.home() / ".local/state/kubeglobe/local")
+    )
+
+
+StateDir = Annotated[
+    Path,
+    typer.Option("--state-dir", help="Where the environment keeps its state "
+                 "(default $KUBEGLOBE_STATE_DIR or ~/.local/state/kubeglobe/local)."),
+]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except KNOWN_ERRORS as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        console.print(f"[bold red]error:[/] {message}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _status_line(title: str) -> Iterator[environment.Report]:
+    with console.status(title) as line:
+        def report(message: str) -> None:
+            line.update(f"{title}: {message[:110]}")
+        yield report
+
+
+@app.command()
+def build() -> None:
+    """Build (or find in the cache) the Kubernetes binaries and the node images."""
+    with _errors(), _status_line("kubernetes binaries") as report:
+        binaries = build_binaries(progress=report)
+        images = build_all_images()
+    out.print(f"binaries: {binaries.dir}")
+    for spec, path in images:
+        out.print(f"image {spec.name}: {path}")
+
+
+@app.command()
+def up(
+    workload_clusters: Annotated[int | None, typer.Option(
+        "--workload-clusters", "-n", help="How many workload clusters (default 2).")] = None,
+    slot: Annotated[int | None, typer.Option(
+        help="Network slot 0..49 (bridge kgbrN, 10.250.N.0/24); picked if unset.")] = None,
+    port_base: Annotated[int | None, typer.Option(
+        help="First host port (default 20000 + 200*slot).")] = None,
+    state_dir: StateDir | None = None,
+) -> None:
+    """Start the environment (or report it if it already runs; recover it after a crash)."""
+    where = state_dir or default_state_dir()
+    with _errors(), _status_line("kubeglobe local up") as report:
+        plan = environment.up(
+            state_dir=where, workload_clusters=workload_clusters, slot=slot,
+            port_base=port_base, report=report,
+        )
+    _print_status(where, as_json=False)
+    out.print(f"\nstate: {plan.state_dir}")
+    for cluster in plan.clusters:
+        out.print(f"kubeconfig {cluster.name}: {environment.admin_kubeconfig(plan, cluster.name)}")
+
+
+@app.command()
+def status(
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+    state_dir: StateDir | None = None,
+) -> None:
+    """List every component with its PID, port and health."""
+    if output not in ("table", "json"):
+        console.print(f"[bold red]error:[/] unknown output {output!r}; use table or json")
+        raise typer.Exit(2)
+    with _errors():
+        healthy = _print_status(state_dir or default_state_dir(), as_json=output == "json")
+    if not healthy:
+        raise typer.Exit(1)
+
+
+def _print_status(state_dir: Path, *, as_json: bool) -> bool:
+    plan, rows = environment.status(state_dir=state_dir)
+    healthy = all(r.health == "ok" for r in rows)
+    if as_json:
+        out.print_json(json.dumps({
+            "stateDir": str(plan.state_dir), "slot": plan.slot, "portBase": plan.port_base,
+            "healthy": healthy, "components": [asdict(r) for r in rows],
+        }))
+        return healthy
+    table = Table(title=f"KubeGlobe local environment (slot {plan.slot})")
+    for column in ("CLUSTER", "COMPONENT", "PID", "PORT", "HEALTH"):
+        table.add_column(column)
+    for r in rows:
+        colour = "green" if r.health == "ok" else "red"
+        table.add_row(r.cluster, r.key.split("/", 1)[1], str(r.pid or "-"), str(r.port or "-"),
+                      f"[{colour}]{r.health}[/]")
+    out.print(table)
+    return healthy
+
+
+@app.command()
+def kubeconfig(
+    cluster: Annotated[str, typer.Argument(help="global, workload-1, ...")],
+    state_dir: StateDir | None = None,
+) -> None:
+    """Print the path of CLUSTER's admin kubeconfig."""
+    with _errors():
+        plan = environment.existing_plan(state_dir or default_state_dir())
+        path = environment.admin_kubeconfig(plan, cluster)
+    out.print(str(path), soft_wrap=True)
+
+
+@app.command()
+def down(
+    purge: Annotated[bool, typer.Option(help="Also delete the state (etcd data, PKI).")] = False,
+    state_dir: StateDir | None = None,
+) -> None:
+    """Stop everything the environment started, unmount its mounts, remove its network."""
+    with _errors(), _status_line("kubeglobe local down") as report:
+        stopped = environment.down(
+            state_dir=state_dir or default_state_dir(), purge=purge, report=report
+        )
+    out.print(f"stopped {stopped} processes")

@@ -1,0 +1,90 @@
+"""kube-apiservers of a cluster (2 for global, 1 for a workload cluster).
+
+Each apiserver binds the environment's host bridge address, which nodes in their own
+network namespaces reach, and serves a certificate whose SANs hold that address,
+loopback and the `kubernetes` Service's address. Admission, RBAC and service-account
+tokens are on as in any real cluster.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from kubeglobe.local.binaries import K8sBinaries
+from kubeglobe.local.component import Component
+from kubeglobe.local.etcd import client_urls
+from kubeglobe.local.health import probe_http
+from kubeglobe.local.pki import ClusterPki
+from kubeglobe.local.topology import Apiserver, ClusterPlan, EnvironmentPlan
+
+
+def apiserver_url(env: EnvironmentPlan, port: int) -> str:
+    return f"https://{env.host_ip}:{port}"
+
+
+def endpoint_url(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
+    """The one address clients of the cluster use (the load balancer for global)."""
+    return apiserver_url(env, cluster.endpoint_port)
+
+
+def apiserver_argv(
+    *, binaries: K8sBinaries, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki,
+    server: Apiserver,
+) -> list[str]:
+    serving = pki.pair("apiserver")
+    etcd_client = pki.pair("etcd-client")
+    kubelet_client = pki.pair("apiserver-kubelet-client")
+    return [
+        binaries.path("kube-apiserver"),
+        f"--bind-address={env.host_ip}",
+        f"--advertise-address={env.host_ip}",
+        f"--secure-port={server.port}",
+        "--insecure-port=0",
+        f"--etcd-servers={','.join(client_urls(env, cluster))}",
+        f"--etcd-cafile={pki.etcd_ca.cert}",
+        f"--etcd-certfile={etcd_client.cert}",
+        f"--etcd-keyfile={etcd_client.key}",
+        f"--client-ca-file={pki.ca.cert}",
+        f"--tls-cert-file={serving.cert}",
+        f"--tls-private-key-file={serving.key}",
+        f"--kubelet-client-certificate={kubelet_client.cert}",
+        f"--kubelet-client-key={kubelet_client.key}",
+        f"--kubelet-certificate-authority={pki.ca.cert}",
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        f"--service-account-key-file={pki.service_account.cert}",
+        f"--service-account-signing-key-file={pki.service_account.key}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-cluster-ip-range={cluster.service_cidr}",
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        "--allow-privileged=true",
+        f"--apiserver-count={len(cluster.apiservers)}",
+        "--endpoint-reconciler-type=lease",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def apiserver_components(
+    *, binaries: K8sBinaries, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki
+) -> list[Component]:
+    found = []
+    admin = pki.pair("admin")
+    for server in cluster.apiservers:
+        url = f"{apiserver_url(env, server.port)}/readyz"
+
+        found.append(
+            Component(
+                key=f"{cluster.name}/{server.name}",
+                cluster=cluster.name,
+                kind="kube-apiserver",
+                argv=apiserver_argv(
+                    binaries=binaries, env=env, cluster=cluster, pki=pki, server=server
+                ),
+                log=env.cluster_dir(cluster.name) / "logs" / f"{server.name}.log",
+                probe=partial(probe_http, url, ca=pki.ca.cert, client=admin),
+                port=server.port,
+                start_timeout=120.0,
+            )
+        )
+    return found

@@ -1,0 +1,29 @@
+"""What every part of the environment is, as the supervisor sees it.
+
+A `Component` names one daemon: the argv that starts it, the network namespace it runs
+in, the port it serves and a probe that says whether it is healthy. Component modules
+(etcd, apiserver, control plane, load balancer, node) build these from the plan; the
+environment starts, checks and stops them without knowing what they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Component:
+    key: str  # "<cluster>/<part>", unique in the environment, the key of its ProcessRecord
+    cluster: str
+    kind: str
+    argv: list[str]
+    log: Path
+    probe: Callable[[], str]
+    port: int | None = None
+    netns: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = 60.0
+    # Files (path -> text) the component reads at start; written before it starts.
+    files: dict[Path, str] = field(default_factory=dict)

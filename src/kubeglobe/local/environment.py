@@ -1,0 +1,407 @@
+"""The local environment's lifecycle: `up`, `status` and `down`.
+
+`up` is level-triggered: it computes the plan, checks every port and the slot before it
+starts anything, then brings each part to "running and healthy" in dependency order,
+starting only what is not already running. So `up` after `up` starts nothing and `up`
+after a crash restarts what died. `down` stops, by recorded PID, every process the
+environment started, kills what containerd started on its behalf, unmounts everything
+under the state directory and removes the network it made.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from kubeglobe.local import network
+from kubeglobe.local.apiserver import apiserver_components, endpoint_url
+from kubeglobe.local.binaries import K8sBinaries, build_binaries
+from kubeglobe.local.component import Component
+from kubeglobe.local.controlplane import component_kubeconfig, controlplane_components
+from kubeglobe.local.etcd import etcd_components
+from kubeglobe.local.health import http_client, port_is_free, wait_until
+from kubeglobe.local.images import build_all_images, import_images
+from kubeglobe.local.kubeconfig import write_kubeconfig
+from kubeglobe.local.loadbalancer import loadbalancer_components
+from kubeglobe.local.mounts import unmount_below
+from kubeglobe.local.node import NodePaths, node_components
+from kubeglobe.local.pki import ClusterPki, ensure_cluster_pki
+from kubeglobe.local.process import (
+    ProcessRecord,
+    is_running,
+    kill_tree_by_marker,
+    start_daemon,
+    stop_process,
+)
+from kubeglobe.local.state import (
+    EnvironmentConflict,
+    EnvironmentLock,
+    EnvironmentState,
+    claim_slot,
+    load_state,
+    release_slot,
+    save_state,
+    slot_owner,
+)
+from kubeglobe.local.topology import MAX_SLOT, ClusterPlan, EnvironmentPlan, plan_environment
+
+Report = Callable[[str], None]
+
+# Start order; each phase waits for all of its parts to be healthy before the next.
+PHASES: tuple[tuple[str, ...], ...] = (
+    ("etcd",),
+    ("kube-apiserver",),
+    ("haproxy",),
+    ("kube-controller-manager", "kube-scheduler"),
+    ("containerd",),
+    ("kubelet",),
+    ("kube-proxy",),
+)
+NODE_READY_TIMEOUT = 120.0
+
+
+class EnvironmentError_(RuntimeError):
+    """An environment operation failed; the message says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    key: str
+    cluster: str
+    kind: str
+    pid: int | None
+    port: int | None
+    running: bool
+    health: str
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _pick_slot(state_dir: Path) -> int:
+    for slot in range(MAX_SLOT + 1):
+        owner = slot_owner(slot)
+        if owner is not None and owner.resolve() != state_dir.resolve():
+            continue
+        if owner is None and network.bridge_in_use(f"kgbr{slot}"):
+            continue
+        return slot
+    raise EnvironmentConflict(f"all {MAX_SLOT + 1} environment slots are taken; run down on one")
+
+
+def resolve_plan(
+    *, state_dir: Path, workload_clusters: int | None, slot: int | None = None,
+    port_base: int | None = None,
+) -> tuple[EnvironmentPlan, EnvironmentState]:
+    """The plan of the environment in state_dir: the recorded one, or a new one."""
+    state = load_state(state_dir)
+    if state is not None:
+        asked = {"--workload-clusters": (workload_clusters, state.workload_clusters),
+                 "--slot": (slot, state.slot), "--port-base": (port_base, state.port_base)}
+        for flag, (want, have) in asked.items():
+            if want is not None and want != have:
+                raise EnvironmentConflict(
+                    f"the environment in {state_dir} was created with {flag} {have}, "
+                    f"not {want}; run `kubeglobe local down --purge --state-dir {state_dir}` "
+                    "first, or use another --state-dir"
+                )
+    else:
+        chosen = _pick_slot(state_dir) if slot is None else slot
+        plan = plan_environment(
+            state_dir=state_dir, slot=chosen,
+            workload_clusters=2 if workload_clusters is None else workload_clusters,
+            port_base=port_base,
+        )
+        state = EnvironmentState(
+            slot=plan.slot, port_base=plan.port_base,
+            workload_clusters=len(plan.clusters) - 1,
+        )
+    plan = plan_environment(
+        state_dir=state_dir, slot=state.slot, workload_clusters=state.workload_clusters,
+        port_base=state.port_base,
+    )
+    return plan, state
+
+
+def existing_plan(state_dir: Path) -> EnvironmentPlan:
+    """The plan of an environment that was started before; a clear error if there is none."""
+    state_dir = state_dir.resolve()
+    if load_state(state_dir) is None:
+        raise EnvironmentError_(
+            f"no environment in {state_dir}; start one with `kubeglobe local up`"
+        )
+    return resolve_plan(state_dir=state_dir, workload_clusters=None)[0]
+
+
+def components(*, plan: EnvironmentPlan, binaries: K8sBinaries) -> list[Component]:
+    found: list[Component] = []
+    for cluster in plan.clusters:
+        pki = _pki(plan, cluster)
+        found += etcd_components(env=plan, cluster=cluster, pki=pki)
+        found += apiserver_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
+        found += loadbalancer_components(env=plan, cluster=cluster, pki=pki)
+        found += controlplane_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
+        found += node_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
+    return found
+
+
+def _pki(plan: EnvironmentPlan, cluster: ClusterPlan) -> ClusterPki:
+    return ClusterPki(dir=plan.cluster_dir(cluster.name) / "pki")
+
+
+def admin_kubeconfig(plan: EnvironmentPlan, cluster: str) -> Path:
+    plan.cluster(cluster)
+    return plan.cluster_dir(cluster) / "admin.kubeconfig"
+
+
+def _write_kubeconfigs(plan: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki) -> None:
+    server = endpoint_url(plan, cluster)
+    users = {
+        admin_kubeconfig(plan, cluster.name): ("kubeglobe-admin", pki.pair("admin")),
+        component_kubeconfig(plan, cluster, "controller-manager"): (
+            "system:kube-controller-manager", pki.pair("controller-manager")),
+        component_kubeconfig(plan, cluster, "scheduler"): (
+            "system:kube-scheduler", pki.pair("scheduler")),
+    }
+    for node in cluster.nodes:
+        paths = NodePaths(plan, node)
+        users[paths.kubeconfig] = (f"system:node:{node.name}", pki.pair(f"kubelet-{node.name}"))
+        users[paths.proxy_kubeconfig] = ("system:kube-proxy", pki.pair("kube-proxy"))
+    for path, (user, pair) in users.items():
+        write_kubeconfig(
+            path=path, cluster=f"kubeglobe-{cluster.name}", server=server, ca=pki.ca.cert,
+            user=user, client=pair,
+        )
+
+
+def _check_ports(plan: EnvironmentPlan, state: EnvironmentState, parts: list[Component]) -> None:
+    ours = {c.port for c in parts if c.netns is None and _running(state, c.key)}
+    busy = [p for p in plan.ports() if p not in ours and not port_is_free("0.0.0.0", p)]
+    if busy:
+        raise EnvironmentConflict(
+            f"ports {', '.join(map(str, busy))} are in use by another program; stop it, or "
+            f"start this environment on other ports with --port-base (now {plan.port_base}) "
+            "and a new --state-dir"
+        )
+
+
+def _running(state: EnvironmentState, key: str) -> bool:
+    record = state.processes.get(key)
+    return record is not None and is_running(record)
+
+
+def _write_files(component: Component) -> None:
+    for path, text in component.files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+
+
+def _start(
+    plan: EnvironmentPlan, state: EnvironmentState, component: Component
+) -> ProcessRecord | None:
+    if _running(state, component.key):
+        return None
+    _write_files(component)
+    record = start_daemon(
+        argv=component.argv, log=component.log, netns=component.netns, env=component.env
+    )
+    state.processes[component.key] = record
+    save_state(plan.state_dir, state)
+    return record
+
+
+def _recover_node(plan: EnvironmentPlan, state: EnvironmentState, cluster: ClusterPlan) -> None:
+    """Clean what a crashed node left behind before its containerd starts again."""
+    for node in cluster.nodes:
+        if _running(state, f"{cluster.name}/{node.name}/containerd"):
+            continue
+        paths = NodePaths(plan, node)
+        kill_tree_by_marker(str(paths.socket))
+        unmount_below(paths.root)
+        paths.socket.unlink(missing_ok=True)
+
+
+def up(
+    *, state_dir: Path, workload_clusters: int | None = None, slot: int | None = None,
+    port_base: int | None = None, report: Report = _quiet,
+) -> EnvironmentPlan:
+    """Bring the whole environment to running and healthy; safe to call again at any time."""
+    state_dir = state_dir.resolve()
+    with EnvironmentLock(state_dir):
+        plan, state = resolve_plan(
+            state_dir=state_dir, workload_clusters=workload_clusters, slot=slot,
+            port_base=port_base,
+        )
+        binaries = build_binaries(progress=report)
+        parts = components(plan=plan, binaries=binaries)
+        _check_ports(plan, state, parts)
+        claim_slot(plan.slot, state_dir)
+        save_state(state_dir, state)
+
+        report("building images")
+        archives = build_all_images()
+        report(f"network: bridge {plan.bridge} {plan.host_ip}, {len(plan.nodes())} node hosts")
+        network.ensure_host_bridge(plan)
+        for node in plan.nodes():
+            network.ensure_node_network(plan, node)
+        for cluster in plan.clusters:
+            report(f"{cluster.name}: certificates and kubeconfigs")
+            pki = ensure_cluster_pki(env=plan, cluster=cluster)
+            _write_kubeconfigs(plan, cluster, pki)
+
+        started = 0
+        for kinds in PHASES:
+            batch = [c for c in parts if c.kind in kinds]
+            if "containerd" in kinds:
+                for cluster in plan.clusters:
+                    _recover_node(plan, state, cluster)
+            fresh = [(c, r) for c in batch if (r := _start(plan, state, c)) is not None]
+            started += len(fresh)
+            for component in batch:
+                report(f"{component.key}: waiting for health")
+                record = state.processes[component.key]
+                wait_until(
+                    component.key, component.probe, timeout=component.start_timeout,
+                    alive=partial(is_running, record), log=str(component.log),
+                )
+            if "containerd" in kinds:
+                for cluster in plan.clusters:
+                    for node in cluster.nodes:
+                        report(f"{node.name}: importing images")
+                        import_images(socket=NodePaths(plan, node).socket, archives=archives)
+        for cluster in plan.clusters:
+            _wait_cluster_ready(plan, cluster, report)
+        report(f"environment ready ({started} processes started, "
+               f"{len(parts) - started} already running)")
+        return plan
+
+
+def _get_json(plan: EnvironmentPlan, cluster: ClusterPlan, path: str) -> dict[str, object] | str:
+    pki = _pki(plan, cluster)
+    try:
+        with http_client(ca=pki.ca.cert, client=pki.pair("admin")) as http:
+            r = http.get(endpoint_url(plan, cluster) + path)
+    except Exception as e:  # a probe: any failure is an answer, not a crash
+        return f"unreachable: {e}"
+    if r.status_code != 200:
+        return f"HTTP {r.status_code}"
+    body: dict[str, object] = r.json()
+    return body
+
+
+def node_ready(plan: EnvironmentPlan, cluster: ClusterPlan, node: str) -> str:
+    got = _get_json(plan, cluster, f"/api/v1/nodes/{node}")
+    if isinstance(got, str):
+        return f"node {node}: {got}"
+    status = got.get("status")
+    conditions = status.get("conditions", []) if isinstance(status, dict) else []
+    for cond in conditions:
+        if cond.get("type") == "Ready":
+            return "ok" if cond.get("status") == "True" else f"NotReady: {cond.get('message')}"
+    return "no Ready condition yet"
+
+
+def _wait_cluster_ready(plan: EnvironmentPlan, cluster: ClusterPlan, report: Report) -> None:
+    for node in cluster.nodes:
+        report(f"{cluster.name}: waiting for node {node.name} to be Ready")
+        wait_until(
+            f"node {node.name}", partial(node_ready, plan, cluster, node.name),
+            timeout=NODE_READY_TIMEOUT,
+        )
+
+    def default_sa() -> str:
+        got = _get_json(plan, cluster, "/api/v1/namespaces/default/serviceaccounts/default")
+        return got if isinstance(got, str) else "ok"
+
+    wait_until(f"{cluster.name} default service account", default_sa, timeout=60)
+
+
+def status(*, state_dir: Path) -> tuple[EnvironmentPlan, list[ComponentStatus]]:
+    plan = existing_plan(state_dir)
+    state = load_state(plan.state_dir)
+    assert state is not None
+    binaries = K8sBinaries(dir=Path("/nonexistent"))  # argv is not used by status
+    rows = []
+    for c in components(plan=plan, binaries=binaries):
+        record = state.processes.get(c.key)
+        running = record is not None and is_running(record)
+        rows.append(
+            ComponentStatus(
+                key=c.key, cluster=c.cluster, kind=c.kind,
+                pid=record.pid if record and running else None, port=c.port, running=running,
+                health=c.probe() if running else "stopped",
+            )
+        )
+    return plan, rows
+
+
+def _node_parts(parts: list[Component]) -> Iterator[Component]:
+    order = {"kube-proxy": 0, "kubelet": 1}
+    yield from sorted(
+        (c for c in parts if c.kind in order), key=lambda c: order[c.kind]
+    )
+
+
+def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> int:
+    """Stop everything the environment started; returns how many processes were stopped."""
+    state_dir = state_dir.resolve()
+    if load_state(state_dir) is None:
+        if purge and state_dir.exists():
+            _purge(state_dir)
+        return 0
+    with EnvironmentLock(state_dir):
+        state = load_state(state_dir)
+        assert state is not None
+        plan, _ = resolve_plan(state_dir=state_dir, workload_clusters=None)
+        parts = components(plan=plan, binaries=K8sBinaries(dir=Path("/nonexistent")))
+        stopped = 0
+
+        def stop(component: Component) -> None:
+            nonlocal stopped
+            record = state.processes.get(component.key)
+            if record is not None and is_running(record):
+                report(f"stopping {component.key} (pid {record.pid})")
+                stop_process(record)
+                stopped += 1
+            state.processes.pop(component.key, None)
+            save_state(state_dir, state)
+
+        for component in _node_parts(parts):
+            stop(component)
+        for node in plan.nodes():
+            socket = NodePaths(plan, node).socket
+            killed = kill_tree_by_marker(str(socket))
+            if killed:
+                report(f"{node.name}: stopped {killed} container shims")
+        for kind in ("containerd", "kube-controller-manager", "kube-scheduler", "haproxy",
+                     "kube-apiserver", "etcd"):
+            for component in parts:
+                if component.kind == kind:
+                    stop(component)
+        report("unmounting")
+        left = unmount_below(state_dir)
+        report("removing node networks")
+        for node in plan.nodes():
+            network.remove_node_network(node)
+        network.remove_host_bridge(plan)
+        release_slot(plan.slot, state_dir)
+        if left:
+            raise EnvironmentError_(
+                f"could not unmount {', '.join(map(str, left))}; see `fuser -m` for holders"
+            )
+    if purge:
+        _purge(state_dir)
+    return stopped
+
+
+def _purge(state_dir: Path) -> None:
+    left = unmount_below(state_dir)
+    if left:
+        raise EnvironmentError_(f"refusing to delete {state_dir}: still mounted: {left}")
+    shutil.rmtree(state_dir)
+

@@ -1,0 +1,66 @@
+"""Kubeconfig files for local clusters: the admin one people use, and one per component.
+
+Credentials are embedded (base64), so a kubeconfig keeps working when copied elsewhere
+on the machine. Rendering is a pure function; `write_kubeconfig` is the only I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubeglobe.local.pki import CertPair
+
+
+def render_kubeconfig(
+    *, cluster: str, server: str, ca_pem: bytes, user: str, cert_pem: bytes, key_pem: bytes
+) -> dict[str, Any]:
+    context = f"{user}@{cluster}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": base64.b64encode(cert_pem).decode(),
+                    "client-key-data": base64.b64encode(key_pem).decode(),
+                },
+            }
+        ],
+        "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
+        "current-context": context,
+    }
+
+
+def write_kubeconfig(
+    *, path: Path, cluster: str, server: str, ca: Path, user: str, client: CertPair
+) -> Path:
+    doc = render_kubeconfig(
+        cluster=cluster,
+        server=server,
+        ca_pem=ca.read_bytes(),
+        user=user,
+        cert_pem=client.cert.read_bytes(),
+        key_pem=client.key.read_bytes(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(doc, f, sort_keys=False)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,256 @@
+"""A real node: its own containerd, kubelet and kube-proxy inside its network namespace.
+
+Each node has its own containerd root, state and socket, a CNI bridge inside its own
+namespace, and a kubelet whose settings were seen working in this sandbox (cgroupfs,
+no QoS cgroups, no swap check, `restrict_oom_score_adj` in containerd). Pod network
+namespaces are mounted under the node's containerd state directory, so tearing the
+node down finds every mount below the environment's own directory.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import yaml
+
+from kubeglobe.local.binaries import K8sBinaries
+from kubeglobe.local.component import Component
+from kubeglobe.local.health import probe_http
+from kubeglobe.local.images import PAUSE_IMAGE
+from kubeglobe.local.pki import ClusterPki
+from kubeglobe.local.topology import (
+    KUBE_PROXY_HEALTHZ_PORT,
+    KUBELET_HEALTHZ_PORT,
+    KUBELET_PORT,
+    ClusterPlan,
+    EnvironmentPlan,
+    Node,
+)
+
+CNI_BIN_DIR = "/usr/lib/cni"
+
+
+class NodePaths:
+    def __init__(self, env: EnvironmentPlan, node: Node) -> None:
+        self.root = env.node_dir(node)
+        self.containerd_root = self.root / "containerd" / "root"
+        self.containerd_state = self.root / "containerd" / "state"
+        self.containerd_config = self.root / "containerd" / "config.toml"
+        self.cni_conf_dir = self.root / "cni" / "net.d"
+        self.cni_data_dir = self.root / "cni" / "ipam"
+        self.kubelet_root = self.root / "kubelet"
+        self.kubelet_config = self.root / "kubelet-config.yaml"
+        self.kubeconfig = self.root / "kubelet.kubeconfig"
+        self.proxy_config = self.root / "kube-proxy-config.yaml"
+        self.proxy_kubeconfig = self.root / "kube-proxy.kubeconfig"
+        self.resolv_conf = self.root / "resolv.conf"
+        self.logs = self.root / "logs"
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "containerd" / "containerd.sock"
+
+
+def render_containerd_config(paths: NodePaths) -> str:
+    return f"""version = 2
+root = "{paths.containerd_root}"
+state = "{paths.containerd_state}"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "{paths.socket}"
+
+[ttrpc]
+  address = "{paths.socket}.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{paths.root / 'containerd' / 'opt'}"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{PAUSE_IMAGE}"
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CNI_BIN_DIR}"
+    conf_dir = "{paths.cni_conf_dir}"
+"""
+
+
+def render_cni_config(*, node: Node, paths: NodePaths) -> str:
+    return json.dumps(
+        {
+            "cniVersion": "0.4.0",
+            "name": "kubeglobe",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": "cni0",
+                    "isGateway": True,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "dataDir": str(paths.cni_data_dir),
+                        "ranges": [[{"subnet": node.pod_cidr, "gateway": node.pod_gateway}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        },
+        indent=2,
+    )
+
+
+def render_kubelet_config(*, node: Node, pki: ClusterPki, paths: NodePaths) -> str:
+    serving = pki.pair(f"kubelet-serving-{node.name}")
+    return yaml.safe_dump(
+        {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": node.ip,
+            "port": KUBELET_PORT,
+            "readOnlyPort": 0,
+            "healthzBindAddress": node.ip,
+            "healthzPort": KUBELET_HEALTHZ_PORT,
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(pki.ca.cert)},
+            },
+            "authorization": {"mode": "Webhook"},
+            "tlsCertFile": str(serving.cert),
+            "tlsPrivateKeyFile": str(serving.key),
+            "cgroupDriver": "cgroupfs",
+            "cgroupsPerQOS": False,
+            "enforceNodeAllocatable": [],
+            "failSwapOn": False,
+            "clusterDomain": "cluster.local",
+            "resolvConf": str(paths.resolv_conf),
+            "podCIDR": node.pod_cidr,
+            "maxPods": 60,
+            "serializeImagePulls": False,
+            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "2%",
+                             "imagefs.available": "2%"},
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "containerLogMaxSize": "10Mi",
+        },
+        sort_keys=False,
+    )
+
+
+def render_kube_proxy_config(*, node: Node, cluster: ClusterPlan, paths: NodePaths) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(paths.proxy_kubeconfig)},
+            "hostnameOverride": node.name,
+            "bindAddress": node.ip,
+            "healthzBindAddress": f"{node.ip}:{KUBE_PROXY_HEALTHZ_PORT}",
+            "metricsBindAddress": "127.0.0.1:10249",
+            "mode": "iptables",
+            "clusterCIDR": cluster.cluster_cidr,
+            # Leave the host's conntrack sysctls alone: this sandbox may refuse them.
+            "conntrack": {"maxPerCore": 0},
+        },
+        sort_keys=False,
+    )
+
+
+def node_components(
+    *, binaries: K8sBinaries, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki
+) -> list[Component]:
+    found = []
+    for node in cluster.nodes:
+        paths = NodePaths(env, node)
+        prefix = f"{cluster.name}/{node.name}"
+        socket = paths.socket
+
+        def containerd_probe(socket: Path = socket) -> str:
+            return "ok" if socket.exists() else f"no socket at {socket} yet"
+
+        found.append(
+            Component(
+                key=f"{prefix}/containerd",
+                cluster=cluster.name,
+                kind="containerd",
+                argv=["containerd", "--config", str(paths.containerd_config)],
+                log=paths.logs / "containerd.log",
+                probe=containerd_probe,
+                netns=node.netns,
+                files={
+                    paths.containerd_config: render_containerd_config(paths),
+                    paths.cni_conf_dir / "10-kubeglobe.conflist": render_cni_config(
+                        node=node, paths=paths
+                    ),
+                    paths.resolv_conf: "",
+                },
+            )
+        )
+        kubelet_health = f"http://{node.ip}:{KUBELET_HEALTHZ_PORT}/healthz"
+        found.append(
+            Component(
+                key=f"{prefix}/kubelet",
+                cluster=cluster.name,
+                kind="kubelet",
+                argv=[
+                    binaries.path("kubelet"),
+                    f"--config={paths.kubelet_config}",
+                    f"--kubeconfig={paths.kubeconfig}",
+                    f"--root-dir={paths.kubelet_root}",
+                    "--container-runtime=remote",
+                    f"--container-runtime-endpoint=unix://{socket}",
+                    f"--node-ip={node.ip}",
+                    f"--hostname-override={node.name}",
+                    f"--node-labels=kubeglobe.io/cluster={cluster.name}",
+                    "--v=1",
+                ],
+                log=paths.logs / "kubelet.log",
+                probe=partial(probe_http, kubelet_health),
+                port=KUBELET_PORT,
+                netns=node.netns,
+                files={
+                    paths.kubelet_config: render_kubelet_config(node=node, pki=pki, paths=paths)
+                },
+            )
+        )
+        proxy_health = f"http://{node.ip}:{KUBE_PROXY_HEALTHZ_PORT}/healthz"
+        found.append(
+            Component(
+                key=f"{prefix}/kube-proxy",
+                cluster=cluster.name,
+                kind="kube-proxy",
+                argv=[binaries.path("kube-proxy"), f"--config={paths.proxy_config}", "--v=1"],
+                log=paths.logs / "kube-proxy.log",
+                probe=partial(probe_http, proxy_health, expect=""),
+                port=KUBE_PROXY_HEALTHZ_PORT,
+                netns=node.netns,
+                files={
+                    paths.proxy_config: render_kube_proxy_config(
+                        node=node, cluster=cluster, paths=paths
+                    )
+                },
+            )
+        )
+    return found

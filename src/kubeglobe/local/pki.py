@@ -1,0 +1,278 @@
+"""Certificates for one local cluster, made with `cryptography`.
+
+Each cluster gets its own CA for Kubernetes and its own CA for etcd, serving
+certificates whose SANs cover every address a client uses, client certificates for the
+admin and every control-plane component, and a service-account signing key. Files are
+written once: an existing, readable certificate is kept, so `up` after `up` never
+re-issues credentials that running processes already hold. It never starts processes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
+
+VALIDITY = dt.timedelta(days=365)
+PrivateKey = ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True)
+class CertPair:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Issuer:
+    cert: x509.Certificate
+    key: PrivateKey
+    pair: CertPair
+
+
+def _new_key() -> PrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _key_pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _load(pair: CertPair) -> tuple[x509.Certificate, PrivateKey] | None:
+    if not (pair.cert.exists() and pair.key.exists()):
+        return None
+    cert = x509.load_pem_x509_certificate(pair.cert.read_bytes())
+    key = serialization.load_pem_private_key(pair.key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{pair.key} is not an EC key; delete the cluster's pki directory")
+    return cert, key
+
+
+def ensure_ca(*, pair: CertPair, common_name: str) -> Issuer:
+    loaded = _load(pair)
+    if loaded is not None:
+        return Issuer(cert=loaded[0], key=loaded[1], pair=pair)
+    key = _new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + 10 * VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(pair.key, _key_pem(key))
+    _write_public(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
+    return Issuer(cert=cert, key=key, pair=pair)
+
+
+def ensure_cert(
+    *,
+    issuer: Issuer,
+    pair: CertPair,
+    common_name: str,
+    organizations: tuple[str, ...] = (),
+    dns_names: tuple[str, ...] = (),
+    ip_addresses: tuple[str, ...] = (),
+    server: bool = False,
+    client: bool = False,
+) -> CertPair:
+    """Issue a leaf certificate unless a valid one from this issuer with these SANs exists."""
+    loaded = _load(pair)
+    if loaded is not None and _still_fits(loaded[0], issuer, dns_names, ip_addresses):
+        return pair
+    key = _new_key()
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    usages = []
+    if server:
+        usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
+    if client:
+        usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(issuer.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=True,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False
+        )
+    )
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(issuer.key, hashes.SHA256())
+    _write_private(pair.key, _key_pem(key))
+    _write_public(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
+    return pair
+
+
+def _still_fits(
+    cert: x509.Certificate, issuer: Issuer, dns_names: tuple[str, ...], ips: tuple[str, ...]
+) -> bool:
+    if cert.issuer != issuer.cert.subject:
+        return False
+    if cert.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
+        return False
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return not dns_names and not ips
+    have_dns = set(san.get_values_for_type(x509.DNSName))
+    have_ips = {str(i) for i in san.get_values_for_type(x509.IPAddress)}
+    return set(dns_names) <= have_dns and set(ips) <= have_ips
+
+
+@dataclass(frozen=True)
+class ClusterPki:
+    """Paths of every credential of one cluster (see `ensure_cluster_pki`)."""
+
+    dir: Path
+
+    def pair(self, name: str) -> CertPair:
+        return CertPair(cert=self.dir / f"{name}.crt", key=self.dir / f"{name}.key")
+
+    @property
+    def ca(self) -> CertPair:
+        return self.pair("ca")
+
+    @property
+    def etcd_ca(self) -> CertPair:
+        return self.pair("etcd-ca")
+
+    @property
+    def service_account(self) -> CertPair:
+        """Only `.key` (private) and `.cert` (the public key, PEM) are used."""
+        return CertPair(cert=self.dir / "sa.pub", key=self.dir / "sa.key")
+
+
+API_DNS_NAMES = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+
+
+def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> ClusterPki:
+    """Create every credential the cluster's processes need; keep what already exists."""
+    pki = ClusterPki(dir=env.cluster_dir(cluster.name) / "pki")
+    ca = ensure_ca(pair=pki.ca, common_name=f"kubeglobe-{cluster.name}-ca")
+    etcd_ca = ensure_ca(pair=pki.etcd_ca, common_name=f"kubeglobe-{cluster.name}-etcd-ca")
+    host_ips = ("127.0.0.1", env.host_ip)
+    for member in cluster.etcd:
+        ensure_cert(
+            issuer=etcd_ca, pair=pki.pair(f"etcd-{member.name}"), common_name=member.name,
+            dns_names=("localhost",), ip_addresses=host_ips, server=True, client=True,
+        )
+    ensure_cert(
+        issuer=etcd_ca, pair=pki.pair("etcd-client"), common_name="kube-apiserver-etcd-client",
+        client=True,
+    )
+    ensure_cert(
+        issuer=ca, pair=pki.pair("apiserver"), common_name="kube-apiserver",
+        dns_names=API_DNS_NAMES,
+        ip_addresses=(*host_ips, cluster.kubernetes_service_ip),
+        server=True,
+    )
+    ensure_cert(
+        issuer=ca, pair=pki.pair("apiserver-kubelet-client"),
+        common_name="kube-apiserver-kubelet-client", organizations=("system:masters",),
+        client=True,
+    )
+    ensure_cert(
+        issuer=ca, pair=pki.pair("control-plane-serving"), common_name="kube-control-plane",
+        dns_names=("localhost",), ip_addresses=host_ips, server=True,
+    )
+    clients = {
+        "admin": ("kubeglobe-admin", ("system:masters",)),
+        "controller-manager": ("system:kube-controller-manager", ()),
+        "scheduler": ("system:kube-scheduler", ()),
+        "kube-proxy": ("system:kube-proxy", ()),
+    }
+    for file_name, (cn, orgs) in clients.items():
+        ensure_cert(
+            issuer=ca, pair=pki.pair(file_name), common_name=cn, organizations=orgs, client=True
+        )
+    for node in cluster.nodes:
+        ensure_cert(
+            issuer=ca, pair=pki.pair(f"kubelet-{node.name}"),
+            common_name=f"system:node:{node.name}", organizations=("system:nodes",),
+            client=True,
+        )
+        ensure_cert(
+            issuer=ca, pair=pki.pair(f"kubelet-serving-{node.name}"), common_name=node.name,
+            dns_names=(node.name,), ip_addresses=(node.ip,), server=True,
+        )
+    _ensure_service_account_key(pki.service_account)
+    return pki
+
+
+def _ensure_service_account_key(pair: CertPair) -> None:
+    if pair.key.exists() and pair.cert.exists():
+        return
+    key = _new_key()
+    _write_private(pair.key, _key_pem(key))
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    _write_public(pair.cert, public)

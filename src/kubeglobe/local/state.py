@@ -1,0 +1,122 @@
+"""What an environment remembers between commands: its slot, ports and processes.
+
+`state.json` in the state directory records the settings the environment was created
+with and a `ProcessRecord` per running daemon; it is rewritten atomically after every
+change, so a crash in the middle of `up` leaves a record of everything already started.
+`EnvironmentLock` makes `up`/`down` of one state directory run one at a time; slot
+claims (one file per slot under /run/kubeglobe/slots) keep two environments of the
+same machine from taking the same bridge, addresses and ports.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from pydantic import BaseModel, Field
+
+from kubeglobe.local.process import ProcessRecord
+
+SLOT_DIR = Path(os.environ.get("KUBEGLOBE_SLOT_DIR", "/run/kubeglobe/slots"))
+
+
+class EnvironmentConflict(RuntimeError):
+    pass
+
+
+class EnvironmentState(BaseModel):
+    slot: int
+    port_base: int
+    workload_clusters: int
+    processes: dict[str, ProcessRecord] = Field(default_factory=dict)
+
+
+def state_file(state_dir: Path) -> Path:
+    return state_dir / "state.json"
+
+
+def load_state(state_dir: Path) -> EnvironmentState | None:
+    path = state_file(state_dir)
+    if not path.exists():
+        return None
+    try:
+        return EnvironmentState.model_validate_json(path.read_text())
+    except ValueError as e:
+        raise EnvironmentConflict(
+            f"{path} is not a KubeGlobe environment state ({e}); "
+            "choose another --state-dir or remove that file"
+        ) from e
+
+
+def save_state(state_dir: Path, state: EnvironmentState) -> None:
+    path = state_file(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(state.model_dump_json(indent=2))
+    tmp.replace(path)
+
+
+class EnvironmentLock:
+    """An exclusive lock on a state directory for the length of one command."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / ".lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> EnvironmentLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise EnvironmentConflict(
+                f"another kubeglobe command is working on {self.path.parent}; "
+                "wait for it to finish or use another --state-dir"
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _claim_path(slot: int) -> Path:
+    return SLOT_DIR / str(slot)
+
+
+def slot_owner(slot: int) -> Path | None:
+    """The state directory that holds `slot`, if that directory still has its state."""
+    try:
+        owner = Path(_claim_path(slot).read_text().strip())
+    except FileNotFoundError:
+        return None
+    return owner if state_file(owner).exists() else None
+
+
+def claim_slot(slot: int, state_dir: Path) -> None:
+    owner = slot_owner(slot)
+    if owner is not None and owner.resolve() != state_dir.resolve():
+        raise EnvironmentConflict(
+            f"slot {slot} (bridge kgbr{slot}, 10.250.{slot}.0/24) belongs to the environment "
+            f"in {owner}; pass another --slot or stop that one with "
+            f"`kubeglobe local down --state-dir {owner}`"
+        )
+    SLOT_DIR.mkdir(parents=True, exist_ok=True)
+    _claim_path(slot).write_text(str(state_dir.resolve()) + "\n")
+
+
+def release_slot(slot: int, state_dir: Path) -> None:
+    path = _claim_path(slot)
+    try:
+        if Path(path.read_text().strip()).resolve() == state_dir.resolve():
+            path.unlink()
+    except FileNotFoundError:
+        pass
