@@ -1,0 +1,34 @@
+from pathlib import Path
+
+import yaml
+
+from kubeglobe.local.loadbalancer import render_haproxy_config
+from kubeglobe.local.node import NodePaths, render_containerd_config, render_kubelet_config
+from kubeglobe.local.pki import ClusterPki
+from kubeglobe.local.topology import plan_environment
+
+
+def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
+    env = plan_environment(state_dir=Path("/s"), slot=1, workload_clusters=0)
+    g = env.clusters[0]
+    text = render_haproxy_config(env=env, cluster=g, ca_file="/ca.crt")
+    for a in g.apiservers:
+        assert f"server {a.name} 10.250.1.1:{a.port} check check-ssl" in text
+    assert "option httpchk GET /readyz" in text
+    assert f"bind 127.0.0.1:{g.endpoint_port}" in text
+
+
+def test_node_settings_seen_working_here() -> None:
+    env = plan_environment(state_dir=Path("/s"), slot=1, workload_clusters=0)
+    node = env.clusters[0].nodes[0]
+    paths = NodePaths(env, node)
+    containerd = render_containerd_config(paths)
+    assert "restrict_oom_score_adj = true" in containerd
+    assert "netns_mounts_under_state_dir = true" in containerd
+    assert f'address = "{paths.socket}"' in containerd
+    kubelet = yaml.safe_load(
+        render_kubelet_config(node=node, pki=ClusterPki(dir=Path("/pki")), paths=paths)
+    )
+    assert kubelet["cgroupDriver"] == "cgroupfs" and kubelet["cgroupsPerQOS"] is False
+    assert kubelet["failSwapOn"] is False and kubelet["enforceNodeAllocatable"] == []
+    assert kubelet["address"] == node.ip

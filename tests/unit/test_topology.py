@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from kubeglobe.local.topology import GLOBAL, plan_environment
+
+
+def plan(slot: int = 0, n: int = 2, port_base: int | None = None):  # type: ignore[no-untyped-def]
+    return plan_environment(state_dir=Path("/s"), slot=slot, workload_clusters=n,
+                            port_base=port_base)
+
+
+def test_global_is_ha_and_workloads_are_single() -> None:
+    p = plan()
+    g = p.cluster(GLOBAL)
+    assert len(g.etcd) == 3 and len(g.apiservers) == 2 and g.has_load_balancer
+    assert len(g.controller_manager_ports) == 2 and len(g.scheduler_ports) == 2
+    for w in p.clusters[1:]:
+        assert len(w.etcd) == 1 and len(w.apiservers) == 1 and not w.has_load_balancer
+        assert w.endpoint_port == w.apiservers[0].port
+    assert [c.name for c in p.clusters] == ["global", "workload-1", "workload-2"]
+
+
+def test_ports_unique_and_inside_block() -> None:
+    p = plan(slot=3, n=8)
+    ports = p.ports()
+    assert len(ports) == len(set(ports))
+    assert min(ports) >= p.port_base and max(ports) < p.port_base + 200
+
+
+def test_two_slots_share_nothing() -> None:
+    a, b = plan(slot=0), plan(slot=1)
+    assert not set(a.ports()) & set(b.ports())
+    assert a.bridge != b.bridge and a.host_ip != b.host_ip
+    assert not {n.netns for n in a.nodes()} & {n.netns for n in b.nodes()}
+    assert not {n.pod_cidr for n in a.nodes()} & {n.pod_cidr for n in b.nodes()}
+
+
+def test_node_names_fit_linux_limits() -> None:
+    p = plan(slot=49, n=8)
+    for node in p.nodes():
+        assert len(node.host_veth) <= 15
+        assert node.ip.startswith("10.250.49.")
+    assert len({n.ip for n in p.nodes()}) == len(p.nodes())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"slot": 50}, "slot 50 is out of range"),
+        ({"n": 9}, "--workload-clusters 9 is out of range"),
+        ({"port_base": 32750}, "port base 32750"),
+        ({"port_base": 80}, "port base 80"),
+    ],
+)
+def test_bad_settings_name_the_problem(kwargs: dict[str, int], fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        plan(**kwargs)
+
+
+def test_unknown_cluster_lists_known_ones() -> None:
+    with pytest.raises(KeyError, match="known: global, workload-1, workload-2"):
+        plan().cluster("nope")
