@@ -181,6 +181,9 @@ def build_binaries(*, progress: Progress) -> K8sBinaries:
             raise BinariesError(f"the build did not produce {component}; see {log}")
         shutil.copy2(built, out / component)
     binaries = _check_dir(out, origin="fresh build")
+    from kubeglobe.local.smoke import smoke_test  # smoke starts etcd/apiserver: a layer above
+
+    smoke_test(binaries, progress=progress)
     (out / MARKER).write_text(K8S_VERSION + "\n")
     shutil.rmtree(tree)
     return binaries

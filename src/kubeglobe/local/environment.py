@@ -40,6 +40,7 @@ from kubeglobe.local.state import (
     EnvironmentConflict,
     EnvironmentLock,
     EnvironmentState,
+    check_slot,
     claim_slot,
     load_state,
     release_slot,
@@ -237,6 +238,7 @@ def up(
             state_dir=state_dir, workload_clusters=workload_clusters, slot=slot,
             port_base=port_base,
         )
+        check_slot(plan.slot, state_dir)
         binaries = build_binaries(progress=report)
         parts = components(plan=plan, binaries=binaries)
         _check_ports(plan, state, parts)

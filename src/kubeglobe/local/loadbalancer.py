@@ -42,6 +42,8 @@ backend apiservers
     option httpchk GET /readyz
     http-check expect status 200
     balance roundrobin
+    option redispatch
+    retries 3
     default-server on-marked-down shutdown-sessions
 {servers}
 """

@@ -101,7 +101,8 @@ def slot_owner(slot: int) -> Path | None:
     return owner if state_file(owner).exists() else None
 
 
-def claim_slot(slot: int, state_dir: Path) -> None:
+def check_slot(slot: int, state_dir: Path) -> None:
+    """Raise if another environment holds `slot`."""
     owner = slot_owner(slot)
     if owner is not None and owner.resolve() != state_dir.resolve():
         raise EnvironmentConflict(
@@ -109,6 +110,10 @@ def claim_slot(slot: int, state_dir: Path) -> None:
             f"in {owner}; pass another --slot or stop that one with "
             f"`kubeglobe local down --state-dir {owner}`"
         )
+
+
+def claim_slot(slot: int, state_dir: Path) -> None:
+    check_slot(slot, state_dir)
     SLOT_DIR.mkdir(parents=True, exist_ok=True)
     _claim_path(slot).write_text(str(state_dir.resolve()) + "\n")
 

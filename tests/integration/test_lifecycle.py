@@ -1,0 +1,87 @@
+"""`up` is idempotent and recovers a crash; conflicts are refused; `down` leaves nothing."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kubeglobe.local import environment, network
+from kubeglobe.local.mounts import mounts_below
+from kubeglobe.local.process import kill_process, list_processes
+from kubeglobe.local.state import EnvironmentConflict, load_state
+from tests.integration.conftest import STATE_DIR, Env
+
+
+def _pids() -> dict[str, int]:
+    state = load_state(STATE_DIR)
+    assert state is not None
+    return {k: r.pid for k, r in state.processes.items()}
+
+
+def test_up_after_up_starts_nothing(env: Env) -> None:
+    before = _pids()
+    env.up()
+    assert _pids() == before
+    _, rows = environment.status(state_dir=STATE_DIR)
+    assert all(r.health == "ok" for r in rows), [(r.key, r.health) for r in rows]
+    assert {r.key for r in rows} == set(before)
+
+
+def test_up_recovers_a_crashed_node(env: Env) -> None:
+    state = load_state(STATE_DIR)
+    assert state is not None
+    for part in ("kubelet", "containerd"):
+        kill_process(state.processes[f"workload-2/workload-2-node-1/{part}"])
+    env.up()
+    after = load_state(STATE_DIR)
+    assert after is not None
+    for part in ("kubelet", "containerd"):
+        key = f"workload-2/workload-2-node-1/{part}"
+        assert after.processes[key].pid != state.processes[key].pid
+    node = env.kubectl("workload-2", "get", "node", "workload-2-node-1", "-o",
+                       "jsonpath={.status.conditions[?(@.type=='Ready')].status}").stdout
+    assert node == "True"
+
+
+def test_slot_taken_by_another_environment_is_refused(env: Env, tmp_path: Path) -> None:
+    with pytest.raises(EnvironmentConflict, match=f"slot {env.plan.slot} .* belongs to"):
+        environment.up(state_dir=tmp_path / "other", slot=env.plan.slot, workload_clusters=0)
+    assert load_state(tmp_path / "other") is None
+
+
+def test_busy_port_is_refused_before_anything_starts(env: Env, tmp_path: Path) -> None:
+    free_slot = max(s for s in range(50) if not network.bridge_in_use(f"kgbr{s}"))
+    plan = environment.resolve_plan(state_dir=tmp_path / "x", workload_clusters=0,
+                                    slot=free_slot)[0]
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", plan.ports()[0]))
+    blocker.listen()
+    try:
+        with pytest.raises(EnvironmentConflict, match=f"ports {plan.ports()[0]} are in use"):
+            environment.up(state_dir=tmp_path / "x", slot=free_slot, workload_clusters=0)
+    finally:
+        blocker.close()
+    assert not network.bridge_in_use(plan.bridge)
+    assert load_state(tmp_path / "x") is None
+
+
+@pytest.mark.runs_last
+def test_down_leaves_no_process_mount_or_network(env: Env) -> None:
+    state = load_state(STATE_DIR)
+    assert state is not None
+    pids = {r.pid for r in state.processes.values()}
+    environment.down(state_dir=STATE_DIR)
+    alive = {p.pid for p in list_processes()}
+    assert not pids & alive
+    marker = str(STATE_DIR.resolve())
+    assert [p.cmdline for p in list_processes() if marker in p.cmdline] == []
+    assert mounts_below(STATE_DIR) == []
+    for node in env.plan.nodes():
+        assert not network.netns_exists(node.netns)
+    assert not network.bridge_in_use(env.plan.bridge)
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert env.plan.node_subnet.rsplit(".", 1)[0] not in routes
