@@ -61,3 +61,13 @@ def test_bad_settings_name_the_problem(kwargs: dict[str, int], fragment: str) ->
 def test_unknown_cluster_lists_known_ones() -> None:
     with pytest.raises(KeyError, match="known: global, workload-1, workload-2"):
         plan().cluster("nope")
+
+
+def test_components_declare_every_planned_host_port() -> None:
+    from kubeglobe.local.binaries import K8sBinaries
+    from kubeglobe.local.environment import components
+
+    p = plan(n=2)
+    parts = components(plan=p, binaries=K8sBinaries(dir=Path("/bin")))
+    declared = [port for c in parts for port in c.host_ports]
+    assert sorted(declared) == sorted(p.ports())

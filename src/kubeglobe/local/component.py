@@ -21,9 +21,17 @@ class Component:
     argv: list[str]
     log: Path
     probe: Callable[[], str]
-    port: int | None = None
+    port: int | None = None  # the port people use, shown by `status`
+    extra_ports: tuple[int, ...] = ()  # other host ports it listens on (etcd's peer port)
     netns: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 60.0
     # Files (path -> text) the component reads at start; written before it starts.
     files: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def host_ports(self) -> set[int]:
+        """Ports taken on the host (a port inside a node's namespace takes none)."""
+        if self.netns is not None:
+            return set()
+        return {p for p in (self.port, *self.extra_ports) if p is not None}

@@ -180,7 +180,7 @@ def _write_kubeconfigs(plan: EnvironmentPlan, cluster: ClusterPlan, pki: Cluster
 
 
 def _check_ports(plan: EnvironmentPlan, state: EnvironmentState, parts: list[Component]) -> None:
-    ours = {c.port for c in parts if c.netns is None and _running(state, c.key)}
+    ours = {p for c in parts if _running(state, c.key) for p in c.host_ports}
     busy = [p for p in plan.ports() if p not in ours and not port_is_free("0.0.0.0", p)]
     if busy:
         raise EnvironmentConflict(

@@ -70,6 +70,7 @@ def etcd_components(
                 log=env.cluster_dir(cluster.name) / "logs" / f"{member.name}.log",
                 probe=probe,
                 port=member.client_port,
+                extra_ports=(member.peer_port,),
                 # Members of a new Raft cluster become healthy only together.
                 start_timeout=90.0,
             )
