@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from kubeglobe.local import environment, network
+from kubeglobe.local.images import DEMO_IMAGE
 from kubeglobe.local.mounts import mounts_below
+from kubeglobe.local.node import POD_LOGS, NodePaths
 from kubeglobe.local.process import kill_process, list_processes
 from kubeglobe.local.state import EnvironmentConflict, load_state
 from tests.integration.conftest import STATE_DIR, Env
@@ -30,7 +32,27 @@ def test_up_after_up_starts_nothing(env: Env) -> None:
     assert {r.key for r in rows} == set(before)
 
 
-def test_up_recovers_a_crashed_node(env: Env) -> None:
+SURVIVOR = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: survivor, namespace: default}}
+spec:
+  containers:
+  - name: main
+    image: {DEMO_IMAGE}
+    imagePullPolicy: IfNotPresent
+"""
+
+
+def _container_id(env: Env) -> str:
+    return env.kubectl("workload-2", "get", "pod", "survivor", "-o",
+                       "jsonpath={.status.containerStatuses[0].containerID}").stdout
+
+
+def test_up_recovers_a_crashed_node_and_its_containers_survive(env: Env) -> None:
+    env.kubectl("workload-2", "apply", "-f", "-", stdin=SURVIVOR)
+    env.kubectl("workload-2", "wait", "pod/survivor", "--for=condition=Ready", "--timeout=120s")
+    container = _container_id(env)
     state = load_state(STATE_DIR)
     assert state is not None
     for part in ("kubelet", "containerd"):
@@ -44,6 +66,11 @@ def test_up_recovers_a_crashed_node(env: Env) -> None:
     node = env.kubectl("workload-2", "get", "node", "workload-2-node-1", "-o",
                        "jsonpath={.status.conditions[?(@.type=='Ready')].status}").stdout
     assert node == "True"
+    # The restarted containerd took over the running container: same ID, no restart.
+    assert _container_id(env) == container
+    restarts = env.kubectl("workload-2", "get", "pod", "survivor", "-o",
+                           "jsonpath={.status.containerStatuses[0].restartCount}").stdout
+    assert restarts == "0"
 
 
 def test_slot_taken_by_another_environment_is_refused(env: Env, tmp_path: Path) -> None:
@@ -74,12 +101,16 @@ def test_down_leaves_no_process_mount_or_network(env: Env) -> None:
     state = load_state(STATE_DIR)
     assert state is not None
     pids = {r.pid for r in state.processes.values()}
+    uids = {p.name for n in env.plan.nodes()
+            for p in (NodePaths(env.plan, n).kubelet_root / "pods").iterdir()}
+    assert uids, "the session ran pods; their kubelet directories must exist"
     environment.down(state_dir=STATE_DIR)
     alive = {p.pid for p in list_processes()}
     assert not pids & alive
     marker = str(STATE_DIR.resolve())
     assert [p.cmdline for p in list_processes() if marker in p.cmdline] == []
     assert mounts_below(STATE_DIR) == []
+    assert [d for d in POD_LOGS.iterdir() if d.name.rsplit("_", 1)[-1] in uids] == []
     for node in env.plan.nodes():
         assert not network.netns_exists(node.netns)
     assert not network.bridge_in_use(env.plan.bridge)

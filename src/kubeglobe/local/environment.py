@@ -27,7 +27,7 @@ from kubeglobe.local.images import build_all_images, import_images
 from kubeglobe.local.kubeconfig import write_kubeconfig
 from kubeglobe.local.loadbalancer import loadbalancer_components
 from kubeglobe.local.mounts import unmount_below
-from kubeglobe.local.node import NodePaths, node_components
+from kubeglobe.local.node import NodePaths, node_components, remove_pod_logs
 from kubeglobe.local.pki import ClusterPki, ensure_cluster_pki
 from kubeglobe.local.process import (
     ProcessRecord,
@@ -217,14 +217,15 @@ def _start(
 
 
 def _recover_node(plan: EnvironmentPlan, state: EnvironmentState, cluster: ClusterPlan) -> None:
-    """Clean what a crashed node left behind before its containerd starts again."""
+    """Prepare a crashed node's containerd to start again.
+
+    Its shims and containers are left running on purpose: a restarted containerd
+    reconnects to them, so a containerd crash costs no running container, as on a real
+    node. Only the dead daemon's socket file is removed.
+    """
     for node in cluster.nodes:
-        if _running(state, f"{cluster.name}/{node.name}/containerd"):
-            continue
-        paths = NodePaths(plan, node)
-        kill_tree_by_marker(str(paths.socket))
-        unmount_below(paths.root)
-        paths.socket.unlink(missing_ok=True)
+        if not _running(state, f"{cluster.name}/{node.name}/containerd"):
+            NodePaths(plan, node).socket.unlink(missing_ok=True)
 
 
 def up(
@@ -376,10 +377,11 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
         for component in _node_parts(parts):
             stop(component)
         for node in plan.nodes():
-            socket = NodePaths(plan, node).socket
-            killed = kill_tree_by_marker(str(socket))
+            paths = NodePaths(plan, node)
+            killed = kill_tree_by_marker(str(paths.socket))
             if killed:
                 report(f"{node.name}: stopped {killed} container shims")
+            remove_pod_logs(paths)
         for kind in ("containerd", "kube-controller-manager", "kube-scheduler", "haproxy",
                      "kube-apiserver", "etcd"):
             for component in parts:

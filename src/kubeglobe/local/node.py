@@ -10,6 +10,8 @@ node down finds every mount below the environment's own directory.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from functools import partial
 from pathlib import Path
 
@@ -30,6 +32,9 @@ from kubeglobe.local.topology import (
 )
 
 CNI_BIN_DIR = "/usr/lib/cni"
+# kubelet v1.20 writes container logs here whatever its root directory is.
+POD_LOGS = Path("/var/log/pods")
+CONTAINER_LOG_LINKS = Path("/var/log/containers")
 
 
 class NodePaths:
@@ -51,6 +56,25 @@ class NodePaths:
     @property
     def socket(self) -> Path:
         return self.root / "containerd" / "containerd.sock"
+
+
+def remove_pod_logs(paths: NodePaths) -> int:
+    """Delete the host's log files of this node's pods (kubelet keeps one dir per pod UID)."""
+    pods = paths.kubelet_root / "pods"
+    uids = {p.name for p in pods.iterdir()} if pods.is_dir() else set()
+    removed: set[Path] = set()
+    if POD_LOGS.is_dir():
+        for d in POD_LOGS.iterdir():
+            if d.name.rsplit("_", 1)[-1] in uids:
+                shutil.rmtree(d, ignore_errors=True)
+                removed.add(d)
+    if CONTAINER_LOG_LINKS.is_dir():
+        for link in CONTAINER_LOG_LINKS.iterdir():
+            if link.is_symlink() and any(
+                Path(os.readlink(link)).is_relative_to(d) for d in removed
+            ):
+                link.unlink(missing_ok=True)
+    return len(removed)
 
 
 def render_containerd_config(paths: NodePaths) -> str:
