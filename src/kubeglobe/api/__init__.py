@@ -1,0 +1,1 @@
+"""Typed models of every platform resource; the CRDs are generated from them."""
