@@ -1,0 +1,1 @@
+"""The global side: controllers of platform resources, one module per concept."""

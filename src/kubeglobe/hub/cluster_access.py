@@ -1,0 +1,69 @@
+"""How the hub reaches a workload cluster: the `RestTarget` for a Cluster.
+
+Import mode: the kubeconfig in the Secret named by the Cluster's spec. (Register mode
+reaches the cluster through the agent's tunnel; until an agent is connected there is no
+target.) Targets are cached per Secret resourceVersion, so a rotated kubeconfig takes
+effect on the next call and an unchanged one costs no parsing.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import yaml
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Secret
+
+from kubeglobe.api.cluster import ClusterSpec
+from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
+from kubeglobe.kube.rest import RestTarget, rest_target
+
+
+class ClusterUnreachable(RuntimeError):
+    """The hub has no way to reach this cluster now; the message says why."""
+
+
+class ClusterAccess:
+    def __init__(self, *, hub: AsyncClient) -> None:
+        self._hub = hub
+        self._cache: dict[tuple[str, str, str], RestTarget] = {}
+
+    async def target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
+        if spec.mode == "register":
+            raise ClusterUnreachable(f"cluster {name}: no agent connected yet")
+        ref = spec.kubeconfigSecretRef
+        assert ref is not None  # the model requires it in import mode
+        try:
+            secret = await self._hub.get(Secret, ref.name, namespace=ref.namespace)
+        except ApiError as e:
+            raise ClusterUnreachable(
+                f"cannot read Secret {ref.namespace}/{ref.name} with cluster {name}'s "
+                f"kubeconfig: {e.status.message}"
+            ) from e
+        version = secret.metadata.resourceVersion if secret.metadata else ""
+        key = (ref.namespace, ref.name, version or "")
+        if key in self._cache:
+            return self._cache[key]
+        raw = (secret.data or {}).get(ref.key)
+        if raw is None:
+            raise ClusterUnreachable(
+                f"Secret {ref.namespace}/{ref.name} has no key {ref.key!r}; put the cluster's "
+                "kubeconfig under that key"
+            )
+        target = rest_target(load_kubeconfig(data=parse_kubeconfig(base64.b64decode(raw))))
+        self._cache = {k: v for k, v in self._cache.items() if k[:2] != key[:2]}
+        self._cache[key] = target
+        return target
+
+
+def parse_kubeconfig(raw: bytes) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise KubeconfigError(f"the kubeconfig is not valid YAML: {e}") from e
+    if not isinstance(data, dict) or not data.get("clusters") or not data.get("users"):
+        raise KubeconfigError("the kubeconfig has no clusters or users; export a complete "
+                              "kubeconfig (kubectl config view --raw --minify)")
+    return data

@@ -1,0 +1,155 @@
+"""Pure rules for a Cluster's status: version policy, inventory summary, phase.
+
+`observe_status` is the only function that writes a Cluster's status fields: from the
+current status and what the last probe saw (or why it failed) it computes the next
+status. Nothing here does I/O, so every rule is tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubeglobe.api.cluster import ClusterStatus, Condition
+
+MIN_VERSION = (1, 19)
+MISSED_HEARTBEATS = 3
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    kubernetes_version: str
+    node_count: int
+    ready_node_count: int
+    capacity: dict[str, str] = field(default_factory=dict)
+    allocatable: dict[str, str] = field(default_factory=dict)
+
+
+def version_refusal(git_version: str) -> str | None:
+    """Why a cluster of this version is refused, or None if it is accepted."""
+    m = _VERSION.match(git_version)
+    if m is None:
+        return f"cannot read Kubernetes version {git_version!r}"
+    found = (int(m.group(1)), int(m.group(2)))
+    if found < MIN_VERSION:
+        want = ".".join(map(str, MIN_VERSION))
+        return (f"Kubernetes {git_version} is not supported: KubeGlobe manages clusters of "
+                f"Kubernetes >= {want}; upgrade the cluster and the hub accepts it")
+    return None
+
+
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
+          "G": 10**9, "T": 10**12, "m": 10**-3}
+
+
+def parse_quantity(text: str) -> float:
+    for suffix in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * _UNITS[suffix]
+    return float(text)
+
+
+def format_quantity(resource: str, value: float) -> str:
+    if resource == "memory" or resource.endswith("storage"):
+        return f"{round(value / 2**20)}Mi"
+    if resource == "cpu":
+        return f"{round(value * 1000)}m" if value % 1 else str(int(value))
+    return str(int(value))
+
+
+def _sum(nodes: list[dict[str, Any]], key: str) -> dict[str, str]:
+    totals: dict[str, float] = {}
+    for node in nodes:
+        for resource, qty in node.get("status", {}).get(key, {}).items():
+            if resource in ("cpu", "memory", "pods", "ephemeral-storage"):
+                totals[resource] = totals.get(resource, 0.0) + parse_quantity(qty)
+    return {r: format_quantity(r, v) for r, v in sorted(totals.items())}
+
+
+def summarize(*, version: dict[str, Any], nodes: list[dict[str, Any]]) -> Inventory:
+    def ready(node: dict[str, Any]) -> bool:
+        return any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in node.get("status", {}).get("conditions", []))
+
+    return Inventory(
+        kubernetes_version=str(version.get("gitVersion", "unknown")),
+        node_count=len(nodes),
+        ready_node_count=sum(1 for n in nodes if ready(n)),
+        capacity=_sum(nodes, "capacity"),
+        allocatable=_sum(nodes, "allocatable"),
+    )
+
+
+def _iso(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(ts: str | None) -> dt.datetime | None:
+    return None if ts is None else dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=dt.UTC)
+
+
+def _ready_condition(current: ClusterStatus, status: str, reason: str, message: str,
+                     now: dt.datetime) -> list[Condition]:
+    old = next((c for c in current.conditions if c.type == "Ready"), None)
+    since = old.lastTransitionTime if old is not None and old.status == status else _iso(now)
+    ready = Condition(type="Ready", status=status,  # type: ignore[arg-type]
+                      reason=reason, message=message, lastTransitionTime=since)
+    return [c for c in current.conditions if c.type != "Ready"] + [ready]
+
+
+def observe_status(
+    *, current: ClusterStatus, inventory: Inventory | None, error: str | None,
+    now: dt.datetime, heartbeat_seconds: float, generation: int | None = None,
+) -> ClusterStatus:
+    """The next status after one probe: `inventory` on success, else `error`."""
+    if inventory is not None:
+        refusal = version_refusal(inventory.kubernetes_version)
+        phase = "Rejected" if refusal else "Ready"
+        message = refusal or ""
+        return current.model_copy(update={
+            "phase": phase,
+            "message": message,
+            "kubernetesVersion": inventory.kubernetes_version,
+            "nodeCount": inventory.node_count,
+            "readyNodeCount": inventory.ready_node_count,
+            "capacity": inventory.capacity,
+            "allocatable": inventory.allocatable,
+            "lastHeartbeatTime": _iso(now),
+            "observedGeneration": generation,
+            "conditions": _ready_condition(
+                current, "False" if refusal else "True",
+                "VersionNotSupported" if refusal else "HeartbeatSucceeded", message, now),
+        })
+    last = _parse(current.lastHeartbeatTime)
+    silent_for = None if last is None else (now - last).total_seconds()
+    lost = silent_for is not None and silent_for >= MISSED_HEARTBEATS * heartbeat_seconds
+    if last is None:
+        phase = "Connecting"
+        message = f"not reached yet: {error}"
+    elif lost:
+        phase = "Unavailable"
+        message = f"no heartbeat for {silent_for:.0f}s: {error}"
+    else:
+        phase = current.phase
+        message = f"heartbeat missed: {error}"
+    return current.model_copy(update={
+        "phase": phase,
+        "message": message,
+        "observedGeneration": generation,
+        "conditions": _ready_condition(
+            current, "False" if phase == "Unavailable" else "Unknown",
+            "HeartbeatMissed", message, now),
+    })
+
+
+def rejected(*, current: ClusterStatus, reason: str, now: dt.datetime,
+             generation: int | None = None) -> ClusterStatus:
+    """A spec the controller cannot act on: Rejected, with the reason for people."""
+    return current.model_copy(update={
+        "phase": "Rejected", "message": reason, "observedGeneration": generation,
+        "conditions": _ready_condition(current, "False", "Rejected", reason, now),
+    })

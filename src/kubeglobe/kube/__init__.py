@@ -1,0 +1,1 @@
+"""The one place that talks to Kubernetes: clients per cluster, apply, resources."""

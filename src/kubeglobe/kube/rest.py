@@ -1,0 +1,76 @@
+"""Raw HTTP access to a cluster's API (for /version, the cluster proxy, streams).
+
+lightkube covers typed resources; this covers the bytes. A `RestTarget` is the server
+URL, a TLS context trusting only the cluster's CA (with the client certificate, if the
+kubeconfig has one) and the auth headers (bearer token), built from a kubeconfig.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from lightkube.config.kubeconfig import SingleConfig
+
+from kubeglobe.kube.client import KubeconfigError
+
+
+@dataclass(frozen=True)
+class RestTarget:
+    base_url: str
+    ssl_context: ssl.SSLContext
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def client(self, *, timeout: float | None = 10.0) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url, verify=self.ssl_context, headers=self.headers,
+            trust_env=False, timeout=timeout,
+        )
+
+
+def _read(path: str | None, data: str | None, base: Path | None) -> bytes | None:
+    if data:
+        return base64.b64decode(data)
+    if path:
+        p = Path(path)
+        return (p if p.is_absolute() or base is None else base / p).read_bytes()
+    return None
+
+
+def rest_target(config: SingleConfig) -> RestTarget:
+    cluster, user = config.cluster, config.user
+    base = Path(config.fname).parent if getattr(config, "fname", None) else None
+    try:
+        ca = _read(cluster.certificate_auth, cluster.certificate_auth_data, base)
+        cert = _read(user.client_cert, user.client_cert_data, base) if user else None
+        key = _read(user.client_key, user.client_key_data, base) if user else None
+    except (OSError, ValueError) as e:
+        raise KubeconfigError(f"cannot read the kubeconfig's credentials: {e}") from e
+    if cluster.insecure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif ca is not None:
+        ctx = ssl.create_default_context(cadata=ca.decode())
+    else:
+        ctx = ssl.create_default_context()
+    if cert is not None and key is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            cert_file, key_file = Path(tmp) / "c", Path(tmp) / "k"
+            for f, content in ((cert_file, cert), (key_file, key)):
+                fd = os.open(f, os.O_WRONLY | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(content)
+            try:
+                ctx.load_cert_chain(str(cert_file), str(key_file))
+            except ssl.SSLError as e:
+                raise KubeconfigError(f"the kubeconfig's client certificate is unusable: {e}") from e
+    headers = {}
+    if user is not None and user.token:
+        headers["Authorization"] = f"Bearer {user.token}"
+    return RestTarget(base_url=cluster.server.rstrip("/"), ssl_context=ctx, headers=headers)
