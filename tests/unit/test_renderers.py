@@ -13,7 +13,8 @@ def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
     g = env.clusters[0]
     text = render_haproxy_config(env=env, cluster=g, ca_file="/ca.crt")
     for a in g.apiservers:
-        assert f"server {a.name} 10.250.1.1:{a.port} check check-ssl" in text
+        assert f"server {a.name} {a.ip}:{a.port} check check-ssl" in text
+    assert len({a.ip for a in g.apiservers}) == 2
     assert "option httpchk GET /readyz" in text
     assert f"bind 127.0.0.1:{g.endpoint_port}" in text
 

@@ -31,6 +31,7 @@ def test_ports_unique_and_inside_block() -> None:
 def test_two_slots_share_nothing() -> None:
     a, b = plan(slot=0), plan(slot=1)
     assert not set(a.ports()) & set(b.ports())
+    assert not set(a.host_addresses()) & set(b.host_addresses())
     assert a.bridge != b.bridge and a.host_ip != b.host_ip
     assert not {n.netns for n in a.nodes()} & {n.netns for n in b.nodes()}
     assert not {n.pod_cidr for n in a.nodes()} & {n.pod_cidr for n in b.nodes()}
@@ -70,4 +71,4 @@ def test_components_declare_every_planned_host_port() -> None:
     p = plan(n=2)
     parts = components(plan=p, binaries=K8sBinaries(dir=Path("/bin")))
     declared = [port for c in parts for port in c.host_ports]
-    assert sorted(declared) == sorted(p.ports())
+    assert set(declared) == set(p.ports())

@@ -19,6 +19,7 @@ from kubeglobe.local.binaries import BinariesError, build_binaries
 from kubeglobe.local.health import NotHealthy
 from kubeglobe.local.images import ImageError, build_all_images
 from kubeglobe.local.network import NetworkError
+from kubeglobe.local.preflight import PreflightError
 from kubeglobe.local.state import EnvironmentConflict
 
 app = typer.Typer(no_args_is_help=True, help="Run real local clusters: a HA global and workloads.")
@@ -27,7 +28,7 @@ out = Console()
 
 KNOWN_ERRORS = (
     EnvironmentConflict, environment.EnvironmentError_, BinariesError, ImageError,
-    NetworkError, NotHealthy, ValueError, KeyError,
+    NetworkError, NotHealthy, PreflightError, ValueError, KeyError,
 )
 
 

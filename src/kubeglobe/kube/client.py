@@ -32,10 +32,13 @@ def load_kubeconfig(*, path: Path | None = None, data: dict[str, Any] | None = N
             config = KubeConfig.from_dict(data)
         else:
             config = KubeConfig.from_env()
-        return config.get(context_name=context)
+        single = config.get(context_name=context)
     except Exception as e:
         where = str(path) if path is not None else "the given kubeconfig"
         raise KubeconfigError(f"{where} is not a usable kubeconfig: {e}") from e
+    if single is None:
+        raise KubeconfigError("the kubeconfig has no current context; pass a context name")
+    return single
 
 
 def sync_client(config: SingleConfig, *, timeout: httpx2.Timeout = DEFAULT_TIMEOUT) -> Client:

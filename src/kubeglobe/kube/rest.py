@@ -44,7 +44,8 @@ def _read(path: str | None, data: str | None, base: Path | None) -> bytes | None
 
 def rest_target(config: SingleConfig) -> RestTarget:
     cluster, user = config.cluster, config.user
-    base = Path(config.fname).parent if getattr(config, "fname", None) else None
+    fname = getattr(config, "fname", None)
+    base = Path(fname).parent if fname else None
     try:
         ca = _read(cluster.certificate_auth, cluster.certificate_auth_data, base)
         cert = _read(user.client_cert, user.client_cert_data, base) if user else None
@@ -69,7 +70,9 @@ def rest_target(config: SingleConfig) -> RestTarget:
             try:
                 ctx.load_cert_chain(str(cert_file), str(key_file))
             except ssl.SSLError as e:
-                raise KubeconfigError(f"the kubeconfig's client certificate is unusable: {e}") from e
+                raise KubeconfigError(
+                    f"the kubeconfig's client certificate is unusable: {e}"
+                ) from e
     headers = {}
     if user is not None and user.token:
         headers["Authorization"] = f"Bearer {user.token}"

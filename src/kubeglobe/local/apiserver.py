@@ -18,13 +18,9 @@ from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import Apiserver, ClusterPlan, EnvironmentPlan
 
 
-def apiserver_url(env: EnvironmentPlan, port: int) -> str:
-    return f"https://{env.host_ip}:{port}"
-
-
 def endpoint_url(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
     """The one address clients of the cluster use (the load balancer for global)."""
-    return apiserver_url(env, cluster.endpoint_port)
+    return f"https://{env.host_ip}:{cluster.endpoint_port}"
 
 
 def apiserver_argv(
@@ -36,8 +32,8 @@ def apiserver_argv(
     kubelet_client = pki.pair("apiserver-kubelet-client")
     return [
         binaries.path("kube-apiserver"),
-        f"--bind-address={env.host_ip}",
-        f"--advertise-address={env.host_ip}",
+        f"--bind-address={server.ip}",
+        f"--advertise-address={server.ip}",
         f"--secure-port={server.port}",
         "--insecure-port=0",
         f"--etcd-servers={','.join(client_urls(env, cluster))}",
@@ -71,7 +67,7 @@ def apiserver_components(
     found = []
     admin = pki.pair("admin")
     for server in cluster.apiservers:
-        url = f"{apiserver_url(env, server.port)}/readyz"
+        url = f"https://{server.ip}:{server.port}/readyz"
 
         found.append(
             Component(

@@ -29,10 +29,11 @@ from kubeglobe.local.loadbalancer import loadbalancer_components
 from kubeglobe.local.mounts import unmount_below
 from kubeglobe.local.node import NodePaths, node_components, remove_pod_logs
 from kubeglobe.local.pki import ClusterPki, ensure_cluster_pki
+from kubeglobe.local.preflight import preflight
 from kubeglobe.local.process import (
     ProcessRecord,
     is_running,
-    kill_tree_by_marker,
+    kill_shims,
     start_daemon,
     stop_process,
 )
@@ -234,6 +235,7 @@ def up(
 ) -> EnvironmentPlan:
     """Bring the whole environment to running and healthy; safe to call again at any time."""
     state_dir = state_dir.resolve()
+    preflight()
     with EnvironmentLock(state_dir):
         plan, state = resolve_plan(
             state_dir=state_dir, workload_clusters=workload_clusters, slot=slot,
@@ -243,8 +245,7 @@ def up(
         binaries = build_binaries(progress=report)
         parts = components(plan=plan, binaries=binaries)
         _check_ports(plan, state, parts)
-        claim_slot(plan.slot, state_dir)
-        save_state(state_dir, state)
+        claim_slot(plan.slot, state_dir, state)
 
         report("building images")
         archives = build_all_images()
@@ -351,11 +352,13 @@ def _node_parts(parts: list[Component]) -> Iterator[Component]:
 
 
 def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> int:
-    """Stop everything the environment started; returns how many processes were stopped."""
+    """Stop everything the environment started; returns how many processes were stopped.
+
+    A directory without an environment state is left alone, even with `purge`: `down`
+    deletes only what `up` made.
+    """
     state_dir = state_dir.resolve()
     if load_state(state_dir) is None:
-        if purge and state_dir.exists():
-            _purge(state_dir)
         return 0
     with EnvironmentLock(state_dir):
         state = load_state(state_dir)
@@ -363,6 +366,7 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
         plan, _ = resolve_plan(state_dir=state_dir, workload_clusters=None)
         parts = components(plan=plan, binaries=K8sBinaries(dir=Path("/nonexistent")))
         stopped = 0
+        stuck: list[str] = []
 
         def stop(component: Component) -> None:
             nonlocal stopped
@@ -371,6 +375,9 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
                 report(f"stopping {component.key} (pid {record.pid})")
                 stop_process(record)
                 stopped += 1
+                if is_running(record):
+                    stuck.append(f"{component.key} (pid {record.pid})")
+                    return  # keep the record: the process is still ours to stop
             state.processes.pop(component.key, None)
             save_state(state_dir, state)
 
@@ -378,7 +385,7 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
             stop(component)
         for node in plan.nodes():
             paths = NodePaths(plan, node)
-            killed = kill_tree_by_marker(str(paths.socket))
+            killed = kill_shims(str(paths.socket))
             if killed:
                 report(f"{node.name}: stopped {killed} container shims")
             remove_pod_logs(paths)
@@ -388,24 +395,55 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
                 if component.kind == kind:
                     stop(component)
         report("unmounting")
-        left = unmount_below(state_dir)
-        report("removing node networks")
-        for node in plan.nodes():
-            network.remove_node_network(node)
-        network.remove_host_bridge(plan)
-        release_slot(plan.slot, state_dir)
+        left = [str(p) for p in unmount_below(state_dir)]
+        owner = slot_owner(plan.slot)
+        if owner is None or owner == state_dir:
+            report("removing node networks")
+            left += _remove_network(plan)
+            release_slot(plan.slot, state_dir)
+        else:
+            report(f"slot {plan.slot} now belongs to {owner}: its network is left alone")
+        problems = [f"still running: {', '.join(stuck)}"] if stuck else []
         if left:
+            problems.append(f"could not remove: {', '.join(left)}")
+        if problems:
             raise EnvironmentError_(
-                f"could not unmount {', '.join(map(str, left))}; see `fuser -m` for holders"
+                "; ".join(problems) + "; fix that (e.g. `fuser -m` shows mount holders) and "
+                "run `kubeglobe local down` again"
             )
     if purge:
         _purge(state_dir)
     return stopped
 
 
+def _remove_network(plan: EnvironmentPlan) -> list[str]:
+    """Remove every node network and the bridge, carrying on past failures."""
+    failed = []
+    for node in plan.nodes():
+        try:
+            network.remove_node_network(node)
+        except network.NetworkError as e:
+            failed.append(f"{node.netns} ({e})")
+    try:
+        network.remove_host_bridge(plan)
+    except network.NetworkError as e:
+        failed.append(f"{plan.bridge} ({e})")
+    return failed
+
+
+# What `up` creates directly under a state directory; `purge` deletes only these.
+STATE_ENTRIES = ("clusters", "nodes", "state.json", "state.tmp", ".lock")
+
+
 def _purge(state_dir: Path) -> None:
     left = unmount_below(state_dir)
     if left:
         raise EnvironmentError_(f"refusing to delete {state_dir}: still mounted: {left}")
-    shutil.rmtree(state_dir)
-
+    for name in STATE_ENTRIES:
+        entry = state_dir / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+    if state_dir.exists() and not any(state_dir.iterdir()):
+        state_dir.rmdir()

@@ -16,7 +16,7 @@ from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
 
 def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file: str) -> str:
     servers = "\n".join(
-        f"    server {a.name} {env.host_ip}:{a.port} check check-ssl verify required "
+        f"    server {a.name} {a.ip}:{a.port} check check-ssl verify required "
         f"ca-file {ca_file} inter 1s fall 2 rise 2"
         for a in cluster.apiservers
     )

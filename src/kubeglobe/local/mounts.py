@@ -20,12 +20,12 @@ def _unescape(field: str) -> str:
 
 
 def mounts_below(root: Path) -> list[Path]:
-    """Mount points at or under `root`, deepest (and latest) first."""
+    """Mount points strictly below `root`, deepest (and latest) first."""
     prefix = str(root.resolve())
     found: list[Path] = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         point = _unescape(line.split()[4])
-        if point == prefix or point.startswith(prefix + "/"):
+        if point.startswith(prefix + "/"):
             found.append(Path(point))
     # Later mounts may sit on earlier ones at the same point: undo in reverse order.
     found.reverse()

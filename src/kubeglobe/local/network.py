@@ -55,8 +55,9 @@ def ensure_host_bridge(env: EnvironmentPlan) -> None:
         _ip("link", "add", env.bridge, "type", "bridge")
     prefix = env.node_subnet.split("/")[1]
     have = _ip("-o", "addr", "show", "dev", env.bridge)
-    if f"{env.host_ip}/{prefix}" not in have:
-        _ip("addr", "add", f"{env.host_ip}/{prefix}", "dev", env.bridge)
+    for address in env.host_addresses():
+        if f"{address}/{prefix}" not in have:
+            _ip("addr", "add", f"{address}/{prefix}", "dev", env.bridge)
     _ip("link", "set", env.bridge, "up")
     _sysctl("net.ipv4.ip_forward", "1")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -122,7 +123,9 @@ def ensure_cert(
 ) -> CertPair:
     """Issue a leaf certificate unless a valid one from this issuer with these SANs exists."""
     loaded = _load(pair)
-    if loaded is not None and _still_fits(loaded[0], issuer, dns_names, ip_addresses):
+    if loaded is not None and _still_fits(loaded[0], issuer, dns_names, ip_addresses) and (
+        loaded[0].public_key() == loaded[1].public_key()
+    ):
         return pair
     key = _new_key()
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
@@ -168,7 +171,9 @@ def ensure_cert(
 def _still_fits(
     cert: x509.Certificate, issuer: Issuer, dns_names: tuple[str, ...], ips: tuple[str, ...]
 ) -> bool:
-    if cert.issuer != issuer.cert.subject:
+    try:
+        cert.verify_directly_issued_by(issuer.cert)  # a regenerated CA re-issues its leaves
+    except (ValueError, TypeError, InvalidSignature):
         return False
     if cert.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
         return False
@@ -231,7 +236,8 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
     ensure_cert(
         issuer=ca, pair=pki.pair("apiserver"), common_name="kube-apiserver",
         dns_names=API_DNS_NAMES,
-        ip_addresses=(*host_ips, cluster.kubernetes_service_ip),
+        ip_addresses=(*host_ips, *sorted({a.ip for a in cluster.apiservers} - set(host_ips)),
+                      cluster.kubernetes_service_ip),
         server=True,
     )
     ensure_cert(

@@ -10,6 +10,7 @@ This module must never kill anything it cannot prove it started.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -19,12 +20,19 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+SHIM_SOCKET_DIR = Path("/run/containerd/s")
+
+
+def boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
 
 class ProcessRecord(BaseModel):
     pid: int
     start_time: int
     argv: list[str]
     log: str
+    boot_id: str = ""  # start times restart at boot: a record from an earlier boot is dead
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -54,6 +62,8 @@ def _reap(pid: int) -> None:
 def is_running(record: ProcessRecord) -> bool:
     """True while the recorded process (and not a later one with its PID) is alive."""
     _reap(record.pid)
+    if record.boot_id and record.boot_id != boot_id():
+        return False
     if process_start_time(record.pid) != record.start_time:
         return False
     return not _is_zombie(record.pid)
@@ -83,7 +93,9 @@ def start_daemon(
     started = process_start_time(proc.pid)
     if started is None:
         raise RuntimeError(f"{argv[0]} exited at once; see {log}")
-    return ProcessRecord(pid=proc.pid, start_time=started, argv=argv, log=str(log))
+    return ProcessRecord(
+        pid=proc.pid, start_time=started, argv=argv, log=str(log), boot_id=boot_id()
+    )
 
 
 def stop_process(record: ProcessRecord, *, timeout: float = 10.0) -> None:
@@ -123,6 +135,7 @@ class ProcInfo:
     pid: int
     ppid: int
     cmdline: str
+    argv: tuple[str, ...] = ()
 
 
 def list_processes() -> list[ProcInfo]:
@@ -135,10 +148,11 @@ def list_processes() -> list[ProcInfo]:
         if fields is None:
             continue
         try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            raw = (entry / "cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        found.append(ProcInfo(pid=pid, ppid=int(fields[1]), cmdline=cmd))
+        argv = tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+        found.append(ProcInfo(pid=pid, ppid=int(fields[1]), cmdline=" ".join(argv), argv=argv))
     return found
 
 
@@ -158,17 +172,42 @@ def descendants(roots: set[int], procs: list[ProcInfo]) -> set[int]:
     return seen
 
 
-def kill_tree_by_marker(marker: str) -> int:
-    """SIGKILL every process whose command line holds `marker`, and all their descendants.
+def _flag(argv: tuple[str, ...], name: str) -> str | None:
+    for i, arg in enumerate(argv[:-1]):
+        if arg in (f"-{name}", f"--{name}"):
+            return argv[i + 1]
+    return None
 
-    Used for what containerd started on our behalf (shims and the containers below
-    them): the shim's command line carries the socket path of *our* containerd, a path
-    inside our state directory, so nothing of another environment matches.
+
+def shims_of(socket: str, procs: list[ProcInfo]) -> list[ProcInfo]:
+    """The containerd shims serving the containerd at `socket` (by their exact argv)."""
+    return [
+        p for p in procs
+        if p.argv and Path(p.argv[0]).name.startswith("containerd-shim")
+        and _flag(p.argv, "address") == socket
+    ]
+
+
+def shim_socket(shim: ProcInfo) -> Path | None:
+    """Where a runc v2 shim listens: /run/containerd/s/sha256(address/namespace/id)."""
+    address, namespace, ident = (_flag(shim.argv, f) for f in ("address", "namespace", "id"))
+    if address is None or namespace is None or ident is None:
+        return None
+    digest = hashlib.sha256(f"{address}/{namespace}/{ident}".encode()).hexdigest()
+    return SHIM_SOCKET_DIR / digest
+
+
+def kill_shims(socket: str) -> int:
+    """SIGKILL the shims of the containerd at `socket` and every container below them.
+
+    Used for what containerd started on our behalf: a shim names our containerd's socket
+    (a path inside our state directory) after `-address`, so nothing of another
+    environment matches. Their sockets, left in the shared shim directory, are removed.
     """
     procs = list_processes()
     me = os.getpid()
-    roots = {p.pid for p in procs if marker in p.cmdline and p.pid != me}
-    victims = descendants(roots, procs) - {me}
+    shims = [p for p in shims_of(socket, procs) if p.pid != me]
+    victims = descendants({p.pid for p in shims}, procs) - {me}
     for pid in victims:
         _signal(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
@@ -178,4 +217,8 @@ def kill_tree_by_marker(marker: str) -> int:
             if _is_zombie(pid):
                 victims.discard(pid)
         time.sleep(0.05)
-    return len(roots)
+    for shim in shims:
+        path = shim_socket(shim)
+        if path is not None:
+            path.unlink(missing_ok=True)
+    return len(shims)

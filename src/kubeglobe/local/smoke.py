@@ -23,7 +23,7 @@ from kubeglobe.local.etcd import etcd_components
 from kubeglobe.local.health import http_client, port_is_free, wait_until
 from kubeglobe.local.pki import ensure_cluster_pki
 from kubeglobe.local.process import ProcessRecord, is_running, start_daemon, stop_process
-from kubeglobe.local.state import claim_slot, release_slot, slot_owner
+from kubeglobe.local.state import EnvironmentState, claim_slot, release_slot, slot_owner
 from kubeglobe.local.topology import MAX_SLOT, plan_environment
 
 CRD_COUNT = 5
@@ -70,8 +70,9 @@ def smoke_test(binaries: K8sBinaries, *, progress: Callable[[str], None]) -> Non
     with tempfile.TemporaryDirectory(prefix="kubeglobe-smoke-") as tmp:
         scratch = Path(tmp)
         slot = _free_slot(scratch)
-        claim_slot(slot, scratch)
         plan = plan_environment(state_dir=scratch, slot=slot, workload_clusters=1)
+        claim_slot(slot, scratch, EnvironmentState(slot=slot, port_base=plan.port_base,
+                                                   workload_clusters=1))
         cluster = plan.cluster("workload-1")
         records: list[ProcessRecord] = []
         parts: list[Component] = []

@@ -112,10 +112,23 @@ def check_slot(slot: int, state_dir: Path) -> None:
         )
 
 
-def claim_slot(slot: int, state_dir: Path) -> None:
-    check_slot(slot, state_dir)
+def claim_slot(slot: int, state_dir: Path, state: EnvironmentState) -> None:
+    """Take `slot` and record the environment's state, atomically across environments.
+
+    A claim counts only while its directory holds a state file, so both are written
+    under one machine-wide lock: two `up`s racing for a slot get one winner and one
+    clear error, never a shared slot.
+    """
     SLOT_DIR.mkdir(parents=True, exist_ok=True)
-    _claim_path(slot).write_text(str(state_dir.resolve()) + "\n")
+    fd = os.open(SLOT_DIR / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        check_slot(slot, state_dir)
+        _claim_path(slot).write_text(str(state_dir.resolve()) + "\n")
+        save_state(state_dir, state)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def release_slot(slot: int, state_dir: Path) -> None:

@@ -37,6 +37,7 @@ class EtcdMember:
 @dataclass(frozen=True)
 class Apiserver:
     name: str
+    ip: str  # each apiserver of a HA cluster has its own address, as on separate machines
     port: int
 
 
@@ -72,9 +73,9 @@ class ClusterPlan:
         return str(next(ipaddress.ip_network(self.service_cidr).hosts()))
 
     def ports(self) -> list[int]:
-        """Every host port this cluster listens on."""
+        """Every host port this cluster listens on (HA apiservers share one port)."""
         found = [p for m in self.etcd for p in (m.client_port, m.peer_port)]
-        found += [a.port for a in self.apiservers]
+        found += sorted({a.port for a in self.apiservers})
         if self.has_load_balancer:
             found.append(self.endpoint_port)
         found += list(self.controller_manager_ports) + list(self.scheduler_ports)
@@ -100,6 +101,13 @@ class EnvironmentPlan:
 
     def ports(self) -> list[int]:
         return [p for c in self.clusters for p in c.ports()]
+
+    def host_addresses(self) -> list[str]:
+        """Addresses the host bridge carries: the gateway and every apiserver's own."""
+        found = [self.host_ip]
+        for c in self.clusters:
+            found += [a.ip for a in c.apiservers if a.ip not in found]
+        return found
 
     def nodes(self) -> list[Node]:
         return [n for c in self.clusters for n in c.nodes]
@@ -143,7 +151,13 @@ def _cluster(
         for i in range(members)
     )
     n_api = 2 if ha else 1
-    apiservers = tuple(Apiserver(name=f"apiserver-{i}", port=base + 6 + i) for i in range(n_api))
+    # Apiservers of one cluster must share a port: the `kubernetes` Service has one port
+    # for all its endpoints, and each apiserver reconciles it to its own.
+    apiservers = tuple(
+        Apiserver(name=f"apiserver-{i}", ip=f"10.250.{slot}.{2 + i}" if ha else
+                  f"10.250.{slot}.1", port=base + 6)
+        for i in range(n_api)
+    )
     endpoint = base + 9 if ha else apiservers[0].port
     replicas = 2 if ha else 1
     cm_ports = tuple(base + 10 + i for i in range(replicas))
