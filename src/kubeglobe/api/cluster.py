@@ -49,14 +49,14 @@ class ClusterSpec(Model):
 class Condition(Model):
     type: str
     status: Literal["True", "False", "Unknown"]
-    reason: str = ""
-    message: str = ""
+    reason: str | None = None
+    message: str | None = None
     lastTransitionTime: str | None = None
 
 
 class ClusterStatus(Model):
     phase: Phase = "Pending"
-    message: str = ""
+    message: str | None = None
     kubernetesVersion: str | None = None
     nodeCount: int | None = None
     readyNodeCount: int | None = None

@@ -46,6 +46,10 @@ def _inline(node: Any, defs: JSON) -> Any:
         if merged.get("default", 0) is None:
             merged.pop("default")
         return merged
+    if "default" in out and out["default"] in ("", [], {}, None):
+        # Empty defaults add nothing the models do not fill in, and some clients drop
+        # them on the way, leaving an invalid `default: null`.
+        del out["default"]
     if "const" in out:
         out["enum"] = [out.pop("const")]
     if "properties" in out and out.get("additionalProperties") is False:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import typer
 
 from kubeglobe.cli import local
+from kubeglobe.cli.controller import controller_command
+from kubeglobe.cli.install import install_command
 
 app = typer.Typer(no_args_is_help=True, help="KubeGlobe: one hub for many Kubernetes clusters.")
 app.add_typer(local.app, name="local")
+app.command("install")(install_command)
+app.command("controller")(controller_command)
 
 
 if __name__ == "__main__":

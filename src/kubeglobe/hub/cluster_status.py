@@ -92,7 +92,7 @@ def _parse(ts: str | None) -> dt.datetime | None:
         tzinfo=dt.UTC)
 
 
-def _ready_condition(current: ClusterStatus, status: str, reason: str, message: str,
+def _ready_condition(current: ClusterStatus, status: str, reason: str, message: str | None,
                      now: dt.datetime) -> list[Condition]:
     old = next((c for c in current.conditions if c.type == "Ready"), None)
     since = old.lastTransitionTime if old is not None and old.status == status else _iso(now)
@@ -109,7 +109,7 @@ def observe_status(
     if inventory is not None:
         refusal = version_refusal(inventory.kubernetes_version)
         phase = "Rejected" if refusal else "Ready"
-        message = refusal or ""
+        message = refusal
         return current.model_copy(update={
             "phase": phase,
             "message": message,

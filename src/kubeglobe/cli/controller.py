@@ -1,0 +1,29 @@
+"""`kubeglobe controller`: one replica of the leader-elected Cluster controller."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from kubeglobe.cli.common import KubeconfigOpt, cli_errors
+from kubeglobe.hub.controller_process import run_controller
+from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
+
+
+def controller_command(
+    kubeconfig: KubeconfigOpt = None,
+    heartbeat_seconds: Annotated[float, typer.Option(help="Seconds between probes.")] = 10.0,
+    lease_seconds: Annotated[int, typer.Option(help="Leader lease duration.")] = 10,
+) -> None:
+    """Run a controller replica; exits 1 when it loses leadership."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("kopf", "httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    with cli_errors(KubeconfigError):
+        config = load_kubeconfig(path=kubeconfig)
+    code = asyncio.run(run_controller(config=config, heartbeat_seconds=heartbeat_seconds,
+                                      lease_seconds=lease_seconds))
+    raise typer.Exit(code)

@@ -1,0 +1,197 @@
+"""The Cluster controller: validates Clusters, heartbeats them, cleans up on delete.
+
+Level-triggered: every heartbeat reads the cluster as it is now and computes the whole
+status from it (`cluster_status.observe_status`), whatever happened before. A cluster
+that does not answer costs one status line and a probe that backs off to once a minute;
+phase changes are logged, repeats are not. Handlers are registered on a registry of
+their own so that the process decides when kopf runs (only while it leads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient, codecs
+from lightkube.core.exceptions import ApiError
+from lightkube.types import PatchType
+from pydantic import ValidationError
+
+from kubeglobe.api.cluster import CLUSTER_PLURAL, ClusterSpec, ClusterStatus
+from kubeglobe.api.meta import FIELD_MANAGER, GROUP, VERSION
+from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
+from kubeglobe.hub.cluster_status import observe_status, rejected
+from kubeglobe.hub.inventory import ProbeFailed, probe_inventory
+from kubeglobe.hub.tokens import PLATFORM_ADMINS
+from kubeglobe.kube.client import KubeconfigError
+from kubeglobe.kube.resources import ClusterCR
+from kubeglobe.kube.rest import RestTarget
+
+log = logging.getLogger("kubeglobe.controller")
+MAX_BACKOFF = 60.0
+ADMIN_BINDING = "kubeglobe:platform-admins"
+
+
+@dataclass
+class ControllerSettings:
+    heartbeat_seconds: float = 10.0
+
+
+@dataclass
+class _Probe:
+    next_at: float = 0.0
+    failures: int = 0
+
+
+@dataclass
+class ClusterController:
+    hub: AsyncClient
+    access: ClusterAccess
+    settings: ControllerSettings = field(default_factory=ControllerSettings)
+    _probes: dict[str, _Probe] = field(default_factory=dict)
+
+    async def reconcile(self, *, name: str, spec: dict[str, Any], status: dict[str, Any],
+                        generation: int | None) -> None:
+        now = dt.datetime.now(dt.UTC)
+        current = _known_status(status)
+        try:
+            parsed = ClusterSpec.model_validate(spec)
+        except ValidationError as e:
+            reason = "; ".join(err["msg"] for err in e.errors())
+            await self._write(name, rejected(current=current, reason=f"invalid spec: {reason}",
+                                             now=now, generation=generation))
+            return
+        if current.phase == "Pending":
+            await self._write(name, current.model_copy(update={
+                "phase": "Connecting", "message": f"{parsed.mode}: waiting for first contact",
+                "observedGeneration": generation}))
+        self._probes.pop(name, None)  # a changed spec deserves a probe at once
+
+    async def heartbeat(self, *, name: str, spec: dict[str, Any], status: dict[str, Any],
+                        generation: int | None, now_mono: float) -> None:
+        probe = self._probes.setdefault(name, _Probe())
+        if now_mono < probe.next_at:
+            return
+        current = _known_status(status)
+        try:
+            parsed = ClusterSpec.model_validate(spec)
+        except ValidationError:
+            return  # reconcile already rejected it
+        now = dt.datetime.now(dt.UTC)
+        try:
+            target = await self.access.target(name=name, spec=parsed)
+            inventory = await probe_inventory(target)
+        except (ClusterUnreachable, ProbeFailed, KubeconfigError) as e:
+            probe.failures += 1
+            delay = min(MAX_BACKOFF, self.settings.heartbeat_seconds * 2 ** max(
+                0, probe.failures - 3))
+            probe.next_at = now_mono + delay - 0.5
+            new = observe_status(current=current, inventory=None, error=str(e), now=now,
+                                 heartbeat_seconds=self.settings.heartbeat_seconds,
+                                 generation=generation)
+        else:
+            probe.failures = 0
+            probe.next_at = 0.0
+            new = observe_status(current=current, inventory=inventory, error=None, now=now,
+                                 heartbeat_seconds=self.settings.heartbeat_seconds,
+                                 generation=generation)
+            if new.phase == "Ready" and current.phase != "Ready":
+                await self._ensure_rbac(name, target)
+        if new.phase != current.phase:
+            log.info("cluster %s: %s -> %s %s", name, current.phase, new.phase, new.message)
+        await self._write(name, new)
+
+    async def _write(self, name: str, status: ClusterStatus) -> None:
+        """Write the whole status (merge patch on the status subresource).
+
+        Written here rather than through kopf's patch so that a refused write is one
+        logged line and a retry at the next heartbeat, never a dead timer.
+        """
+        body = {"status": status.model_dump(mode="json")}
+        try:
+            await self.hub.patch(ClusterCR.Status, name, body, patch_type=PatchType.MERGE)
+        except ApiError as e:
+            log.warning("cluster %s: writing status failed: %s", name, e.status.message)
+
+    async def _ensure_rbac(self, name: str, target: RestTarget) -> None:
+        """What the platform creates in every cluster: today, its admins' binding."""
+        binding = admin_binding()
+        async with target.client() as http:
+            r = await http.patch(
+                f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{ADMIN_BINDING}",
+                params={"fieldManager": FIELD_MANAGER, "force": "true"},
+                headers={"Content-Type": "application/apply-patch+yaml"},
+                content=codecs.dump_all_yaml([codecs.from_dict(binding)]),
+            )
+        if r.status_code >= 300:
+            log.warning("cluster %s: applying %s failed: HTTP %s %s", name, ADMIN_BINDING,
+                        r.status_code, r.text[:200])
+
+    async def cleanup(self, *, name: str, spec: dict[str, Any]) -> None:
+        """Remove what the platform created in the cluster before the Cluster goes."""
+        self._probes.pop(name, None)
+        try:
+            parsed = ClusterSpec.model_validate(spec)
+            target = await self.access.target(name=name, spec=parsed)
+            async with target.client() as http:
+                r = await http.delete(
+                    f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{ADMIN_BINDING}")
+        except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
+            log.warning("cluster %s: nothing to clean up (%s)", name, e)
+            return
+        except OSError as e:
+            raise kopf.TemporaryError(f"cluster {name} unreachable for cleanup: {e}",
+                                      delay=10) from e
+        if r.status_code not in (200, 202, 404):
+            raise kopf.TemporaryError(f"cleanup of {name}: HTTP {r.status_code}", delay=10)
+
+
+def admin_binding() -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": ADMIN_BINDING, "labels": {"app.kubernetes.io/managed-by":
+                                                        "kubeglobe"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                      "name": PLATFORM_ADMINS}],
+    }
+
+
+def _known_status(status: dict[str, Any]) -> ClusterStatus:
+    known = {k: v for k, v in (status or {}).items() if k in ClusterStatus.model_fields}
+    try:
+        return ClusterStatus.model_validate(known)
+    except ValidationError:
+        return ClusterStatus()
+
+
+
+
+def register_handlers(registry: kopf.OperatorRegistry, controller: ClusterController) -> None:
+    resource = (GROUP, VERSION, CLUSTER_PLURAL)
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    @kopf.on.update(*resource, field="spec", registry=registry)
+    async def reconcile(name: str, spec: Any, status: Any, meta: Any, **_: Any) -> None:
+        await controller.reconcile(name=name, spec=dict(spec), status=dict(status),
+                                   generation=meta.get("generation"))
+
+    @kopf.timer(*resource, interval=controller.settings.heartbeat_seconds, sharp=True,
+                registry=registry)
+    async def heartbeat(name: str, spec: Any, status: Any, meta: Any, **_: Any) -> None:
+        await controller.heartbeat(
+            name=name, spec=dict(spec), status=dict(status), generation=meta.get("generation"),
+            now_mono=asyncio.get_running_loop().time())
+
+    @kopf.on.delete(*resource, registry=registry, retries=6)
+    async def cleanup(name: str, spec: Any, **_: Any) -> None:
+        await controller.cleanup(name=name, spec=dict(spec))
+
+    del reconcile, heartbeat, cleanup  # registered; the names are not used here

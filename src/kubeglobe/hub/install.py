@@ -1,0 +1,116 @@
+"""`kubeglobe install`: the platform's CRDs, namespace and RBAC in the global cluster.
+
+`platform_manifests` is pure; `install` applies them with server-side apply (so a second
+run changes nothing), waits for the CRDs to be served, and creates the bootstrap admin
+token once. The token is returned only by the run that created it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lightkube import Client, codecs
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.core_v1 import Secret
+
+from kubeglobe.api.cluster import CLUSTER_KIND, CLUSTER_PLURAL, ClusterResource
+from kubeglobe.api.crd import CrdNames, crd_manifest
+from kubeglobe.api.meta import FIELD_MANAGER, GROUP, SYSTEM_NAMESPACE
+from kubeglobe.hub.tokens import ADMIN_USER, BOOTSTRAP_LABEL, PLATFORM_ADMINS, issue_token
+
+Manifest = dict[str, Any]
+CRD_READY_TIMEOUT = 60.0
+
+
+class InstallError(RuntimeError):
+    pass
+
+
+def cluster_crd() -> Manifest:
+    columns = [
+        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Version", "type": "string", "jsonPath": ".status.kubernetesVersion"},
+        {"name": "Nodes", "type": "integer", "jsonPath": ".status.nodeCount"},
+        {"name": "Heartbeat", "type": "date", "jsonPath": ".status.lastHeartbeatTime"},
+    ]
+    return crd_manifest(
+        model=ClusterResource,
+        names=CrdNames(kind=CLUSTER_KIND, plural=CLUSTER_PLURAL, singular="cluster",
+                       short_names=("kgc",)),
+        printer_columns=columns,
+    )
+
+
+def _role(name: str, rules: list[Manifest]) -> list[Manifest]:
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": name}, "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": name},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name,
+                       "namespace": SYSTEM_NAMESPACE}]},
+    ]
+
+
+def platform_manifests() -> list[Manifest]:
+    clusters = {"apiGroups": [GROUP], "resources": ["clusters", "clusters/status"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
+    secrets = {"apiGroups": [""], "resources": ["secrets"],
+               "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
+    leases = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+              "verbs": ["get", "list", "watch", "create", "update", "patch"]}
+    events = {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
+              "verbs": ["create", "patch"]}
+    crds = {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+            "verbs": ["get", "list", "watch"]}
+    namespaces = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list",
+                                                                             "watch"]}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}},
+        cluster_crd(),
+        *_role("kubeglobe-controller", [clusters, secrets, leases, events, crds, namespaces]),
+        *_role("kubeglobe-server", [clusters, secrets]),
+    ]
+
+
+def _wait_established(client: Client, name: str) -> None:
+    deadline = time.monotonic() + CRD_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        crd = client.get(CustomResourceDefinition, name)
+        conditions = crd.status.conditions if crd.status and crd.status.conditions else []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            return
+        time.sleep(0.5)
+    raise InstallError(f"CRD {name} was not established within {CRD_READY_TIMEOUT:.0f}s")
+
+
+def ensure_bootstrap_admin(client: Client) -> str | None:
+    """Create the bootstrap admin's token unless one exists; the token if created."""
+    existing = list(client.list(Secret, namespace=SYSTEM_NAMESPACE,
+                                labels={BOOTSTRAP_LABEL: "true"}))
+    if existing:
+        return None
+    issued = issue_token(user=ADMIN_USER, groups=(PLATFORM_ADMINS,),
+                         labels={BOOTSTRAP_LABEL: "true"})
+    client.create(codecs.from_dict(issued.manifest))
+    return issued.token
+
+
+def install(client: Client) -> str | None:
+    """Apply every platform manifest; returns the bootstrap admin token on first install."""
+    for manifest in platform_manifests():
+        try:
+            client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+        except ApiError as e:
+            kind, name = manifest["kind"], manifest["metadata"]["name"]
+            raise InstallError(f"applying {kind} {name} failed: {e.status.message}") from e
+        if manifest["kind"] == "CustomResourceDefinition":
+            _wait_established(client, manifest["metadata"]["name"])
+    return ensure_bootstrap_admin(client)

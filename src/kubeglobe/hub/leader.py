@@ -1,0 +1,133 @@
+"""Lease-based leader election, so that of N controller replicas exactly one acts.
+
+kopf's peering only pauses same-priority peers; it is not leader election. This module
+holds a `coordination.k8s.io/v1` Lease: the holder renews it every `renew_seconds`;
+another replica takes it over once it has not been renewed for `lease_seconds`. Writes
+carry the Lease's resourceVersion, so two candidates can never both win a round.
+`decide` is the pure rule; `LeaderElector` is the loop around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, NewType
+
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.coordination_v1 import Lease
+
+Identity = NewType("Identity", str)
+log = logging.getLogger("kubeglobe.leader")
+
+
+@dataclass(frozen=True)
+class ElectionSettings:
+    name: str
+    namespace: str
+    lease_seconds: int = 10
+    renew_seconds: float = 2.0
+
+    @property
+    def renew_deadline(self) -> float:
+        """Stop acting this long after the last renewal: before others may take over."""
+        return self.lease_seconds - 2 * self.renew_seconds
+
+
+def decide(*, holder: str | None, renewed: dt.datetime | None, duration: int,
+           me: Identity, now: dt.datetime) -> bool:
+    """May `me` write itself as holder? Yes if it holds the lease, or it is free/expired."""
+    if holder is None or holder == me or renewed is None:
+        return True
+    return (now - renewed).total_seconds() > duration
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class LeaderElector:
+    def __init__(self, *, client: AsyncClient, settings: ElectionSettings,
+                 identity: Identity) -> None:
+        self._client = client
+        self._settings = settings
+        self._me = identity
+        self.is_leader = False
+
+    async def _try_once(self) -> bool:
+        s = self._settings
+        now = _now()
+        try:
+            lease = await self._client.get(Lease, s.name, namespace=s.namespace)
+        except ApiError as e:
+            if e.status.code != 404:
+                raise
+            fresh = Lease(
+                metadata=ObjectMeta(name=s.name, namespace=s.namespace),
+                spec=LeaseSpec(holderIdentity=self._me, leaseDurationSeconds=s.lease_seconds,
+                               acquireTime=now, renewTime=now, leaseTransitions=0),
+            )
+            try:
+                await self._client.create(fresh)
+            except ApiError as conflict:
+                if conflict.status.code == 409:
+                    return False
+                raise
+            return True
+        spec = lease.spec or LeaseSpec()
+        if not decide(holder=spec.holderIdentity, renewed=spec.renewTime,
+                      duration=spec.leaseDurationSeconds or s.lease_seconds,
+                      me=self._me, now=now):
+            return False
+        if spec.holderIdentity != self._me:
+            spec.acquireTime = now
+            spec.leaseTransitions = (spec.leaseTransitions or 0) + 1
+        spec.holderIdentity = self._me
+        spec.renewTime = now
+        spec.leaseDurationSeconds = s.lease_seconds
+        lease.spec = spec
+        try:
+            await self._client.replace(lease)  # carries resourceVersion: optimistic lock
+        except ApiError as e:
+            if e.status.code == 409:
+                return False
+            raise
+        return True
+
+    async def _attempt(self) -> bool:
+        try:
+            return await self._try_once()
+        except (ApiError, OSError, Exception) as e:  # an unreachable hub is not a crash
+            log.warning("leader election: %s", e)
+            return False
+
+    async def run(self, *, on_leading: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Campaign until elected, run `on_leading` while the lease is renewed.
+
+        Returns (after cancelling `on_leading`) when leadership is lost: the caller
+        should exit so that a fresh process campaigns again.
+        """
+        s = self._settings
+        while not await self._attempt():
+            await asyncio.sleep(s.renew_seconds)
+        self.is_leader = True
+        log.info("leader election: %s now leads %s/%s", self._me, s.namespace, s.name)
+        work = asyncio.create_task(on_leading())
+        last_renewal = asyncio.get_running_loop().time()
+        try:
+            while not work.done():
+                await asyncio.sleep(s.renew_seconds)
+                if await self._attempt():
+                    last_renewal = asyncio.get_running_loop().time()
+                elif asyncio.get_running_loop().time() - last_renewal > s.renew_deadline:
+                    log.error("leader election: lost the lease %s/%s", s.namespace, s.name)
+                    break
+        finally:
+            self.is_leader = False
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
