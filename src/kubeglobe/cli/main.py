@@ -7,11 +7,13 @@ import typer
 from kubeglobe.cli import local
 from kubeglobe.cli.controller import controller_command
 from kubeglobe.cli.install import install_command
+from kubeglobe.cli.server import server_command
 
 app = typer.Typer(no_args_is_help=True, help="KubeGlobe: one hub for many Kubernetes clusters.")
 app.add_typer(local.app, name="local")
 app.command("install")(install_command)
 app.command("controller")(controller_command)
+app.command("server")(server_command)
 
 
 if __name__ == "__main__":

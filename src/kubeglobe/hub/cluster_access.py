@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import httpx
 import yaml
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
@@ -29,6 +30,28 @@ class ClusterAccess:
     def __init__(self, *, hub: AsyncClient) -> None:
         self._hub = hub
         self._cache: dict[tuple[str, str, str], RestTarget] = {}
+        self._pools: dict[int, httpx.AsyncClient] = {}
+
+    @property
+    def hub(self) -> AsyncClient:
+        return self._hub
+
+    async def pooled_client(self, *, name: str, spec: ClusterSpec) -> httpx.AsyncClient:
+        """A long-lived, connection-pooling client for the cluster (for the proxy)."""
+        target = await self.target(name=name, spec=spec)
+        pool = self._pools.get(id(target))
+        if pool is None:
+            pool = target.client(timeout=None)
+            live = {id(t) for t in self._cache.values()}
+            for key in [k for k in self._pools if k not in live]:
+                await self._pools.pop(key).aclose()
+            self._pools[id(target)] = pool
+        return pool
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
+        self._pools.clear()
 
     async def target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
         if spec.mode == "register":

@@ -1,0 +1,34 @@
+"""`kubeglobe server`: one replica of the platform API server (uvicorn, TLS)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from kubeglobe.cli.common import KubeconfigOpt, cli_errors
+from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
+from kubeglobe.server.app import create_app
+
+
+def server_command(
+    kubeconfig: KubeconfigOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8443,
+    tls_cert: Annotated[Path | None, typer.Option(help="Serving certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Serving key (PEM).")] = None,
+) -> None:
+    """Serve the platform API; TLS when --tls-cert and --tls-key are given."""
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("pass both --tls-cert and --tls-key, or neither")
+    with cli_errors(KubeconfigError):
+        config = load_kubeconfig(path=kubeconfig)
+    for noisy in ("httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    app = create_app(hub=async_client(config))
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None)

@@ -1,0 +1,72 @@
+"""The cluster proxy: any Kubernetes API request, forwarded as the platform user.
+
+`/clusters/{name}/k8s/{path}` is forwarded to the cluster's API with the caller's
+credentials replaced by the hub's and the caller's identity passed as impersonation
+headers, so the workload cluster's own RBAC decides what the user may do. Bodies are
+streamed both ways, so watches and `logs -f` flow as they happen.
+"""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import HTTPException, Request
+from fastapi.responses import StreamingResponse
+from lightkube.core.exceptions import ApiError
+from pydantic import ValidationError
+from starlette.background import BackgroundTask
+
+from kubeglobe.api.cluster import ClusterSpec
+from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
+from kubeglobe.hub.tokens import Identity
+from kubeglobe.kube.client import KubeconfigError
+from kubeglobe.kube.resources import ClusterCR
+
+# Never forwarded: the caller's credentials, identity claims and hop-by-hop headers.
+_DROP_REQUEST = {"authorization", "host", "connection", "keep-alive", "transfer-encoding",
+                 "upgrade", "proxy-authorization", "te", "trailer", "content-length"}
+_DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer"}
+
+
+def forward_headers(incoming: list[tuple[str, str]], identity: Identity) -> list[tuple[str, str]]:
+    """The headers sent to the cluster (pure): caller's minus credentials, plus identity."""
+    kept = [(k, v) for k, v in incoming
+            if k.lower() not in _DROP_REQUEST and not k.lower().startswith("impersonate-")]
+    kept.append(("Impersonate-User", identity.user))
+    kept += [("Impersonate-Group", g) for g in identity.groups]
+    return kept
+
+
+class ClusterProxy:
+    def __init__(self, *, access: ClusterAccess) -> None:
+        self._access = access
+
+    async def _client(self, name: str) -> httpx.AsyncClient:
+        try:
+            cluster = await self._access.hub.get(ClusterCR, name)
+        except ApiError as e:
+            if e.status.code == 404:
+                raise HTTPException(404, detail=f"cluster {name} not found") from e
+            raise
+        try:
+            spec = ClusterSpec.model_validate(cluster.get("spec") or {})
+            return await self._access.pooled_client(name=name, spec=spec)
+        except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
+            raise HTTPException(503, detail=f"cluster {name} is not reachable: {e}") from e
+
+    async def forward(self, *, name: str, path: str, request: Request,
+                      identity: Identity) -> StreamingResponse:
+        client = await self._client(name)
+        url = httpx.URL(path="/" + path, query=request.url.query.encode())
+        outgoing = client.build_request(
+            request.method, url,
+            headers=forward_headers(request.headers.items(), identity),
+            content=request.stream(),
+        )
+        try:
+            upstream = await client.send(outgoing, stream=True)
+        except httpx.HTTPError as e:
+            raise HTTPException(502, detail=f"cluster {name} did not answer: {e}") from e
+        headers = {k: v for k, v in upstream.headers.items()
+                   if k.lower() not in _DROP_RESPONSE}
+        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
+                                 headers=headers, background=BackgroundTask(upstream.aclose))
