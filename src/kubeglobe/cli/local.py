@@ -19,8 +19,10 @@ from kubeglobe.local.binaries import BinariesError, build_binaries
 from kubeglobe.local.health import NotHealthy
 from kubeglobe.local.images import ImageError, build_all_images
 from kubeglobe.local.network import NetworkError
+from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.preflight import PreflightError
 from kubeglobe.local.state import EnvironmentConflict
+from kubeglobe.local.topology import GLOBAL
 
 app = typer.Typer(no_args_is_help=True, help="Run real local clusters: a HA global and workloads.")
 console = Console(stderr=True)
@@ -95,6 +97,14 @@ def up(
     out.print(f"\nstate: {plan.state_dir}")
     for cluster in plan.clusters:
         out.print(f"kubeconfig {cluster.name}: {environment.admin_kubeconfig(plan, cluster.name)}")
+    g = plan.cluster(GLOBAL)
+    ca = plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"
+    token_file = admin_token_file(plan)
+    token = token_file.read_text().strip() if token_file.exists() else "(see platform/admin.token)"
+    out.print(f"\nplatform API: {api_url(plan, g)}  (CA: {ca})")
+    out.print(f"admin token: {token}")
+    out.print(f"log in: kubeglobe login --server {api_url(plan, g)} --token {token} "
+              f"--ca-file {ca}", soft_wrap=True)
 
 
 @app.command()

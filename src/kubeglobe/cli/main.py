@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from kubeglobe.cli import local
+from kubeglobe.cli import cluster, local
 from kubeglobe.cli.controller import controller_command
 from kubeglobe.cli.install import install_command
+from kubeglobe.cli.login import kubeconfig_command, login_command
 from kubeglobe.cli.server import server_command
 
 app = typer.Typer(no_args_is_help=True, help="KubeGlobe: one hub for many Kubernetes clusters.")
@@ -14,6 +15,9 @@ app.add_typer(local.app, name="local")
 app.command("install")(install_command)
 app.command("controller")(controller_command)
 app.command("server")(server_command)
+app.add_typer(cluster.app, name="cluster")
+app.command("login")(login_command)
+app.command("kubeconfig")(kubeconfig_command)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ environment starts, checks and stops them without knowing what they are.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,14 @@ class Component:
     start_timeout: float = 60.0
     # Files (path -> text) the component reads at start; written before it starts.
     files: dict[Path, str] = field(default_factory=dict)
+
+    @property
+    def spec_hash(self) -> str:
+        """Changes whenever what the process would be started with changes."""
+        digest = hashlib.sha256(json.dumps(self.argv).encode())
+        for path in sorted(self.files):
+            digest.update(str(path).encode() + b"\0" + self.files[path].encode() + b"\0")
+        return digest.hexdigest()[:16]
 
     @property
     def host_ports(self) -> set[int]:

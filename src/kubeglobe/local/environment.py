@@ -29,6 +29,12 @@ from kubeglobe.local.loadbalancer import loadbalancer_components
 from kubeglobe.local.mounts import unmount_below
 from kubeglobe.local.node import NodePaths, node_components, remove_pod_logs
 from kubeglobe.local.pki import ClusterPki, ensure_cluster_pki
+from kubeglobe.local.platform import (
+    api_url,
+    ensure_imported,
+    platform_components,
+    prepare_platform,
+)
 from kubeglobe.local.preflight import preflight
 from kubeglobe.local.process import (
     ProcessRecord,
@@ -48,7 +54,13 @@ from kubeglobe.local.state import (
     save_state,
     slot_owner,
 )
-from kubeglobe.local.topology import MAX_SLOT, ClusterPlan, EnvironmentPlan, plan_environment
+from kubeglobe.local.topology import (
+    GLOBAL,
+    MAX_SLOT,
+    ClusterPlan,
+    EnvironmentPlan,
+    plan_environment,
+)
 
 Report = Callable[[str], None]
 
@@ -63,6 +75,9 @@ PHASES: tuple[tuple[str, ...], ...] = (
     ("kube-proxy",),
 )
 NODE_READY_TIMEOUT = 120.0
+PLATFORM_KINDS = ("kubeglobe-controller", "kubeglobe-server")
+# Onboarded by `up` itself, so the demo starts with a managed cluster.
+IMPORTED_AT_UP = ("workload-1",)
 
 
 class EnvironmentError_(RuntimeError):
@@ -148,6 +163,8 @@ def components(*, plan: EnvironmentPlan, binaries: K8sBinaries) -> list[Componen
         found += loadbalancer_components(env=plan, cluster=cluster, pki=pki)
         found += controlplane_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
         found += node_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
+        found += platform_components(env=plan, cluster=cluster, pki=pki,
+                                     kubeconfig=admin_kubeconfig(plan, cluster.name))
     return found
 
 
@@ -206,12 +223,17 @@ def _write_files(component: Component) -> None:
 def _start(
     plan: EnvironmentPlan, state: EnvironmentState, component: Component
 ) -> ProcessRecord | None:
+    """Start the component unless it runs with its current settings; restart it if not."""
     if _running(state, component.key):
-        return None
+        running = state.processes[component.key]
+        if running.spec_hash == component.spec_hash:
+            return None
+        stop_process(running)  # its argv or config changed: level-trigger to the new one
     _write_files(component)
     record = start_daemon(
         argv=component.argv, log=component.log, netns=component.netns, env=component.env
     )
+    record.spec_hash = component.spec_hash
     state.processes[component.key] = record
     save_state(plan.state_dir, state)
     return record
@@ -264,15 +286,7 @@ def up(
             if "containerd" in kinds:
                 for cluster in plan.clusters:
                     _recover_node(plan, state, cluster)
-            fresh = [(c, r) for c in batch if (r := _start(plan, state, c)) is not None]
-            started += len(fresh)
-            for component in batch:
-                report(f"{component.key}: waiting for health")
-                record = state.processes[component.key]
-                wait_until(
-                    component.key, component.probe, timeout=component.start_timeout,
-                    alive=partial(is_running, record), log=str(component.log),
-                )
+            started += _run_phase(plan, state, batch, report)
             if "containerd" in kinds:
                 for cluster in plan.clusters:
                     for node in cluster.nodes:
@@ -280,9 +294,33 @@ def up(
                         import_images(socket=NodePaths(plan, node).socket, archives=archives)
         for cluster in plan.clusters:
             _wait_cluster_ready(plan, cluster, report)
+        report("platform: installing CRDs and RBAC")
+        global_cluster = plan.cluster(GLOBAL)
+        prepare_platform(env=plan, kubeconfig=admin_kubeconfig(plan, GLOBAL))
+        started += _run_phase(plan, state, [c for c in parts if c.kind in PLATFORM_KINDS],
+                              report)
+        for name in IMPORTED_AT_UP:
+            if any(c.name == name for c in plan.clusters):
+                report(f"platform: importing {name}")
+                ensure_imported(env=plan, hub_kubeconfig=admin_kubeconfig(plan, GLOBAL),
+                                name=name, kubeconfig=admin_kubeconfig(plan, name))
         report(f"environment ready ({started} processes started, "
-               f"{len(parts) - started} already running)")
+               f"{len(parts) - started} already running); API {api_url(plan, global_cluster)}")
         return plan
+
+
+def _run_phase(plan: EnvironmentPlan, state: EnvironmentState, batch: list[Component],
+               report: Report) -> int:
+    """Start what is not running in `batch`, then wait until all of it is healthy."""
+    started = sum(1 for c in batch if _start(plan, state, c) is not None)
+    for component in batch:
+        report(f"{component.key}: waiting for health")
+        record = state.processes[component.key]
+        wait_until(
+            component.key, component.probe, timeout=component.start_timeout,
+            alive=partial(is_running, record), log=str(component.log),
+        )
+    return started
 
 
 def _get_json(plan: EnvironmentPlan, cluster: ClusterPlan, path: str) -> dict[str, object] | str:
@@ -381,6 +419,9 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
             state.processes.pop(component.key, None)
             save_state(state_dir, state)
 
+        for component in parts:
+            if component.kind in PLATFORM_KINDS:
+                stop(component)
         for component in _node_parts(parts):
             stop(component)
         for node in plan.nodes():
@@ -432,7 +473,7 @@ def _remove_network(plan: EnvironmentPlan) -> list[str]:
 
 
 # What `up` creates directly under a state directory; `purge` deletes only these.
-STATE_ENTRIES = ("clusters", "nodes", "state.json", "state.tmp", ".lock")
+STATE_ENTRIES = ("clusters", "nodes", "platform", "state.json", "state.tmp", ".lock")
 
 
 def _purge(state_dir: Path) -> None:

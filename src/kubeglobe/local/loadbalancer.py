@@ -20,6 +20,27 @@ def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file
         f"ca-file {ca_file} inter 1s fall 2 rise 2"
         for a in cluster.apiservers
     )
+    platform = ""
+    if cluster.platform_endpoint_port is not None:
+        replicas = "\n".join(
+            f"    server server-{i} {env.host_ip}:{port} check check-ssl verify required "
+            f"ca-file {ca_file} inter 1s fall 2 rise 2"
+            for i, port in enumerate(cluster.platform_server_ports)
+        )
+        platform = f"""
+frontend platform-api
+    bind {env.host_ip}:{cluster.platform_endpoint_port}
+    bind 127.0.0.1:{cluster.platform_endpoint_port}
+    default_backend platform-servers
+
+backend platform-servers
+    option httpchk GET /readyz
+    http-check expect status 200
+    balance roundrobin
+    option redispatch
+    retries 3
+{replicas}
+"""
     return f"""global
     maxconn 4096
     log stderr format short local0 notice
@@ -46,7 +67,7 @@ backend apiservers
     retries 3
     default-server on-marked-down shutdown-sessions
 {servers}
-"""
+{platform}"""
 
 
 def loadbalancer_components(
@@ -66,6 +87,8 @@ def loadbalancer_components(
             log=env.cluster_dir(cluster.name) / "logs" / "haproxy.log",
             probe=lambda: probe_http(url, ca=pki.ca.cert, client=admin),
             port=cluster.endpoint_port,
+            extra_ports=(cluster.platform_endpoint_port,)
+            if cluster.platform_endpoint_port is not None else (),
             files={
                 config: render_haproxy_config(env=env, cluster=cluster, ca_file=str(pki.ca.cert))
             },

@@ -269,6 +269,11 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
             issuer=ca, pair=pki.pair(f"kubelet-serving-{node.name}"), common_name=node.name,
             dns_names=(node.name,), ip_addresses=(node.ip,), server=True,
         )
+    if cluster.platform_server_ports:
+        ensure_cert(
+            issuer=ca, pair=pki.pair("platform-server"), common_name="kubeglobe-server",
+            dns_names=("localhost",), ip_addresses=host_ips, server=True,
+        )
     _ensure_service_account_key(pki.service_account)
     return pki
 

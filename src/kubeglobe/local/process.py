@@ -33,6 +33,7 @@ class ProcessRecord(BaseModel):
     argv: list[str]
     log: str
     boot_id: str = ""  # start times restart at boot: a record from an earlier boot is dead
+    spec_hash: str = ""  # of the argv and config files it was started with
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -67,6 +67,9 @@ class ClusterPlan:
     nodes: tuple[Node, ...]
     service_cidr: str
     cluster_cidr: str
+    # The platform's own processes (global only): API server replicas and their endpoint.
+    platform_server_ports: tuple[int, ...] = ()
+    platform_endpoint_port: int | None = None
 
     @property
     def kubernetes_service_ip(self) -> str:
@@ -79,6 +82,9 @@ class ClusterPlan:
         if self.has_load_balancer:
             found.append(self.endpoint_port)
         found += list(self.controller_manager_ports) + list(self.scheduler_ports)
+        found += list(self.platform_server_ports)
+        if self.platform_endpoint_port is not None:
+            found.append(self.platform_endpoint_port)
         return found
 
 
@@ -185,6 +191,8 @@ def _cluster(
         nodes=(node,),
         service_cidr=f"10.96.{index}.0/24",
         cluster_cidr=f"10.{200 + slot}.0.0/16",
+        platform_server_ports=(base + 14, base + 15) if name == GLOBAL else (),
+        platform_endpoint_port=base + 16 if name == GLOBAL else None,
     )
 
 

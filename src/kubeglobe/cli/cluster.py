@@ -1,0 +1,88 @@
+"""`kubeglobe cluster ...`: import, list, get and unregister workload clusters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from kubeglobe.cli.common import cli_errors, out
+from kubeglobe.cli.config import ApiClient, CliError, load_config
+
+app = typer.Typer(no_args_is_help=True, help="Workload clusters managed by the hub.")
+Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")]
+
+
+def _client() -> ApiClient:
+    return ApiClient(load_config())
+
+
+def _emit(data: Any, output: str) -> bool:
+    if output == "json":
+        out.print_json(json.dumps(data))
+    elif output == "yaml":
+        out.print(yaml.safe_dump(data, sort_keys=False), end="")
+    elif output != "table":
+        raise CliError(f"unknown output {output!r}; use table, json or yaml")
+    else:
+        return False
+    return True
+
+
+def _table(items: list[dict[str, Any]]) -> Table:
+    table = Table(box=None)
+    for column in ("NAME", "MODE", "PHASE", "VERSION", "NODES", "READY", "HEARTBEAT"):
+        table.add_column(column)
+    for c in items:
+        s = c["status"]
+        table.add_row(c["name"], c["spec"]["mode"], s["phase"], s.get("kubernetesVersion") or "-",
+                      str(s.get("nodeCount") if s.get("nodeCount") is not None else "-"),
+                      str(s.get("readyNodeCount") if s.get("readyNodeCount") is not None
+                          else "-"),
+                      s.get("lastHeartbeatTime") or "-")
+    return table
+
+
+@app.command("import")
+def import_(
+    name: str,
+    kubeconfig: Annotated[Path, typer.Option(help="The cluster's kubeconfig file.")],
+    display_name: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    output: Output = "table",
+) -> None:
+    """Import a cluster: the hub dials it with this kubeconfig."""
+    with cli_errors(CliError, OSError):
+        body = {"name": name, "kubeconfig": kubeconfig.read_text(), "displayName": display_name}
+        created = _client().request("POST", "/api/v1/clusters", json=body)
+        if not _emit(created, output):
+            out.print(f"cluster {name} imported; it turns Ready at its first heartbeat")
+
+
+@app.command("list")
+def list_(output: Output = "table") -> None:
+    """List clusters with their phase, version and nodes."""
+    with cli_errors(CliError):
+        items = _client().request("GET", "/api/v1/clusters")["items"]
+        if not _emit(items, output):
+            out.print(_table(items))
+
+
+@app.command("get")
+def get(name: str, output: Output = "table") -> None:
+    """Show one cluster."""
+    with cli_errors(CliError):
+        item = _client().request("GET", f"/api/v1/clusters/{name}")
+        if not _emit(item, output):
+            out.print(_table([item]))
+
+
+@app.command("unregister")
+def unregister(name: str) -> None:
+    """Stop managing a cluster: the platform removes what it created there."""
+    with cli_errors(CliError):
+        answer = _client().request("DELETE", f"/api/v1/clusters/{name}")
+        out.print(answer["status"])

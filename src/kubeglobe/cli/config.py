@@ -1,0 +1,76 @@
+"""The CLI's saved login: server URL, token and the server's CA, in one YAML file.
+
+The file is `$KUBEGLOBE_CONFIG` or `~/.config/kubeglobe/config.yaml`, written 0600
+because it holds a token. `ApiClient` is the only way CLI commands talk to the server.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from pydantic import BaseModel
+
+
+class CliError(RuntimeError):
+    pass
+
+
+class CliConfig(BaseModel):
+    server: str
+    token: str
+    ca_file: str | None = None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("KUBEGLOBE_CONFIG", Path.home() / ".config/kubeglobe/config.yaml"))
+
+
+def load_config() -> CliConfig:
+    path = config_path()
+    if not path.exists():
+        raise CliError(f"not logged in ({path} is missing); run `kubeglobe login --server URL "
+                       "--token TOKEN`")
+    return CliConfig.model_validate(yaml.safe_load(path.read_text()))
+
+
+def save_config(config: CliConfig) -> Path:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(config.model_dump(), f)
+    path.with_suffix(".tmp").replace(path)
+    return path
+
+
+def _tls(ca_file: str | None) -> ssl.SSLContext:
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    return ssl.create_default_context()
+
+
+class ApiClient:
+    def __init__(self, config: CliConfig) -> None:
+        self.config = config
+        self._http = httpx.Client(
+            base_url=config.server.rstrip("/"), verify=_tls(config.ca_file), trust_env=False,
+            headers={"Authorization": f"Bearer {config.token}"}, timeout=30.0,
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            r = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as e:
+            raise CliError(f"cannot reach {self.config.server}: {e}") from e
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            raise CliError(f"{detail} (HTTP {r.status_code})")
+        return r.json() if r.content else None

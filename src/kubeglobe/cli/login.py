@@ -1,0 +1,56 @@
+"""`kubeglobe login` and `kubeglobe kubeconfig`: reach the hub, then clusters through it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from kubeglobe.cli.common import cli_errors, out
+from kubeglobe.cli.config import ApiClient, CliConfig, CliError, load_config, save_config
+
+
+def login_command(
+    server: Annotated[str, typer.Option(help="The platform API, e.g. https://10.250.0.1:20017")],
+    token: Annotated[str, typer.Option(help="An API token (the bootstrap admin's at first).")],
+    ca_file: Annotated[Path | None, typer.Option(help="CA that signed the server's cert.")] = None,
+) -> None:
+    """Check the server accepts the token, then save the login for later commands."""
+    config = CliConfig(server=server, token=token, ca_file=str(ca_file) if ca_file else None)
+    with cli_errors(CliError):
+        ApiClient(config).request("GET", "/api/v1/clusters")
+        path = save_config(config)
+    out.print(f"logged in to {server}; saved to {path}")
+
+
+def kubeconfig_command(
+    cluster: Annotated[str, typer.Option("--cluster", help="The cluster to reach.")],
+    output: Annotated[Path | None, typer.Option("--output", help="Write here, not stdout.")]
+    = None,
+) -> None:
+    """A kubeconfig that reaches CLUSTER through the hub's proxy, as you."""
+    with cli_errors(CliError):
+        config = load_config()
+        ApiClient(config).request("GET", f"/api/v1/clusters/{cluster}")
+        entry: dict[str, object] = {"server": f"{config.server.rstrip('/')}/clusters/{cluster}/k8s"}
+        if config.ca_file:
+            entry["certificate-authority"] = str(Path(config.ca_file).resolve())
+        doc = {
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": f"kubeglobe-{cluster}", "cluster": entry}],
+            "users": [{"name": "kubeglobe", "user": {"token": config.token}}],
+            "contexts": [{"name": f"kubeglobe-{cluster}",
+                          "context": {"cluster": f"kubeglobe-{cluster}", "user": "kubeglobe"}}],
+            "current-context": f"kubeglobe-{cluster}",
+        }
+        text = yaml.safe_dump(doc, sort_keys=False)
+    if output is None:
+        out.print(text, end="")
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    out.print(f"kubeconfig for {cluster} written to {output}")
