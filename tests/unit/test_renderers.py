@@ -33,3 +33,16 @@ def test_node_settings_seen_working_here() -> None:
     assert kubelet["cgroupDriver"] == "cgroupfs" and kubelet["cgroupsPerQOS"] is False
     assert kubelet["failSwapOn"] is False and kubelet["enforceNodeAllocatable"] == []
     assert kubelet["address"] == node.ip
+
+
+def test_spec_hash_follows_argv_and_config_files() -> None:
+    from kubeglobe.local.component import Component
+
+    def part(argv: list[str], text: str) -> Component:
+        return Component(key="c/x", cluster="c", kind="x", argv=argv, log=Path("/l"),
+                         probe=lambda: "ok", files={Path("/cfg"): text})
+
+    base = part(["a", "--flag"], "v1").spec_hash
+    assert part(["a", "--flag"], "v1").spec_hash == base
+    assert part(["a", "--other"], "v1").spec_hash != base
+    assert part(["a", "--flag"], "v2").spec_hash != base

@@ -1,0 +1,62 @@
+import datetime as dt
+
+from kubeglobe.api.cluster import ClusterResource
+from kubeglobe.hub.install import cluster_crd
+from kubeglobe.hub.leader import Identity, decide
+from kubeglobe.hub.tokens import Identity as User
+from kubeglobe.hub.tokens import check_token, issue_token, parse_token
+from kubeglobe.server.proxy import forward_headers
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def test_token_round_trip_and_tamper() -> None:
+    issued = issue_token(user="bob", groups=("g1", "g2"))
+    parsed = parse_token(issued.token)
+    assert parsed is not None
+    data = issued.manifest["data"]
+    assert check_token(secret_part=parsed[1], data=data) == User("bob", ("g1", "g2"))  # type: ignore[arg-type]
+    assert check_token(secret_part="x" * 32, data=data) is None  # type: ignore[arg-type]
+    assert parse_token("kg_nothex_" + "a" * 32) is None
+    assert parsed[1] not in str(issued.manifest)
+
+
+def test_leader_rule() -> None:
+    me = Identity("a")
+    assert decide(holder=None, renewed=None, duration=10, me=me, now=NOW)
+    assert decide(holder="a", renewed=NOW, duration=10, me=me, now=NOW)
+    assert not decide(holder="b", renewed=NOW - dt.timedelta(seconds=5), duration=10, me=me,
+                      now=NOW)
+    assert decide(holder="b", renewed=NOW - dt.timedelta(seconds=11), duration=10, me=me,
+                  now=NOW)
+
+
+def test_proxy_strips_credentials_and_claims_and_adds_identity() -> None:
+    out = forward_headers([("Authorization", "Bearer x"), ("Impersonate-User", "root"),
+                           ("Accept", "application/json"), ("Host", "hub")],
+                          User("alice", ("devs", "ops")))
+    assert ("Accept", "application/json") in out
+    assert all(k.lower() not in ("authorization", "host") for k, _ in out)
+    assert [v for k, v in out if k == "Impersonate-User"] == ["alice"]
+    assert [v for k, v in out if k == "Impersonate-Group"] == ["devs", "ops"]
+
+
+def test_cluster_crd_is_structural() -> None:
+    crd = cluster_crd()
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            assert "$ref" not in node and "anyOf" not in node and "title" not in node
+            assert not ("properties" in node and "additionalProperties" in node)
+            assert node.get("default", 1) not in ("", None)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    spec = schema["properties"]["spec"]
+    assert spec["properties"]["mode"]["enum"] == ["import", "register"]
+    assert ClusterResource.model_json_schema()  # the model is the source
