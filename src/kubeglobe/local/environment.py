@@ -22,7 +22,7 @@ from kubeglobe.local.binaries import K8sBinaries, build_binaries
 from kubeglobe.local.component import Component
 from kubeglobe.local.controlplane import component_kubeconfig, controlplane_components
 from kubeglobe.local.etcd import etcd_components
-from kubeglobe.local.health import http_client, port_is_free, wait_until
+from kubeglobe.local.health import http_client, port_is_free, probe_http, wait_until
 from kubeglobe.local.images import build_all_images, import_images
 from kubeglobe.local.kubeconfig import write_kubeconfig
 from kubeglobe.local.loadbalancer import loadbalancer_components
@@ -299,6 +299,12 @@ def up(
         prepare_platform(env=plan, kubeconfig=admin_kubeconfig(plan, GLOBAL))
         started += _run_phase(plan, state, [c for c in parts if c.kind in PLATFORM_KINDS],
                               report)
+        if global_cluster.platform_endpoint_port is not None:
+            report("platform: waiting for the API endpoint")
+            ca = _pki(plan, global_cluster).ca.cert
+            wait_until("platform API endpoint",
+                       partial(probe_http, f"{api_url(plan, global_cluster)}/readyz", ca=ca),
+                       timeout=60)
         for name in IMPORTED_AT_UP:
             if any(c.name == name for c in plan.clusters):
                 report(f"platform: importing {name}")
