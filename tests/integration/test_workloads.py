@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -52,5 +54,12 @@ def test_deployment_serves_http_and_logs(env: Env, cluster: str) -> None:
     with httpx.Client(trust_env=False, timeout=5) as http:
         answer = http.get(f"http://{ip}:8080/")
     assert answer.status_code == 200 and "KubeGlobe demo" in answer.text
-    logs = env.kubectl(cluster, "logs", name).stdout
-    assert "serving /www on :8080" in logs
+    restarts = env.kubectl(cluster, "get", "pod", name, "-o",
+                           "jsonpath={.status.containerStatuses[0].restartCount}").stdout
+    assert restarts == "0"
+    deadline = time.monotonic() + 20
+    logs = ""
+    while time.monotonic() < deadline and "serving /www on :8080" not in logs:
+        logs = env.kubectl(cluster, "logs", name).stdout
+        time.sleep(1)
+    assert "serving /www on :8080" in logs, logs
