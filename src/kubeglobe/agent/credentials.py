@@ -1,0 +1,66 @@
+"""Where the agent keeps its bootstrap token and credential across restarts.
+
+In a cluster: the Secret the agent's manifest created (`kubeglobe-agent`), which the
+agent's ServiceAccount may update. Outside one (development): a directory of files.
+The bootstrap token is deleted as soon as a credential is saved: it is one-time.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Secret
+
+from kubeglobe.api.meta import SYSTEM_NAMESPACE
+
+AGENT_SECRET = "kubeglobe-agent"
+
+
+def _text(data: dict[str, str] | None, key: str) -> str | None:
+    raw = (data or {}).get(key)
+    return base64.b64decode(raw).decode().strip() if raw else None
+
+
+class SecretStore:
+    def __init__(self, client: AsyncClient, *, name: str = AGENT_SECRET,
+                 namespace: str = SYSTEM_NAMESPACE) -> None:
+        self._client = client
+        self._name = name
+        self._namespace = namespace
+
+    async def load(self) -> tuple[str | None, str | None]:
+        secret = await self._client.get(Secret, self._name, namespace=self._namespace)
+        return _text(secret.data, "bootstrap-token"), _text(secret.data, "credential")
+
+    async def save_credential(self, credential: str | None) -> None:
+        data: dict[str, str | None] = {"credential": None}
+        if credential is not None:
+            data = {"credential": base64.b64encode(credential.encode()).decode(),
+                    "bootstrap-token": None}
+        await self._client.patch(Secret, self._name, {"data": data},
+                                 namespace=self._namespace)
+
+
+class FileStore:
+    def __init__(self, directory: Path) -> None:
+        self._dir = directory
+
+    async def load(self) -> tuple[str | None, str | None]:
+        def read(name: str) -> str | None:
+            path = self._dir / name
+            return path.read_text().strip() if path.exists() else None
+
+        return read("bootstrap-token"), read("credential")
+
+    async def save_credential(self, credential: str | None) -> None:
+        path = self._dir / "credential"
+        if credential is None:
+            path.unlink(missing_ok=True)
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(credential)
+        (self._dir / "bootstrap-token").unlink(missing_ok=True)

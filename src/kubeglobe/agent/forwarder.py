@@ -1,0 +1,57 @@
+"""Serving one tunnel stream: the hub's request, made to the local apiserver.
+
+The request arrives as the stream's meta (method, path, query, headers, including the
+hub's impersonation headers); its body follows as the stream's data. The response goes
+back as a HEAD then data, streamed, so watches and followed logs flow as they happen.
+The agent adds its own credential (its ServiceAccount token or kubeconfig user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from kubeglobe.tunnel.mux import Stream
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "te",
+               "content-length", "host", "authorization"}
+
+
+async def _body(stream: Stream) -> AsyncIterator[bytes]:
+    while True:
+        chunk = await stream.recv()
+        if chunk is None:
+            return
+        yield chunk
+
+
+class Forwarder:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def __call__(self, stream: Stream) -> None:
+        meta: dict[str, Any] = stream.meta
+        headers = [(k, v) for k, v in meta.get("headers", [])
+                   if k.lower() not in _HOP_BY_HOP]
+        request = self._client.build_request(
+            meta["method"], httpx.URL(path=meta["path"], query=meta.get("query", "").encode()),
+            headers=headers, content=_body(stream) if meta.get("body", True) else None,
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as e:
+            await stream.reset(f"apiserver unreachable from the agent: {e}")
+            return
+        try:
+            await stream.send_head({
+                "status": response.status_code,
+                "headers": [(k, v) for k, v in response.headers.items()
+                            if k.lower() not in _HOP_BY_HOP],
+            })
+            async for chunk in response.aiter_raw():
+                await stream.send(chunk)
+            await stream.send_end()
+        finally:
+            await response.aclose()

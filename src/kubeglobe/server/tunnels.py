@@ -1,0 +1,208 @@
+"""Agent tunnels on the hub side: accept them, know where they are, carry requests.
+
+An agent's WebSocket lands on one API server replica. That replica keeps the tunnel in
+memory and publishes a Lease `kubeglobe-tunnel-<cluster>` naming itself, renewed while
+the tunnel lives. A proxied request for the cluster that arrives at another replica is
+passed, unchanged (the caller's own token included), to the replica named by the Lease;
+the replica holding the tunnel sends it through as one stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import StreamingResponse
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.models.coordination_v1 import LeaseSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.coordination_v1 import Lease
+from starlette.background import BackgroundTask
+
+from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.hub.registration import check_agent_credential
+from kubeglobe.hub.tokens import Identity
+from kubeglobe.server.proxy import _DROP_RESPONSE, forward_headers
+from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
+
+log = logging.getLogger("kubeglobe.tunnels")
+LEASE_SECONDS = 15
+RENEW_SECONDS = 5.0
+FORWARDED_HEADER = "X-KubeGlobe-Forwarded"
+
+
+def lease_name(cluster: str) -> str:
+    return f"kubeglobe-tunnel-{cluster}"
+
+
+class WebSocketTransport:
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+
+    async def send(self, data: bytes) -> None:
+        await self._ws.send_bytes(data)
+
+    async def recv(self) -> bytes:
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise ConnectionError("agent disconnected")
+        data = message.get("bytes")
+        if data is None:
+            raise ConnectionError("agent sent a text frame")
+        return bytes(data)
+
+
+@dataclass
+class TunnelSettings:
+    advertise_url: str  # how other replicas reach this one
+    peer_ca: str | None = None  # CA of the replicas' serving certificates
+
+
+@dataclass(eq=False)
+class TunnelHub:
+    hub: AsyncClient
+    settings: TunnelSettings
+    _local: dict[str, Multiplexer] = field(default_factory=dict)
+    _peer: httpx.AsyncClient | None = None
+
+    # -- agents connecting -------------------------------------------------------------
+    async def accept(self, ws: WebSocket) -> None:
+        cluster = ws.headers.get("x-kubeglobe-cluster", "")
+        scheme, _, credential = ws.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not cluster or not await check_agent_credential(
+                hub=self.hub, cluster=cluster, credential=credential.strip()):
+            await ws.close(code=4401, reason="unknown cluster or agent credential")
+            return
+        await ws.accept()
+        mux = Multiplexer(WebSocketTransport(ws))
+        old = self._local.get(cluster)
+        self._local[cluster] = mux
+        log.info("agent of cluster %s connected", cluster)
+        renewer = asyncio.create_task(self._publish(cluster, mux))
+        try:
+            await mux.run()
+        finally:
+            renewer.cancel()
+            if self._local.get(cluster) is mux:
+                del self._local[cluster]
+            log.info("agent of cluster %s disconnected", cluster)
+            with contextlib.suppress(Exception):
+                await ws.close()
+        if old is not None and not old.closed:
+            log.info("cluster %s: a newer tunnel replaced an older one", cluster)
+
+    async def _publish(self, cluster: str, mux: Multiplexer) -> None:
+        """Hold the cluster's tunnel Lease while this replica holds its tunnel."""
+        while not mux.closed:
+            now = dt.datetime.now(dt.UTC)
+            lease = Lease(metadata=ObjectMeta(name=lease_name(cluster),
+                                              namespace=SYSTEM_NAMESPACE),
+                          spec=LeaseSpec(holderIdentity=self.settings.advertise_url,
+                                         leaseDurationSeconds=LEASE_SECONDS, renewTime=now))
+            try:
+                await self.hub.apply(lease, field_manager="kubeglobe-tunnel", force=True)
+            except ApiError as e:
+                log.warning("publishing tunnel lease of %s: %s", cluster, e.status.message)
+            await asyncio.sleep(RENEW_SECONDS)
+
+    async def holder(self, cluster: str) -> str | None:
+        """The replica URL holding the cluster's tunnel, if its lease is fresh."""
+        try:
+            lease = await self.hub.get(Lease, lease_name(cluster), namespace=SYSTEM_NAMESPACE)
+        except ApiError as e:
+            if e.status.code == 404:
+                return None
+            raise
+        spec = lease.spec
+        if spec is None or spec.renewTime is None or spec.holderIdentity is None:
+            return None
+        age = (dt.datetime.now(dt.UTC) - spec.renewTime).total_seconds()
+        return spec.holderIdentity if age < (spec.leaseDurationSeconds or LEASE_SECONDS) else None
+
+    def connected_here(self, cluster: str) -> bool:
+        mux = self._local.get(cluster)
+        return mux is not None and not mux.closed
+
+    # -- requests through the tunnel ----------------------------------------------------
+    async def forward(self, *, cluster: str, path: str, request: Request,
+                      identity: Identity) -> StreamingResponse:
+        mux = self._local.get(cluster)
+        if mux is not None and not mux.closed:
+            return await self._through_tunnel(mux, cluster, path, request, identity)
+        if request.headers.get(FORWARDED_HEADER):
+            raise HTTPException(503, detail=f"the agent of cluster {cluster} just left this "
+                                "replica; retry")
+        holder = await self.holder(cluster)
+        if holder is None or holder == self.settings.advertise_url:
+            raise HTTPException(503, detail=f"the agent of cluster {cluster} is not connected; "
+                                "it reconnects by itself once it can reach the hub")
+        return await self._to_peer(holder, request)
+
+    async def _through_tunnel(self, mux: Multiplexer, cluster: str, path: str,
+                              request: Request, identity: Identity) -> StreamingResponse:
+        has_body = bool(request.headers.get("content-length", "0") != "0"
+                        or request.headers.get("transfer-encoding"))
+        meta: dict[str, Any] = {
+            "method": request.method, "path": "/" + path, "query": request.url.query,
+            "headers": forward_headers(request.headers.items(), identity), "body": has_body,
+        }
+        try:
+            stream = await mux.open(meta)
+            if has_body:
+                async for chunk in request.stream():
+                    if chunk:
+                        await stream.send(chunk)
+            await stream.send_end()
+            head = await stream.head()
+        except StreamClosed as e:
+            raise HTTPException(502, detail=f"tunnel to cluster {cluster} failed: {e}") from e
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                while (chunk := await stream.recv()) is not None:
+                    yield chunk
+            finally:
+                if not mux.closed:
+                    await stream.reset("response finished or client went away")
+                mux.forget(stream.id)
+
+        headers = {k: v for k, v in head["headers"] if k.lower() not in _DROP_RESPONSE}
+        return StreamingResponse(body(), status_code=head["status"], headers=headers)
+
+    async def _to_peer(self, holder: str, request: Request) -> StreamingResponse:
+        if self._peer is None:
+            self._peer = httpx.AsyncClient(verify=self.settings.peer_ca or True,
+                                           trust_env=False, timeout=None)
+        headers = [(k, v) for k, v in request.headers.items()
+                   if k.lower() not in ("host", "content-length", "connection")]
+        headers.append((FORWARDED_HEADER, "1"))
+        outgoing = self._peer.build_request(
+            request.method, holder.rstrip("/") + request.url.path,
+            params=request.url.query.encode() or None, headers=headers,
+            content=request.stream())
+        try:
+            upstream = await self._peer.send(outgoing, stream=True)
+        except httpx.HTTPError as e:
+            raise HTTPException(502, detail=f"replica {holder} holding the tunnel did not "
+                                f"answer: {e}") from e
+        headers_out = {k: v for k, v in upstream.headers.items()
+                       if k.lower() not in _DROP_RESPONSE}
+        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
+                                 headers=headers_out, background=BackgroundTask(upstream.aclose))
+
+    async def aclose(self) -> None:
+        if self._peer is not None:
+            await self._peer.aclose()
+
+
+async def serve_tunnel(hub: TunnelHub, ws: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        await hub.accept(ws)

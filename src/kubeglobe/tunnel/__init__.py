@@ -1,0 +1,1 @@
+"""The reverse tunnel: many byte streams multiplexed over one WebSocket."""
