@@ -12,6 +12,7 @@ PACKAGES=(
   iproute2 iptables util-linux
   busybox-static gcc libc6-dev
   golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev
+  debootstrap
   ca-certificates
 )
 

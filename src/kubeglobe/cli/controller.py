@@ -17,6 +17,9 @@ def controller_command(
     kubeconfig: KubeconfigOpt = None,
     heartbeat_seconds: Annotated[float, typer.Option(help="Seconds between probes.")] = 10.0,
     lease_seconds: Annotated[int, typer.Option(help="Leader lease duration.")] = 10,
+    platform_url: Annotated[str | None, typer.Option(
+        help="The platform API, through which registered clusters are reached.")] = None,
+    platform_ca: Annotated[str | None, typer.Option(help="CA of the platform API.")] = None,
 ) -> None:
     """Run a controller replica; exits 1 when it loses leadership."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -25,5 +28,6 @@ def controller_command(
     with cli_errors(KubeconfigError):
         config = load_kubeconfig(path=kubeconfig)
     code = asyncio.run(run_controller(config=config, heartbeat_seconds=heartbeat_seconds,
-                                      lease_seconds=lease_seconds))
+                                      lease_seconds=lease_seconds, platform_url=platform_url,
+                                      platform_ca=platform_ca))
     raise typer.Exit(code)

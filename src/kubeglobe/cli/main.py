@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from kubeglobe.cli import cluster, local
+from kubeglobe.cli.agent import agent_command
 from kubeglobe.cli.controller import controller_command
 from kubeglobe.cli.install import install_command
 from kubeglobe.cli.login import kubeconfig_command, login_command
@@ -17,6 +18,7 @@ app.command("controller")(controller_command)
 app.command("server")(server_command)
 app.add_typer(cluster.app, name="cluster")
 app.command("login")(login_command)
+app.command("agent")(agent_command)
 app.command("kubeconfig")(kubeconfig_command)
 
 

@@ -11,7 +11,7 @@ import uvicorn
 
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
-from kubeglobe.server.app import create_app
+from kubeglobe.server.app import ServerSettings, create_app
 
 
 def server_command(
@@ -20,6 +20,14 @@ def server_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8443,
     tls_cert: Annotated[Path | None, typer.Option(help="Serving certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Serving key (PEM).")] = None,
+    advertise_url: Annotated[str | None, typer.Option(
+        help="How other replicas reach this one (default https://HOST:PORT).")] = None,
+    public_url: Annotated[str | None, typer.Option(
+        help="How agents and people reach the platform (its load balancer).")] = None,
+    ca_file: Annotated[Path | None, typer.Option(
+        help="CA of the serving certificates, handed to agents and used for peers.")] = None,
+    agent_image: Annotated[str | None, typer.Option(
+        help="Image the agent manifests use.")] = None,
 ) -> None:
     """Serve the platform API; TLS when --tls-cert and --tls-key are given."""
     if (tls_cert is None) != (tls_key is None):
@@ -28,7 +36,13 @@ def server_command(
         config = load_kubeconfig(path=kubeconfig)
     for noisy in ("httpx", "httpx2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    app = create_app(hub=async_client(config))
+    own = advertise_url or f"https://{host}:{port}"
+    settings = ServerSettings(
+        advertise_url=own, public_url=public_url or own,
+        ca_file=str(ca_file) if ca_file else None,
+        agent_image=agent_image or ServerSettings.agent_image,
+    )
+    app = create_app(hub=async_client(config), settings=settings)
     uvicorn.run(app, host=host, port=port, log_level="warning",
                 ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None)

@@ -9,6 +9,8 @@ effect on the next call and an unchanged one costs no parsing.
 from __future__ import annotations
 
 import base64
+import ssl
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -26,9 +28,27 @@ class ClusterUnreachable(RuntimeError):
     """The hub has no way to reach this cluster now; the message says why."""
 
 
+@dataclass(frozen=True)
+class PlatformRoute:
+    """How hub processes outside the API server reach registered clusters: through the
+    platform API's proxy (which holds the tunnels), with a platform token."""
+
+    url: str
+    ca_file: str | None
+    token: str
+
+    def target(self, cluster: str) -> RestTarget:
+        ctx = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else (
+            ssl.create_default_context())
+        return RestTarget(base_url=f"{self.url.rstrip('/')}/clusters/{cluster}/k8s",
+                          ssl_context=ctx, headers={"Authorization": f"Bearer {self.token}"})
+
+
 class ClusterAccess:
-    def __init__(self, *, hub: AsyncClient) -> None:
+    def __init__(self, *, hub: AsyncClient, platform: PlatformRoute | None = None) -> None:
         self._hub = hub
+        self._platform = platform
+        self._register_targets: dict[str, RestTarget] = {}
         self._cache: dict[tuple[str, str, str], RestTarget] = {}
         self._pools: dict[int, httpx.AsyncClient] = {}
 
@@ -55,7 +75,12 @@ class ClusterAccess:
 
     async def target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
         if spec.mode == "register":
-            raise ClusterUnreachable(f"cluster {name}: no agent connected yet")
+            if self._platform is None:
+                raise ClusterUnreachable(f"cluster {name}: registered clusters are reached "
+                                         "through the platform API; none is configured")
+            if name not in self._register_targets:
+                self._register_targets[name] = self._platform.target(name)
+            return self._register_targets[name]
         ref = spec.kubeconfigSecretRef
         assert ref is not None  # the model requires it in import mode
         try:

@@ -15,15 +15,18 @@ import socket
 from typing import Any
 
 import kopf
+from lightkube import AsyncClient
 from lightkube.config.kubeconfig import SingleConfig
+from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
-from kubeglobe.hub.cluster_access import ClusterAccess
+from kubeglobe.hub.cluster_access import ClusterAccess, PlatformRoute
 from kubeglobe.hub.cluster_controller import (
     ClusterController,
     ControllerSettings,
     register_handlers,
 )
+from kubeglobe.hub.install import CONTROLLER_TOKEN_SECRET
 from kubeglobe.hub.leader import ElectionSettings, Identity, LeaderElector
 from kubeglobe.kube.client import async_client
 
@@ -65,13 +68,24 @@ def _kopf_settings() -> kopf.OperatorSettings:
     return settings
 
 
+async def _platform_route(hub: AsyncClient, url: str | None,
+                          ca_file: str | None) -> PlatformRoute | None:
+    if url is None:
+        return None
+    secret = await hub.get(Secret, CONTROLLER_TOKEN_SECRET, namespace=SYSTEM_NAMESPACE)
+    token = base64.b64decode((secret.data or {})["token"]).decode()
+    return PlatformRoute(url=url, ca_file=ca_file, token=token)
+
+
 async def run_controller(*, config: SingleConfig, heartbeat_seconds: float = 10.0,
-                         lease_seconds: int = 10) -> int:
+                         lease_seconds: int = 10, platform_url: str | None = None,
+                         platform_ca: str | None = None) -> int:
     """Run one replica until it loses the lease (returns 1) or is cancelled."""
     identity = Identity(f"{socket.gethostname()}-{os.getpid()}")
     hub = async_client(config)
+    route = await _platform_route(hub, platform_url, platform_ca)
     controller = ClusterController(
-        hub=hub, access=ClusterAccess(hub=hub),
+        hub=hub, access=ClusterAccess(hub=hub, platform=route),
         settings=ControllerSettings(heartbeat_seconds=heartbeat_seconds),
     )
     registry = kopf.OperatorRegistry()

@@ -103,6 +103,31 @@ def ensure_bootstrap_admin(client: Client) -> str | None:
     return issued.token
 
 
+CONTROLLER_TOKEN_SECRET = "kubeglobe-controller-token"
+CONTROLLER_USER = "kubeglobe:controller"
+
+
+def ensure_controller_token(client: Client) -> None:
+    """A platform token for the controller, kept (raw) in a Secret only it reads.
+
+    The controller reaches registered clusters through the platform API's proxy and
+    authenticates there like any client, as a platform admin.
+    """
+    try:
+        client.get(Secret, CONTROLLER_TOKEN_SECRET, namespace=SYSTEM_NAMESPACE)
+        return
+    except ApiError as e:
+        if e.status.code != 404:
+            raise
+    issued = issue_token(user=CONTROLLER_USER, groups=(PLATFORM_ADMINS,))
+    client.create(codecs.from_dict(issued.manifest))
+    client.create(codecs.from_dict({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": CONTROLLER_TOKEN_SECRET, "namespace": SYSTEM_NAMESPACE},
+        "stringData": {"token": issued.token},
+    }))
+
+
 def install(client: Client) -> str | None:
     """Apply every platform manifest; returns the bootstrap admin token on first install."""
     for manifest in platform_manifests():
@@ -113,4 +138,5 @@ def install(client: Client) -> str | None:
             raise InstallError(f"applying {kind} {name} failed: {e.status.message}") from e
         if manifest["kind"] == "CustomResourceDefinition":
             _wait_established(client, manifest["metadata"]["name"])
+    ensure_controller_token(client)
     return ensure_bootstrap_admin(client)

@@ -26,6 +26,7 @@ from kubeglobe.local.binaries import cache_dir
 
 PAUSE_IMAGE = "kubeglobe.local/pause:3.2"
 DEMO_IMAGE = "kubeglobe.local/busybox-httpd:1.0"
+PLATFORM_IMAGE = "kubeglobe.local/kubeglobe"  # tagged <version>-<content hash> per build
 BUSYBOX = Path("/bin/busybox")
 ASSETS = Path(__file__).parent / "assets"
 
@@ -128,15 +129,41 @@ def _blob(data: bytes) -> tuple[str, bytes]:
     return "sha256:" + hashlib.sha256(data).hexdigest(), data
 
 
-def render_oci_archive(spec: ImageSpec, layer: bytes) -> bytes:
-    """The OCI image layout of a one-layer image, as a tar archive (pure)."""
-    layer_digest, _ = _blob(layer)
+Layer = Path | io.BytesIO
+
+
+def _digest_of(layer: Layer) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(layer, "rb") if isinstance(layer, Path) else _rewound(layer) as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return "sha256:" + digest.hexdigest(), size
+
+
+class _rewound:
+    """Read a BytesIO from its start without closing it."""
+
+    def __init__(self, buf: io.BytesIO) -> None:
+        self._buf = buf
+
+    def __enter__(self) -> io.BytesIO:
+        self._buf.seek(0)
+        return self._buf
+
+    def __exit__(self, *_: object) -> None:
+        self._buf.seek(0)
+
+
+def _metadata(spec: ImageSpec, layers: list[tuple[str, int]]) -> tuple[dict[str, bytes], str]:
+    """Config, manifest, index and layout of an image (pure); and the manifest digest."""
     config: dict[str, object] = {
         "architecture": "amd64",
         "os": "linux",
         "config": {"Env": spec.env, "Entrypoint": spec.entrypoint or None,
                    "Cmd": spec.cmd or None, "WorkingDir": "/"},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
     }
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_digest, _ = _blob(config_bytes)
@@ -146,7 +173,7 @@ def render_oci_archive(spec: ImageSpec, layer: bytes) -> bytes:
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                    "digest": config_digest, "size": len(config_bytes)},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": len(layer)}],
+                    "digest": d, "size": n} for d, n in layers],
     }
     manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
     manifest_digest, _ = _blob(manifest_bytes)
@@ -162,24 +189,50 @@ def render_oci_archive(spec: ImageSpec, layer: bytes) -> bytes:
                             "org.opencontainers.image.ref.name": tag},
         }],
     }
-    entries = {
+    return {
         "oci-layout": json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
         "index.json": json.dumps(index, sort_keys=True).encode(),
-        f"blobs/sha256/{layer_digest[7:]}": layer,
         f"blobs/sha256/{config_digest[7:]}": config_bytes,
         f"blobs/sha256/{manifest_digest[7:]}": manifest_bytes,
-    }
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+    }, manifest_digest
+
+
+def _write_tar(out: io.BufferedIOBase | io.BytesIO, spec: ImageSpec, layers: list[Layer]) -> str:
+    digests = [_digest_of(layer) for layer in layers]
+    small, manifest_digest = _metadata(spec, digests)
+    with tarfile.open(fileobj=out, mode="w") as tar:
         for name in ("blobs", "blobs/sha256"):
             d = tarfile.TarInfo(name)
             d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, 0
             tar.addfile(d)
-        for name, data in entries.items():
+        for layer, (digest, size) in zip(layers, digests, strict=True):
+            info = tarfile.TarInfo(f"blobs/sha256/{digest[7:]}")
+            info.size, info.mtime, info.mode = size, 0, 0o644
+            with open(layer, "rb") if isinstance(layer, Path) else _rewound(layer) as f:
+                tar.addfile(info, f)
+        for name, data in small.items():
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             tar.addfile(info, io.BytesIO(data))
+    return manifest_digest
+
+
+def render_oci_archive(spec: ImageSpec, layer: bytes) -> bytes:
+    """The OCI image layout of a one-layer image, as a tar archive (pure)."""
+    buf = io.BytesIO()
+    _write_tar(buf, spec, [io.BytesIO(layer)])
     return buf.getvalue()
+
+
+def write_archive(spec: ImageSpec, layers: list[Layer]) -> Path:
+    """Write a (possibly large, multi-layer) image archive into the cache."""
+    out = cache_dir() / "images" / spec.archive_name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        _write_tar(f, spec, layers)
+    tmp.replace(out)
+    return out
 
 
 def build_image(spec: ImageSpec) -> Path:
@@ -205,19 +258,29 @@ def _ctr(socket: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def node_images(socket: Path) -> set[str]:
-    done = _ctr(socket, "images", "ls", "-q")
+def node_images(socket: Path) -> dict[str, str]:
+    """Image name -> manifest digest, of every image the node has."""
+    done = _ctr(socket, "images", "ls")
     if done.returncode != 0:
         raise ImageError(f"listing images on {socket} failed: {done.stderr.strip()}")
-    return set(done.stdout.split())
+    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    return {row[0]: row[2] for row in rows if len(row) >= 3}
+
+
+def archive_digest(archive: Path) -> str:
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("index.json")
+        assert member is not None
+        digest: str = json.load(member)["manifests"][0]["digest"]
+    return digest
 
 
 def import_images(*, socket: Path, archives: list[tuple[ImageSpec, Path]]) -> list[str]:
-    """Import every archive the node lacks; returns the names imported."""
+    """Import every archive the node lacks (or has another build of); returns their names."""
     have = node_images(socket)
     imported = []
     for spec, archive in archives:
-        if spec.name in have:
+        if have.get(spec.name) == archive_digest(archive):
             continue
         done = _ctr(socket, "images", "import", "--snapshotter", "overlayfs", str(archive))
         if done.returncode != 0:

@@ -8,9 +8,12 @@ cluster access) are passed in, never read from globals.
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Response
+import yaml
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Namespace
@@ -21,22 +24,63 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import BaseModel
 
 from kubeglobe import __version__
+from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.hub.cluster_access import ClusterAccess
+from kubeglobe.hub.onboarding import OnboardingError
+from kubeglobe.hub.registration import redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
+from kubeglobe.local.images import PLATFORM_IMAGE
 from kubeglobe.server.auth import TokenAuthenticator
-from kubeglobe.server.clusters import cluster_router
+from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
 from kubeglobe.server.proxy import ClusterProxy
+from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-def create_app(*, hub: AsyncClient, access: ClusterAccess | None = None) -> FastAPI:
+class AgentRegistration(BaseModel):
+    cluster: str
+    bootstrapToken: str
+    agentVersion: str | None = None
+
+
+class AgentCredential(BaseModel):
+    credential: str
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    advertise_url: str = "https://127.0.0.1:8443"  # how other replicas reach this one
+    public_url: str = "https://127.0.0.1:8443"  # how agents and people reach the platform
+    ca_file: str | None = None  # CA of the serving certificates (given to agents, peers)
+    agent_image: str = f"{PLATFORM_IMAGE}:{__version__}"
+
+
+def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
+               access: ClusterAccess | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
     access = access or ClusterAccess(hub=hub)
     authenticate = TokenAuthenticator(hub=hub)
-    proxy = ClusterProxy(access=access)
+    tunnels = TunnelHub(hub=hub, settings=TunnelSettings(advertise_url=settings.advertise_url,
+                                                         peer_ca=settings.ca_file))
+    proxy = ClusterProxy(access=access, tunnels=tunnels)
+    ca_pem = Path(settings.ca_file).read_text() if settings.ca_file else ""
+
+    def registration(cluster: ClusterView, token: str) -> Registration:
+        manifests = agent_manifests(cluster=cluster.name, hub_url=settings.public_url,
+                                    hub_ca_pem=ca_pem, bootstrap_token=token,
+                                    image=settings.agent_image)
+        return Registration(
+            cluster=cluster, bootstrapToken=token,
+            manifest=yaml.safe_dump_all(manifests, sort_keys=False),
+            command=(f"kubectl apply -f <manifest>   # or, beside the cluster: kubeglobe agent "
+                     f"--hub-url {settings.public_url} --hub-ca CA --cluster {cluster.name} "
+                     "--state-dir DIR (with DIR/bootstrap-token)"),
+        )
     registry = CollectorRegistry()
     requests = Counter("kubeglobe_api_requests", "API requests served",
                        ["route", "method", "code"], registry=registry)
@@ -73,7 +117,21 @@ def create_app(*, hub: AsyncClient, access: ClusterAccess | None = None) -> Fast
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(cluster_router(authenticate=authenticate))
+    app.include_router(cluster_router(authenticate=authenticate, registration=registration))
+
+    @app.post("/api/v1/agent/register", tags=["agent"], response_model=AgentCredential)
+    async def register_agent(body: AgentRegistration) -> AgentCredential:
+        """An agent trades its one-time bootstrap token for its cluster's credential."""
+        try:
+            credential = await redeem_bootstrap_token(hub=hub, cluster=body.cluster,
+                                                      token=body.bootstrapToken)
+        except OnboardingError as e:
+            raise HTTPException(e.status, detail=str(e)) from e
+        return AgentCredential(credential=credential)
+
+    @app.websocket("/api/v1/agent/tunnel")
+    async def agent_tunnel(ws: WebSocket) -> None:
+        await serve_tunnel(tunnels, ws)
 
     @app.api_route("/clusters/{name}/k8s/{path:path}", methods=PROXY_METHODS,
                    tags=["proxy"], include_in_schema=True)
@@ -86,5 +144,6 @@ def create_app(*, hub: AsyncClient, access: ClusterAccess | None = None) -> Fast
     @app.on_event("shutdown")
     async def close() -> None:
         await access.aclose()
+        await tunnels.aclose()
 
     return app

@@ -5,6 +5,7 @@ and add nothing of their own, so kubectl, the CLI and the REST API always agree.
 """
 
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from kubeglobe.api.cluster import ClusterSpec, ClusterStatus
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster, unregister_cluster
+from kubeglobe.hub.registration import create_registered_cluster, issue_bootstrap_token
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.server.auth import TokenAuthenticator, require_platform_admin
@@ -30,11 +32,22 @@ class ClusterList(BaseModel):
     items: list[ClusterView]
 
 
-class ImportRequest(BaseModel):
+class CreateRequest(BaseModel):
     name: str
-    mode: Literal["import"] = "import"
-    kubeconfig: str = Field(description="the cluster's kubeconfig (YAML text)")
+    mode: Literal["import", "register"] = "import"
+    kubeconfig: str | None = Field(default=None,
+                                   description="import: the cluster's kubeconfig (YAML text)")
     displayName: str | None = None
+
+
+class Registration(BaseModel):
+    """What starts the agent of a registered cluster; the token is shown only here."""
+
+    cluster: ClusterView
+    bootstrapToken: str
+    expiresInHours: int = 24
+    manifest: str = Field(description="apply to the workload cluster: kubectl apply -f -")
+    command: str
 
 
 def view(obj: dict[str, Any]) -> ClusterView:
@@ -55,7 +68,8 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return data
 
 
-def cluster_router(*, authenticate: TokenAuthenticator) -> APIRouter:
+def cluster_router(*, authenticate: TokenAuthenticator,
+                   registration: Callable[[ClusterView, str], Registration]) -> APIRouter:
     router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"])
     Caller = Annotated[Identity, Depends(authenticate)]
 
@@ -73,17 +87,38 @@ def cluster_router(*, authenticate: TokenAuthenticator) -> APIRouter:
                 raise HTTPException(404, detail=f"cluster {name} not found") from e
             raise
 
-    @router.post("", response_model=ClusterView, status_code=201)
-    async def create_cluster(body: ImportRequest,
-                             identity: Caller) -> ClusterView:
+    @router.post("", response_model=ClusterView | Registration, status_code=201)
+    async def create_cluster(body: CreateRequest, identity: Caller) -> ClusterView | Registration:
+        """Import a cluster (the hub dials it) or register one (its agent dials the hub)."""
         require_platform_admin(identity)
         try:
-            created = await import_cluster(hub=authenticate.hub, name=body.name,
-                                           kubeconfig=body.kubeconfig.encode(),
-                                           display_name=body.displayName)
+            if body.mode == "register":
+                created, token = await create_registered_cluster(
+                    hub=authenticate.hub, name=body.name, display_name=body.displayName)
+                return registration(view(created), token)
+            if not body.kubeconfig:
+                raise OnboardingError("mode import needs the cluster's kubeconfig", status=422)
+            imported = await import_cluster(hub=authenticate.hub, name=body.name,
+                                            kubeconfig=body.kubeconfig.encode(),
+                                            display_name=body.displayName)
         except OnboardingError as e:
             raise HTTPException(e.status, detail=str(e)) from e
-        return view(created)
+        return view(imported)
+
+    @router.post("/{name}/bootstrap-token", response_model=Registration, status_code=201)
+    async def new_bootstrap_token(name: str, identity: Caller) -> Registration:
+        """A new one-time token for a registered cluster's agent (the old one stops working)."""
+        require_platform_admin(identity)
+        try:
+            cluster = view(_as_dict(await authenticate.hub.get(ClusterCR, name)))
+        except ApiError as e:
+            if e.status.code == 404:
+                raise HTTPException(404, detail=f"cluster {name} not found") from e
+            raise
+        if cluster.spec.mode != "register":
+            raise HTTPException(409, detail=f"cluster {name} is imported; it has no agent")
+        token = await issue_bootstrap_token(hub=authenticate.hub, cluster=name)
+        return registration(cluster, token)
 
     @router.delete("/{name}", status_code=202)
     async def delete_cluster(name: str, identity: Caller) -> dict[str, str]:

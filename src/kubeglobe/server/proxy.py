@@ -8,6 +8,8 @@ streamed both ways, so watches and `logs -f` flow as they happen.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 from fastapi import HTTPException, Request
 from fastapi.responses import StreamingResponse
@@ -20,6 +22,9 @@ from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.resources import ClusterCR
+
+if TYPE_CHECKING:
+    from kubeglobe.server.tunnels import TunnelHub
 
 # Never forwarded: the caller's credentials, identity claims and hop-by-hop headers.
 _DROP_REQUEST = {"authorization", "host", "connection", "keep-alive", "transfer-encoding",
@@ -37,10 +42,13 @@ def forward_headers(incoming: list[tuple[str, str]], identity: Identity) -> list
 
 
 class ClusterProxy:
-    def __init__(self, *, access: ClusterAccess) -> None:
-        self._access = access
+    """Import mode: dial the cluster directly. Register mode: through its agent's tunnel."""
 
-    async def _client(self, name: str) -> httpx.AsyncClient:
+    def __init__(self, *, access: ClusterAccess, tunnels: TunnelHub) -> None:
+        self._access = access
+        self._tunnels = tunnels
+
+    async def _spec(self, name: str) -> ClusterSpec:
         try:
             cluster = await self._access.hub.get(ClusterCR, name)
         except ApiError as e:
@@ -48,14 +56,20 @@ class ClusterProxy:
                 raise HTTPException(404, detail=f"cluster {name} not found") from e
             raise
         try:
-            spec = ClusterSpec.model_validate(cluster.get("spec") or {})
-            return await self._access.pooled_client(name=name, spec=spec)
-        except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
-            raise HTTPException(503, detail=f"cluster {name} is not reachable: {e}") from e
+            return ClusterSpec.model_validate(cluster.get("spec") or {})
+        except ValidationError as e:
+            raise HTTPException(503, detail=f"cluster {name} has an invalid spec: {e}") from e
 
     async def forward(self, *, name: str, path: str, request: Request,
                       identity: Identity) -> StreamingResponse:
-        client = await self._client(name)
+        spec = await self._spec(name)
+        if spec.mode == "register":
+            return await self._tunnels.forward(cluster=name, path=path, request=request,
+                                               identity=identity)
+        try:
+            client = await self._access.pooled_client(name=name, spec=spec)
+        except (ClusterUnreachable, KubeconfigError) as e:
+            raise HTTPException(503, detail=f"cluster {name} is not reachable: {e}") from e
         url = httpx.URL(path="/" + path, query=request.url.query.encode())
         outgoing = client.build_request(
             request.method, url,

@@ -1,0 +1,72 @@
+"""What a workload cluster needs to run the agent: a pure function of its settings.
+
+Apply the result to the workload cluster (`kubectl apply -f`): a namespace, the agent's
+ServiceAccount with the rights to impersonate (cluster-admin: the agent acts only as the
+users the hub names), the platform admins' binding, a Secret with the hub's address, CA
+and the one-time bootstrap token, and the agent Deployment.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubeglobe.agent.credentials import AGENT_SECRET
+from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.hub.tokens import PLATFORM_ADMINS
+
+AGENT_NAME = "kubeglobe-agent"
+PLATFORM_ADMIN_BINDING = "kubeglobe:platform-admins"
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _binding(name: str, subject: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "kubeglobe"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "cluster-admin"},
+        "subjects": [subject],
+    }
+
+
+def agent_manifests(*, cluster: str, hub_url: str, hub_ca_pem: str, bootstrap_token: str,
+                    image: str) -> list[dict[str, Any]]:
+    labels = {"app.kubernetes.io/name": AGENT_NAME, "kubeglobe.io/cluster": cluster}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": AGENT_NAME, "namespace": SYSTEM_NAMESPACE}},
+        _binding(AGENT_NAME, {"kind": "ServiceAccount", "name": AGENT_NAME,
+                              "namespace": SYSTEM_NAMESPACE}),
+        _binding(PLATFORM_ADMIN_BINDING, {"apiGroup": "rbac.authorization.k8s.io",
+                                          "kind": "Group", "name": PLATFORM_ADMINS}),
+        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+         "metadata": {"name": AGENT_SECRET, "namespace": SYSTEM_NAMESPACE},
+         "data": {"bootstrap-token": _b64(bootstrap_token), "hub-url": _b64(hub_url),
+                  "hub-ca.crt": _b64(hub_ca_pem), "cluster": _b64(cluster)}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": AGENT_NAME, "namespace": SYSTEM_NAMESPACE, "labels": labels},
+         "spec": {
+             "replicas": 1,
+             "selector": {"matchLabels": {"app.kubernetes.io/name": AGENT_NAME}},
+             "strategy": {"type": "Recreate"},
+             "template": {
+                 "metadata": {"labels": labels},
+                 "spec": {
+                     "serviceAccountName": AGENT_NAME,
+                     "containers": [{
+                         "name": "agent",
+                         "image": image,
+                         "imagePullPolicy": "IfNotPresent",
+                         "command": ["kubeglobe", "agent", "--from-secret", AGENT_SECRET],
+                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                       "limits": {"memory": "256Mi"}},
+                     }],
+                 },
+             },
+         }},
+    ]
