@@ -60,3 +60,11 @@ def test_cluster_crd_is_structural() -> None:
     spec = schema["properties"]["spec"]
     assert spec["properties"]["mode"]["enum"] == ["import", "register"]
     assert ClusterResource.model_json_schema()  # the model is the source
+
+
+def test_token_labels_are_valid_for_any_user_name() -> None:
+    import re
+
+    issued = issue_token(user="kubeglobe:controller", groups=())
+    value = issued.manifest["metadata"]["labels"]["kubeglobe.io/token-user"]  # type: ignore[index]
+    assert re.fullmatch(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ def _emit(data: Any, output: str) -> bool:
     if output == "json":
         out.print_json(json.dumps(data))
     elif output == "yaml":
-        out.print(yaml.safe_dump(data, sort_keys=False), end="")
+        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
     elif output != "table":
         raise CliError(f"unknown output {output!r}; use table, json or yaml")
     else:
@@ -86,3 +87,34 @@ def unregister(name: str) -> None:
     with cli_errors(CliError):
         answer = _client().request("DELETE", f"/api/v1/clusters/{name}")
         out.print(answer["status"])
+
+
+@app.command("register")
+def register(
+    name: str,
+    manifest_out: Annotated[Path | None, typer.Option(
+        help="Write the agent manifest here (else it is printed).")] = None,
+    new_token: Annotated[bool, typer.Option(
+        help="Issue a new bootstrap token for an existing registered cluster.")] = False,
+    display_name: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    output: Output = "table",
+) -> None:
+    """Register a cluster: prints its one-time bootstrap token and the agent manifest."""
+    with cli_errors(CliError, OSError):
+        client = _client()
+        if new_token:
+            answer = client.request("POST", f"/api/v1/clusters/{name}/bootstrap-token")
+        else:
+            answer = client.request("POST", "/api/v1/clusters", json={
+                "name": name, "mode": "register", "displayName": display_name})
+        if _emit(answer, output):
+            return
+        if manifest_out is not None:
+            fd = os.open(manifest_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(answer["manifest"])
+            out.print(f"agent manifest written to {manifest_out}")
+        else:
+            typer.echo(answer["manifest"], nl=False)
+        out.print(f"bootstrap token (one use, 24 h): {answer['bootstrapToken']}")
+        out.print(f"start the agent: {answer['command']}", soft_wrap=True)

@@ -20,6 +20,7 @@ from kubeglobe.local.health import NotHealthy
 from kubeglobe.local.images import ImageError, build_all_images
 from kubeglobe.local.network import NetworkError
 from kubeglobe.local.platform import admin_token_file, api_url
+from kubeglobe.local.platform_image import build_platform_image
 from kubeglobe.local.preflight import PreflightError
 from kubeglobe.local.state import EnvironmentConflict
 from kubeglobe.local.topology import GLOBAL
@@ -70,7 +71,7 @@ def build() -> None:
     """Build (or find in the cache) the Kubernetes binaries and the node images."""
     with _errors(), _status_line("kubernetes binaries") as report:
         binaries = build_binaries(progress=report)
-        images = build_all_images()
+        images = [*build_all_images(), build_platform_image(progress=report)]
     out.print(f"binaries: {binaries.dir}")
     for spec, path in images:
         out.print(f"image {spec.name}: {path}")

@@ -48,7 +48,7 @@ def kubeconfig_command(
         }
         text = yaml.safe_dump(doc, sort_keys=False)
     if output is None:
-        out.print(text, end="")
+        typer.echo(text, nl=False)
         return
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

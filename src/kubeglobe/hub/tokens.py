@@ -38,6 +38,11 @@ class IssuedToken:
     manifest: dict[str, object]
 
 
+def label_value(text: str) -> str:
+    """`text` as a valid label value (for listing tokens by user; the data holds the truth)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:63].strip("_.-")
+
+
 def secret_name(token_id: str) -> str:
     return f"kubeglobe-token-{token_id}"
 
@@ -61,7 +66,7 @@ def issue_token(*, user: str, groups: tuple[str, ...], labels: dict[str, str] | 
         "kind": "Secret",
         "type": TOKEN_SECRET_TYPE,
         "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE,
-                     "labels": {TOKEN_USER_LABEL: user, **(labels or {})}},
+                     "labels": {TOKEN_USER_LABEL: label_value(user), **(labels or {})}},
         "data": {"user": b64(user), "groups": b64(",".join(groups)),
                  "sha256": b64(_digest(part))},
     }

@@ -32,9 +32,11 @@ from kubeglobe.local.pki import ClusterPki, ensure_cluster_pki
 from kubeglobe.local.platform import (
     api_url,
     ensure_imported,
+    ensure_registered,
     platform_components,
     prepare_platform,
 )
+from kubeglobe.local.platform_image import build_platform_image
 from kubeglobe.local.preflight import preflight
 from kubeglobe.local.process import (
     ProcessRecord,
@@ -78,6 +80,7 @@ NODE_READY_TIMEOUT = 120.0
 PLATFORM_KINDS = ("kubeglobe-controller", "kubeglobe-server")
 # Onboarded by `up` itself, so the demo starts with a managed cluster.
 IMPORTED_AT_UP = ("workload-1",)
+REGISTERED_AT_UP = ("workload-2",)
 
 
 class EnvironmentError_(RuntimeError):
@@ -154,7 +157,8 @@ def existing_plan(state_dir: Path) -> EnvironmentPlan:
     return resolve_plan(state_dir=state_dir, workload_clusters=None)[0]
 
 
-def components(*, plan: EnvironmentPlan, binaries: K8sBinaries) -> list[Component]:
+def components(*, plan: EnvironmentPlan, binaries: K8sBinaries,
+               agent_image: str = "") -> list[Component]:
     found: list[Component] = []
     for cluster in plan.clusters:
         pki = _pki(plan, cluster)
@@ -164,7 +168,8 @@ def components(*, plan: EnvironmentPlan, binaries: K8sBinaries) -> list[Componen
         found += controlplane_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
         found += node_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
         found += platform_components(env=plan, cluster=cluster, pki=pki,
-                                     kubeconfig=admin_kubeconfig(plan, cluster.name))
+                                     kubeconfig=admin_kubeconfig(plan, cluster.name),
+                                     agent_image=agent_image)
     return found
 
 
@@ -265,12 +270,14 @@ def up(
         )
         check_slot(plan.slot, state_dir)
         binaries = build_binaries(progress=report)
-        parts = components(plan=plan, binaries=binaries)
+        report("building images")
+        archives = build_all_images()
+        platform_image = build_platform_image(progress=report)
+        archives.append(platform_image)
+        parts = components(plan=plan, binaries=binaries, agent_image=platform_image[0].name)
         _check_ports(plan, state, parts)
         claim_slot(plan.slot, state_dir, state)
 
-        report("building images")
-        archives = build_all_images()
         report(f"network: bridge {plan.bridge} {plan.host_ip}, {len(plan.nodes())} node hosts")
         network.ensure_host_bridge(plan)
         for node in plan.nodes():
@@ -305,11 +312,25 @@ def up(
             wait_until("platform API endpoint",
                        partial(probe_http, f"{api_url(plan, global_cluster)}/readyz", ca=ca),
                        timeout=60)
+        hub_kubeconfig = admin_kubeconfig(plan, GLOBAL)
+        managed = []
         for name in IMPORTED_AT_UP:
             if any(c.name == name for c in plan.clusters):
                 report(f"platform: importing {name}")
-                ensure_imported(env=plan, hub_kubeconfig=admin_kubeconfig(plan, GLOBAL),
-                                name=name, kubeconfig=admin_kubeconfig(plan, name))
+                ensure_imported(env=plan, hub_kubeconfig=hub_kubeconfig, name=name,
+                                kubeconfig=admin_kubeconfig(plan, name))
+                managed.append(name)
+        for name in REGISTERED_AT_UP:
+            if any(c.name == name for c in plan.clusters):
+                report(f"platform: registering {name} and deploying its agent")
+                ensure_registered(env=plan, hub_kubeconfig=hub_kubeconfig, name=name,
+                                  kubeconfig=admin_kubeconfig(plan, name),
+                                  agent_image=platform_image[0].name)
+                managed.append(name)
+        for name in managed:
+            report(f"platform: waiting for cluster {name} to be Ready")
+            wait_until(f"cluster {name} Ready on the hub",
+                       partial(cluster_phase_ready, plan, name), timeout=180)
         report(f"environment ready ({started} processes started, "
                f"{len(parts) - started} already running); API {api_url(plan, global_cluster)}")
         return plan
@@ -340,6 +361,17 @@ def _get_json(plan: EnvironmentPlan, cluster: ClusterPlan, path: str) -> dict[st
         return f"HTTP {r.status_code}"
     body: dict[str, object] = r.json()
     return body
+
+
+def cluster_phase_ready(plan: EnvironmentPlan, name: str) -> str:
+    """Probe: is the platform's Cluster `name` Ready (as the hub sees it)?"""
+    got = _get_json(plan, plan.cluster(GLOBAL), f"/apis/kubeglobe.io/v1alpha1/clusters/{name}")
+    if isinstance(got, str):
+        return got
+    status = got.get("status")
+    phase = status.get("phase") if isinstance(status, dict) else None
+    message = status.get("message") if isinstance(status, dict) else None
+    return "ok" if phase == "Ready" else f"phase {phase}: {message}"
 
 
 def node_ready(plan: EnvironmentPlan, cluster: ClusterPlan, node: str) -> str:

@@ -15,13 +15,18 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from lightkube import codecs
+
+from kubeglobe.agent.manifests import agent_manifests
+from kubeglobe.api.meta import FIELD_MANAGER
 from kubeglobe.hub.install import install
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster
+from kubeglobe.hub.registration import create_registered_cluster
 from kubeglobe.kube.client import async_client, load_kubeconfig, sync_client
 from kubeglobe.local.component import Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
-from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
+from kubeglobe.local.topology import GLOBAL, ClusterPlan, EnvironmentPlan
 
 CONTROLLER_REPLICAS = 2
 
@@ -44,7 +49,7 @@ def _kubeglobe(*args: str) -> list[str]:
 
 def platform_components(
     *, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki, kubeconfig: Path,
-    heartbeat_seconds: float = 10.0,
+    agent_image: str, heartbeat_seconds: float = 10.0,
 ) -> list[Component]:
     if not cluster.platform_server_ports:
         return []
@@ -55,7 +60,9 @@ def platform_components(
             key=f"{cluster.name}/kubeglobe-controller-{i}", cluster=cluster.name,
             kind="kubeglobe-controller",
             argv=_kubeglobe("controller", "--kubeconfig", str(kubeconfig),
-                            "--heartbeat-seconds", str(heartbeat_seconds)),
+                            "--heartbeat-seconds", str(heartbeat_seconds),
+                            "--platform-url", api_url(env, cluster),
+                            "--platform-ca", str(pki.ca.cert)),
             log=logs / f"controller-{i}.log",
             probe=lambda: "ok",  # running is healthy: a follower does nothing by design
         ))
@@ -66,7 +73,10 @@ def platform_components(
             kind="kubeglobe-server",
             argv=_kubeglobe("server", "--kubeconfig", str(kubeconfig), "--host", env.host_ip,
                             "--port", str(port), "--tls-cert", str(serving.cert),
-                            "--tls-key", str(serving.key)),
+                            "--tls-key", str(serving.key),
+                            "--advertise-url", f"https://{env.host_ip}:{port}",
+                            "--public-url", api_url(env, cluster),
+                            "--ca-file", str(pki.ca.cert), "--agent-image", agent_image),
             log=logs / f"server-{i}.log",
             probe=partial(probe_http, f"https://{env.host_ip}:{port}/readyz", ca=pki.ca.cert),
             port=port,
@@ -103,3 +113,36 @@ def ensure_imported(*, env: EnvironmentPlan, hub_kubeconfig: Path, name: str,
         return True
 
     return asyncio.run(run())
+
+
+def ensure_registered(*, env: EnvironmentPlan, hub_kubeconfig: Path, name: str,
+                      kubeconfig: Path, agent_image: str) -> bool:
+    """Register `name` and deploy its agent; on later runs only refresh the agent.
+
+    Returns True if the cluster was registered now. The agent's Secret (holding its
+    credential) is applied only with a fresh bootstrap token, never over a credential.
+    """
+    g = env.cluster(GLOBAL)
+    ca_pem = (env.cluster_dir(GLOBAL) / "pki" / "ca.crt").read_text()
+
+    async def token_if_new() -> str | None:
+        hub = async_client(load_kubeconfig(path=hub_kubeconfig))
+        try:
+            _, token = await create_registered_cluster(hub=hub, name=name)
+        except OnboardingError as e:
+            if e.status == 409:
+                return None
+            raise
+        finally:
+            await hub.close()
+        return token
+
+    token = asyncio.run(token_if_new())
+    manifests = agent_manifests(cluster=name, hub_url=api_url(env, g), hub_ca_pem=ca_pem,
+                                bootstrap_token=token or "", image=agent_image)
+    if token is None:
+        manifests = [m for m in manifests if m["kind"] != "Secret"]
+    workload = sync_client(load_kubeconfig(path=kubeconfig))
+    for manifest in manifests:
+        workload.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+    return token is not None
