@@ -11,6 +11,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Namespace
+from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
+
 from kubeglobe.agent.credentials import AGENT_SECRET
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.hub.tokens import PLATFORM_ADMINS
@@ -70,3 +74,18 @@ def agent_manifests(*, cluster: str, hub_url: str, hub_ca_pem: str, bootstrap_to
              },
          }},
     ]
+
+
+async def own_bindings_by_namespace(client: AsyncClient) -> None:
+    """Make the agent's namespace own its cluster-wide bindings.
+
+    Deleting that namespace (what unregistering does) then removes the bindings too, by
+    garbage collection: no request has to outlive the rights it needs.
+    """
+    namespace = await client.get(Namespace, SYSTEM_NAMESPACE)
+    assert namespace.metadata is not None
+    owner = {"apiVersion": "v1", "kind": "Namespace", "name": SYSTEM_NAMESPACE,
+             "uid": namespace.metadata.uid}
+    for name in (AGENT_NAME, PLATFORM_ADMIN_BINDING):
+        await client.patch(ClusterRoleBinding, name,
+                           {"metadata": {"ownerReferences": [owner]}})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import ssl
@@ -14,8 +13,9 @@ from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.agent.client import AgentSettings, CredentialStore, run_agent
 from kubeglobe.agent.credentials import FileStore, SecretStore
+from kubeglobe.agent.manifests import own_bindings_by_namespace
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
-from kubeglobe.cli.common import KubeconfigOpt, cli_errors
+from kubeglobe.cli.common import KubeconfigOpt, cli_errors, run_until_signalled
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
 from kubeglobe.kube.rest import rest_target
 
@@ -31,6 +31,7 @@ async def _from_secret(name: str, kubeconfig: Path | None) -> None:
     settings = AgentSettings(hub_url=text("hub-url").rstrip("/"),
                              hub_ca=ssl.create_default_context(cadata=text("hub-ca.crt")),
                              cluster=text("cluster"))
+    await own_bindings_by_namespace(client)
     store: CredentialStore = SecretStore(client, name=name)
     async with rest_target(config).client(timeout=None) as apiserver:
         await run_agent(settings=settings, store=store, apiserver=apiserver)
@@ -63,10 +64,10 @@ def agent_command(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with cli_errors(KubeconfigError):
         if from_secret is not None:
-            asyncio.run(_from_secret(from_secret, kubeconfig))
+            run_until_signalled(_from_secret(from_secret, kubeconfig))
         elif hub_url and hub_ca and cluster and state_dir:
-            asyncio.run(_standalone(hub_url=hub_url, hub_ca=hub_ca, cluster=cluster,
-                                    state_dir=state_dir, kubeconfig=kubeconfig))
+            run_until_signalled(_standalone(hub_url=hub_url, hub_ca=hub_ca, cluster=cluster,
+                                            state_dir=state_dir, kubeconfig=kubeconfig))
         else:
             raise typer.BadParameter("pass --from-secret, or all of --hub-url, --hub-ca, "
                                      "--cluster and --state-dir")

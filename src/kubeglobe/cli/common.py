@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import signal
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,3 +30,23 @@ def cli_errors(*known: type[BaseException]) -> Iterator[None]:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         console.print(f"[bold red]error:[/] {message}")
         raise typer.Exit(2) from None
+
+
+T = TypeVar("T")
+
+
+def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
+    """Run `main`; SIGTERM or SIGINT cancel it cleanly (and work as PID 1 in a container,
+    where the kernel would otherwise ignore SIGTERM)."""
+
+    async def runner() -> T | None:
+        task = asyncio.ensure_future(main)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return None
+
+    return asyncio.run(runner())

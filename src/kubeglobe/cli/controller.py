@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated
 
 import typer
 
-from kubeglobe.cli.common import KubeconfigOpt, cli_errors
+from kubeglobe.cli.common import KubeconfigOpt, cli_errors, run_until_signalled
 from kubeglobe.hub.controller_process import run_controller
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
 
@@ -27,7 +26,7 @@ def controller_command(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with cli_errors(KubeconfigError):
         config = load_kubeconfig(path=kubeconfig)
-    code = asyncio.run(run_controller(config=config, heartbeat_seconds=heartbeat_seconds,
-                                      lease_seconds=lease_seconds, platform_url=platform_url,
-                                      platform_ca=platform_ca))
-    raise typer.Exit(code)
+    code = run_until_signalled(run_controller(
+        config=config, heartbeat_seconds=heartbeat_seconds, lease_seconds=lease_seconds,
+        platform_url=platform_url, platform_ca=platform_ca))
+    raise typer.Exit(0 if code is None else code)

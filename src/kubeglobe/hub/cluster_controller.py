@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import kopf
 from lightkube import AsyncClient, codecs
 from lightkube.core.exceptions import ApiError
@@ -22,7 +23,7 @@ from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from kubeglobe.api.cluster import CLUSTER_PLURAL, ClusterSpec, ClusterStatus
-from kubeglobe.api.meta import FIELD_MANAGER, GROUP, VERSION
+from kubeglobe.api.meta import FIELD_MANAGER, GROUP, SYSTEM_NAMESPACE, VERSION
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
 from kubeglobe.hub.cluster_status import observe_status, rejected
 from kubeglobe.hub.inventory import ProbeFailed, probe_inventory
@@ -131,23 +132,34 @@ class ClusterController:
             log.warning("cluster %s: applying %s failed: HTTP %s %s", name, ADMIN_BINDING,
                         r.status_code, r.text[:200])
 
-    async def cleanup(self, *, name: str, spec: dict[str, Any]) -> None:
-        """Remove what the platform created in the cluster before the Cluster goes."""
+    async def cleanup(self, *, name: str, spec: dict[str, Any],
+                      status: dict[str, Any]) -> None:
+        """Remove what the platform created in the cluster before the Cluster goes.
+
+        Import mode: the platform admins' binding. Register mode: the agent's namespace,
+        which owns the agent's bindings too (the agent makes it so at start), so this one
+        request, carried by the agent itself, removes the agent and all its rights.
+        """
         self._probes.pop(name, None)
+        if _known_status(status).lastHeartbeatTime is None:
+            log.info("cluster %s was never reached: nothing to clean up there", name)
+            return
         try:
             parsed = ClusterSpec.model_validate(spec)
             target = await self.access.target(name=name, spec=parsed)
-            async with target.client() as http:
-                r = await http.delete(
+            path = (f"/api/v1/namespaces/{SYSTEM_NAMESPACE}" if parsed.mode == "register" else
                     f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{ADMIN_BINDING}")
+            async with target.client() as http:
+                r = await http.delete(path)
         except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
             log.warning("cluster %s: nothing to clean up (%s)", name, e)
             return
-        except OSError as e:
+        except (OSError, httpx.HTTPError) as e:
             raise kopf.TemporaryError(f"cluster {name} unreachable for cleanup: {e}",
                                       delay=10) from e
         if r.status_code not in (200, 202, 404):
-            raise kopf.TemporaryError(f"cleanup of {name}: HTTP {r.status_code}", delay=10)
+            raise kopf.TemporaryError(f"cleanup of {name}: HTTP {r.status_code} {r.text[:200]}",
+                                      delay=10)
 
 
 def admin_binding() -> dict[str, Any]:
@@ -191,7 +203,7 @@ def register_handlers(registry: kopf.OperatorRegistry, controller: ClusterContro
             now_mono=asyncio.get_running_loop().time())
 
     @kopf.on.delete(*resource, registry=registry, retries=6)
-    async def cleanup(name: str, spec: Any, **_: Any) -> None:
-        await controller.cleanup(name=name, spec=dict(spec))
+    async def cleanup(name: str, spec: Any, status: Any, **_: Any) -> None:
+        await controller.cleanup(name=name, spec=dict(spec), status=dict(status))
 
     del reconcile, heartbeat, cleanup  # registered; the names are not used here

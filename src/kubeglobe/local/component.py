@@ -34,7 +34,7 @@ class Component:
     @property
     def spec_hash(self) -> str:
         """Changes whenever what the process would be started with changes."""
-        digest = hashlib.sha256(json.dumps(self.argv).encode())
+        digest = hashlib.sha256(json.dumps([self.argv, sorted(self.env.items())]).encode())
         for path in sorted(self.files):
             digest.update(str(path).encode() + b"\0" + self.files[path].encode() + b"\0")
         return digest.hexdigest()[:16]

@@ -54,6 +54,8 @@ def platform_components(
     if not cluster.platform_server_ports:
         return []
     logs = platform_dir(env) / "logs"
+    # The image tag is a hash of the code: a new build restarts the platform's processes.
+    build = {"KUBEGLOBE_BUILD": agent_image.rsplit(":", 1)[-1]}
     found = []
     for i in range(CONTROLLER_REPLICAS):
         found.append(Component(
@@ -64,6 +66,7 @@ def platform_components(
                             "--platform-url", api_url(env, cluster),
                             "--platform-ca", str(pki.ca.cert)),
             log=logs / f"controller-{i}.log",
+            env=build,
             probe=lambda: "ok",  # running is healthy: a follower does nothing by design
         ))
     serving = pki.pair("platform-server")
@@ -78,6 +81,7 @@ def platform_components(
                             "--public-url", api_url(env, cluster),
                             "--ca-file", str(pki.ca.cert), "--agent-image", agent_image),
             log=logs / f"server-{i}.log",
+            env=build,
             probe=partial(probe_http, f"https://{env.host_ip}:{port}/readyz", ca=pki.ca.cert),
             port=port,
         ))
