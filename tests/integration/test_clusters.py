@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import datetime as dt
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -12,12 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from kubeglobe.hub.registration import issue_bootstrap_token
 from kubeglobe.hub.tokens import issue_token
+from kubeglobe.kube.client import async_client, load_kubeconfig
+from kubeglobe.local.network import set_node_link
+from kubeglobe.local.node import NodePaths
 from kubeglobe.local.platform import admin_token_file, api_url
-from kubeglobe.local.process import stop_process
+from kubeglobe.local.process import descendants, list_processes, shims_of, stop_process
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
 from tests.integration.conftest import STATE_DIR, Env
@@ -136,16 +145,20 @@ def test_refused_imports_leave_nothing_behind(platform: Platform) -> None:
         assert leftover not in names.lower() and leftover not in secrets.lower()
 
 
-def test_proxy_serves_kubectl_get_apply_logs_and_watch(platform: Platform) -> None:
-    kc = platform.proxy_kubeconfig("workload-1")
+BOTH = pytest.mark.parametrize("cluster", ["workload-1", "workload-2"])  # import, register
+
+
+@BOTH
+def test_proxy_serves_kubectl_get_apply_logs_and_watch(platform: Platform, cluster: str) -> None:
+    kc = platform.proxy_kubeconfig(cluster)
     nodes = platform.kubectl(kc, "get", "nodes", "-o", "name").stdout
-    assert nodes.strip() == "node/workload-1-node-1"
+    assert nodes.strip() == f"node/{cluster}-node-1"
     manifest = ('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"via-proxy",'
                 '"namespace":"default"},"data":{"k":"v"}}')
     applied = subprocess.run([platform.env.kubectl_bin, f"--kubeconfig={kc}", "apply", "-f",
                               "-"], input=manifest, capture_output=True, text=True, timeout=60)
     assert applied.returncode == 0, applied.stderr
-    direct = platform.env.kubectl("workload-1", "get", "configmap", "via-proxy", "-o",
+    direct = platform.env.kubectl(cluster, "get", "configmap", "via-proxy", "-o",
                                   "jsonpath={.data.k}").stdout
     assert direct == "v"
 
@@ -154,7 +167,7 @@ def test_proxy_serves_kubectl_get_apply_logs_and_watch(platform: Platform) -> No
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(2)
-        platform.env.kubectl("workload-1", "create", "configmap", "watched-event")
+        platform.env.kubectl(cluster, "create", "configmap", "watched-event")
         deadline = time.monotonic() + 30
         lines: list[str] = []
         assert watch.stdout is not None
@@ -176,30 +189,32 @@ def test_proxy_serves_kubectl_get_apply_logs_and_watch(platform: Platform) -> No
     assert "serving /www on :8080" in platform.kubectl(kc, "logs", "logger").stdout
 
 
-def test_impersonation_lets_the_workload_cluster_decide(platform: Platform) -> None:
+@BOTH
+def test_impersonation_lets_the_workload_cluster_decide(platform: Platform, cluster: str) -> None:
     issued = issue_token(user="bob", groups=())
     platform.env.kubectl(GLOBAL, "apply", "-f", "-", stdin=json.dumps(issued.manifest))
-    kc = platform.proxy_kubeconfig("workload-1", token=issued.token)
+    kc = platform.proxy_kubeconfig(cluster, token=issued.token)
     denied = platform.kubectl(kc, "get", "pods", "-n", "default", check=False)
     assert denied.returncode != 0
     assert 'User "bob" cannot list resource "pods"' in denied.stderr
-    platform.env.kubectl("workload-1", "create", "rolebinding", "bob-view", "--clusterrole=view",
+    platform.env.kubectl(cluster, "create", "rolebinding", "bob-view", "--clusterrole=view",
                          "--user=bob", "--namespace=default")
     allowed = platform.kubectl(kc, "get", "pods", "-n", "default", "-o", "name")
     assert "pod/logger" in allowed.stdout
 
 
-def test_lost_cluster_goes_unavailable_and_comes_back(platform: Platform) -> None:
-    platform.wait_phase("workload-1", "Ready", timeout=60)
-    stop_process(_record("workload-1/apiserver-0"))
+@BOTH
+def test_lost_cluster_goes_unavailable_and_comes_back(platform: Platform, cluster: str) -> None:
+    platform.wait_phase(cluster, "Ready", timeout=60)
+    stop_process(_record(f"{cluster}/apiserver-0"))
     try:
-        lost_after = platform.wait_phase("workload-1", "Unavailable", timeout=45)
-        print(f"workload-1 detected Unavailable after {lost_after:.1f}s")
-        message = platform.cluster("workload-1")["status"]["message"]
+        lost_after = platform.wait_phase(cluster, "Unavailable", timeout=45)
+        print(f"{cluster} detected Unavailable after {lost_after:.1f}s")
+        message = platform.cluster(cluster)["status"]["message"]
         assert "no heartbeat" in message
     finally:
         platform.env.up()
-    platform.wait_phase("workload-1", "Ready", timeout=90)
+    platform.wait_phase(cluster, "Ready", timeout=90)
 
 
 def test_killed_controller_leader_is_replaced(platform: Platform) -> None:
@@ -232,30 +247,139 @@ def test_killed_controller_leader_is_replaced(platform: Platform) -> None:
     assert key
 
 
-def test_import_then_unregister_cleans_the_cluster(platform: Platform) -> None:
-    platform.cli("cluster", "import", "workload-2", "--kubeconfig",
-                 str(platform.env.kubeconfig("workload-2")))
+def test_registered_cluster_is_reached_only_through_its_agent(platform: Platform) -> None:
+    platform.wait_phase("workload-2", "Ready", timeout=90)
+    cluster = platform.cluster("workload-2")
+    assert cluster["spec"]["mode"] == "register"
+    assert cluster["status"]["kubernetesVersion"] == "v1.20.2"
+    assert cluster["status"]["nodeCount"] == 1
+    secrets = platform.env.kubectl(GLOBAL, "-n", "kubeglobe-system", "get", "secrets",
+                                   "-l", "kubeglobe.io/cluster=workload-2", "-o", "name").stdout
+    # The hub holds the agent's credential (hashed) and no kubeconfig of the cluster.
+    assert secrets.split() == ["secret/cluster-workload-2-agent"]
+    holder = platform.env.kubectl(GLOBAL, "-n", "kubeglobe-system", "get", "lease",
+                                  "kubeglobe-tunnel-workload-2", "-o",
+                                  "jsonpath={.spec.holderIdentity}").stdout
+    ports = platform.env.plan.cluster(GLOBAL).platform_server_ports
+    assert holder in {f"https://{platform.env.plan.host_ip}:{p}" for p in ports}
+
+
+def _agent_pid(platform: Platform) -> int:
+    node = platform.env.plan.cluster("workload-2").nodes[0]
+    socket = str(NodePaths(platform.env.plan, node).socket)
+    procs = list_processes()
+    below = descendants({p.pid for p in shims_of(socket, procs)}, procs)
+    agents = [p.pid for p in procs if p.pid in below and "kubeglobe agent" in p.cmdline]
+    assert len(agents) == 1, agents
+    return agents[0]
+
+
+def _proxy_works(platform: Platform, kc: Path, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if platform.kubectl(kc, "get", "nodes", "-o", "name", check=False).returncode == 0:
+            return time.monotonic() - started
+        time.sleep(1)
+    raise AssertionError(f"no answer through the tunnel within {timeout}s")
+
+
+def test_killed_agent_comes_back_by_itself(platform: Platform) -> None:
+    kc = platform.proxy_kubeconfig("workload-2")
+    _proxy_works(platform, kc, timeout=30)
+    os.kill(_agent_pid(platform), 9)
+    took = _proxy_works(platform, kc, timeout=90)
+    print(f"agent back after {took:.1f}s")
+    restarts = platform.env.kubectl("workload-2", "-n", "kubeglobe-system", "get", "pods", "-o",
+                                    "jsonpath={.items[0].status.containerStatuses[0]"
+                                    ".restartCount}").stdout
+    assert int(restarts) >= 1
+
+
+def test_agent_reconnects_after_a_network_cut(platform: Platform) -> None:
+    kc = platform.proxy_kubeconfig("workload-2")
+    node = platform.env.plan.cluster("workload-2").nodes[0]
+    set_node_link(node, up=False)
+    try:
+        time.sleep(25)  # longer than the tunnel's ping timeout: the agent sees it broken
+    finally:
+        set_node_link(node, up=True)
+    took = _proxy_works(platform, kc, timeout=90)
+    print(f"tunnel back {took:.1f}s after the wire")
     platform.wait_phase("workload-2", "Ready", timeout=60)
-    binding = platform.env.kubectl("workload-2", "get", "clusterrolebinding",
-                                   "kubeglobe:platform-admins", "-o", "name", check=False)
-    assert binding.returncode == 0
+
+
+def _post(platform: Platform, path: str, body: dict[str, Any]) -> httpx.Response:
+    ca = platform.env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"
+    url = api_url(platform.env.plan, platform.env.plan.cluster(GLOBAL))
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(ca)), trust_env=False,
+                      timeout=30) as http:
+        return http.post(url + path, json=body)
+
+
+def test_bootstrap_tokens_are_one_time_and_expire(platform: Platform) -> None:
+    answer = json.loads(platform.cli("cluster", "register", "spare", "-o", "json").stdout)
+    token = answer["bootstrapToken"]
+    assert "kind: Deployment" in answer["manifest"]
+    assert base64.b64encode(token.encode()).decode() in answer["manifest"]
+    first = _post(platform, "/api/v1/agent/register", {"cluster": "spare",
+                                                       "bootstrapToken": token})
+    assert first.status_code == 200 and first.json()["credential"].startswith("kga_")
+    again = _post(platform, "/api/v1/agent/register", {"cluster": "spare",
+                                                       "bootstrapToken": token})
+    assert again.status_code == 401 and "already used" in again.json()["detail"]
+    wrong = _post(platform, "/api/v1/agent/register", {"cluster": "nope",
+                                                       "bootstrapToken": token})
+    assert wrong.status_code == 401
+
+    async def stale_token() -> str:
+        hub = async_client(load_kubeconfig(path=platform.env.kubeconfig(GLOBAL)))
+        try:
+            past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)
+            return await issue_bootstrap_token(hub=hub, cluster="spare", now=past)
+        finally:
+            await hub.close()
+
+    expired = _post(platform, "/api/v1/agent/register", {"cluster": "spare",
+                                                         "bootstrapToken": asyncio.run(
+                                                             stale_token())})
+    assert expired.status_code == 410 and "expired" in expired.json()["detail"]
+    platform.cli("cluster", "unregister", "spare")
+    _wait_gone(platform, "spare")
+
+
+def _wait_gone(platform: Platform, name: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        got = platform.env.kubectl(GLOBAL, "get", "clusters.kubeglobe.io", name, check=False)
+        if got.returncode != 0 and "NotFound" in got.stderr:
+            return
+        time.sleep(1)
+    raise AssertionError(f"cluster {name} still there after 90s")
+
+
+def _wait_absent(platform: Platform, cluster: str, *args: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        got = platform.env.kubectl(cluster, "get", *args, "-o", "name", check=False)
+        if got.returncode != 0 and "NotFound" in got.stderr:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{args} still on {cluster} after 90s")
+
+
+def test_unregister_removes_what_the_platform_created_then_up_brings_them_back(
+        platform: Platform) -> None:
     platform.cli("cluster", "unregister", "workload-2")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        gone = platform.env.kubectl(GLOBAL, "get", "clusters.kubeglobe.io", "workload-2",
-                                    check=False)
-        if gone.returncode != 0:
-            break
-        time.sleep(1)
-    assert "NotFound" in gone.stderr
-    left = platform.env.kubectl("workload-2", "get", "clusterrolebinding",
-                                "kubeglobe:platform-admins", check=False)
-    assert left.returncode != 0 and "NotFound" in left.stderr
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        secret = platform.env.kubectl(GLOBAL, "-n", "kubeglobe-system", "get", "secret",
-                                      "cluster-workload-2-kubeconfig", check=False)
-        if secret.returncode != 0:
-            break
-        time.sleep(1)
-    assert "NotFound" in secret.stderr
+    platform.cli("cluster", "unregister", "workload-1")
+    for name in ("workload-1", "workload-2"):
+        _wait_gone(platform, name)
+    _wait_absent(platform, "workload-1", "clusterrolebinding", "kubeglobe:platform-admins")
+    _wait_absent(platform, "workload-2", "namespace", "kubeglobe-system")
+    _wait_absent(platform, "workload-2", "clusterrolebinding", "kubeglobe-agent")
+    _wait_absent(platform, "workload-2", "clusterrolebinding", "kubeglobe:platform-admins")
+    left = platform.env.kubectl(GLOBAL, "-n", "kubeglobe-system", "get", "secrets", "-o",
+                                "name").stdout
+    assert "workload-1" not in left and "workload-2" not in left
+    platform.env.up()  # onboards both again
+    assert platform.cluster("workload-1")["status"]["phase"] == "Ready"
+    assert platform.cluster("workload-2")["status"]["phase"] == "Ready"

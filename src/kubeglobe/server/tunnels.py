@@ -86,7 +86,7 @@ class TunnelHub:
         old = self._local.get(cluster)
         self._local[cluster] = mux
         log.info("agent of cluster %s connected", cluster)
-        renewer = asyncio.create_task(self._publish(cluster, mux))
+        renewer = asyncio.create_task(self._publish(cluster, mux, ws))
         try:
             await mux.run()
         finally:
@@ -99,14 +99,34 @@ class TunnelHub:
         if old is not None and not old.closed:
             log.info("cluster %s: a newer tunnel replaced an older one", cluster)
 
-    async def _publish(self, cluster: str, mux: Multiplexer) -> None:
-        """Hold the cluster's tunnel Lease while this replica holds its tunnel."""
+    async def _publish(self, cluster: str, mux: Multiplexer, ws: WebSocket) -> None:
+        """Hold the cluster's tunnel Lease while this replica holds its tunnel.
+
+        The newest tunnel wins: an agent that reconnected elsewhere after a network cut
+        took the Lease with a later acquire time, and this replica's older tunnel (whose
+        peer may be gone without a word) is closed instead of fighting for the Lease.
+        """
+        connected = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        me = self.settings.advertise_url
         while not mux.closed:
-            now = dt.datetime.now(dt.UTC)
+            try:
+                current = await self.hub.get(Lease, lease_name(cluster),
+                                             namespace=SYSTEM_NAMESPACE)
+                spec = current.spec
+                if (spec is not None and spec.holderIdentity not in (None, me)
+                        and spec.acquireTime is not None and spec.acquireTime > connected):
+                    log.info("cluster %s: its agent reconnected to %s; closing the tunnel "
+                             "here", cluster, spec.holderIdentity)
+                    await ws.close()
+                    return
+            except ApiError as e:
+                if e.status.code != 404:
+                    log.warning("reading tunnel lease of %s: %s", cluster, e.status.message)
             lease = Lease(metadata=ObjectMeta(name=lease_name(cluster),
                                               namespace=SYSTEM_NAMESPACE),
-                          spec=LeaseSpec(holderIdentity=self.settings.advertise_url,
-                                         leaseDurationSeconds=LEASE_SECONDS, renewTime=now))
+                          spec=LeaseSpec(holderIdentity=me, leaseDurationSeconds=LEASE_SECONDS,
+                                         acquireTime=connected,
+                                         renewTime=dt.datetime.now(dt.UTC)))
             try:
                 await self.hub.apply(lease, field_manager="kubeglobe-tunnel", force=True)
             except ApiError as e:
