@@ -68,3 +68,10 @@ def test_token_labels_are_valid_for_any_user_name() -> None:
     issued = issue_token(user="kubeglobe:controller", groups=())
     value = issued.manifest["metadata"]["labels"]["kubeglobe.io/token-user"]  # type: ignore[index]
     assert re.fullmatch(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", value)
+
+
+def test_micro_times_always_carry_a_fraction() -> None:
+    from kubeglobe.kube.microtime import micro_now
+
+    for _ in range(1000):
+        assert "." in micro_now().isoformat()

@@ -22,6 +22,8 @@ from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
+from kubeglobe.kube.microtime import micro_now
+
 Identity = NewType("Identity", str)
 log = logging.getLogger("kubeglobe.leader")
 
@@ -48,7 +50,7 @@ def decide(*, holder: str | None, renewed: dt.datetime | None, duration: int,
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return micro_now()
 
 
 class LeaderElector:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import yaml
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Namespace
 from prometheus_client import (
@@ -40,6 +40,12 @@ from kubeglobe.server.proxy import ClusterProxy
 from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+_REASONS = {404: "NotFound", 502: "BadGateway", 503: "ServiceUnavailable"}
+
+
+def kubernetes_status(code: int, message: str) -> dict[str, object]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": _REASONS.get(code, "InternalError"), "code": code}
 
 
 class AgentRegistration(BaseModel):
@@ -137,9 +143,14 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
                    tags=["proxy"], include_in_schema=True)
     async def cluster_proxy(name: str, path: str, request: Request,
                             identity: Annotated[Identity, Depends(authenticate)],
-                            ) -> StreamingResponse:
+                            ) -> Response:
         """Any Kubernetes API request to cluster `name`, as the calling user."""
-        return await proxy.forward(name=name, path=path, request=request, identity=identity)
+        try:
+            return await proxy.forward(name=name, path=path, request=request,
+                                       identity=identity)
+        except HTTPException as e:
+            # A Kubernetes Status, so kubectl and client libraries show our message.
+            return JSONResponse(kubernetes_status(e.status_code, str(e.detail)), e.status_code)
 
     @app.on_event("shutdown")
     async def close() -> None:

@@ -30,6 +30,7 @@ from starlette.background import BackgroundTask
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.hub.registration import check_agent_credential
 from kubeglobe.hub.tokens import Identity
+from kubeglobe.kube.microtime import micro_now
 from kubeglobe.server.proxy import _DROP_RESPONSE, forward_headers
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 
@@ -106,7 +107,7 @@ class TunnelHub:
         took the Lease with a later acquire time, and this replica's older tunnel (whose
         peer may be gone without a word) is closed instead of fighting for the Lease.
         """
-        connected = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        connected = micro_now()
         me = self.settings.advertise_url
         while not mux.closed:
             try:
@@ -126,11 +127,13 @@ class TunnelHub:
                                               namespace=SYSTEM_NAMESPACE),
                           spec=LeaseSpec(holderIdentity=me, leaseDurationSeconds=LEASE_SECONDS,
                                          acquireTime=connected,
-                                         renewTime=dt.datetime.now(dt.UTC)))
+                                         renewTime=micro_now()))
             try:
                 await self.hub.apply(lease, field_manager="kubeglobe-tunnel", force=True)
             except ApiError as e:
                 log.warning("publishing tunnel lease of %s: %s", cluster, e.status.message)
+            except Exception as e:  # the hub unreachable for a moment: retry, never stop
+                log.warning("publishing tunnel lease of %s: %s", cluster, e)
             await asyncio.sleep(RENEW_SECONDS)
 
     async def holder(self, cluster: str) -> str | None:
@@ -162,8 +165,11 @@ class TunnelHub:
                                 "replica; retry")
         holder = await self.holder(cluster)
         if holder is None or holder == self.settings.advertise_url:
-            raise HTTPException(503, detail=f"the agent of cluster {cluster} is not connected; "
-                                "it reconnects by itself once it can reach the hub")
+            where = "no replica holds its tunnel" if holder is None else (
+                f"its tunnel lease names this replica ({holder}) but the tunnel is gone")
+            raise HTTPException(503, detail=f"the agent of cluster {cluster} is not connected "
+                                f"({where}); it reconnects by itself once it can reach the "
+                                "hub")
         return await self._to_peer(holder, request)
 
     async def _through_tunnel(self, mux: Multiplexer, cluster: str, path: str,

@@ -1,0 +1,143 @@
+"""Cluster proxy overhead: get and list through the hub vs straight to the apiserver.
+
+Run: .venv/bin/python bench/proxy.py [--state-dir DIR] [--requests N] [--concurrency C]
+
+For workload-1 (imported: the hub dials it) and workload-2 (registered: through its
+agent's tunnel) it measures, in one run, p50/p99 latency of sequential requests and
+requests/s with C concurrent clients, for a `get` (one namespace) and a `list` (the
+pods of kube-system), both through the proxy and directly, and prints proxy/direct
+ratios. Targets: p50 at most 1.3x direct, throughput at least 70% of direct.
+Without --state-dir it starts (and afterwards removes) an environment of its own.
+Traffic goes only to this machine's own environment; loops are bounded by --requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from kubeglobe.kube.client import load_kubeconfig
+from kubeglobe.kube.rest import rest_target
+from kubeglobe.local import environment
+from kubeglobe.local.platform import admin_token_file, api_url
+from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
+
+CALLS = {"get": "/api/v1/namespaces/default", "list": "/api/v1/namespaces/kube-system/pods"}
+
+
+@dataclass
+class Figures:
+    p50_ms: float
+    p99_ms: float
+    rps: float
+
+
+def _clients(plan: EnvironmentPlan, cluster: str) -> dict[str, httpx.AsyncClient]:
+    direct = rest_target(load_kubeconfig(path=environment.admin_kubeconfig(plan, cluster)))
+    ca = plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"
+    token = admin_token_file(plan).read_text().strip()
+    base = f"{api_url(plan, plan.cluster(GLOBAL))}/clusters/{cluster}/k8s"
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    return {
+        "direct": direct.client(timeout=30),
+        "proxy": httpx.AsyncClient(base_url=base, verify=ssl.create_default_context(
+            cafile=str(ca)), headers={"Authorization": f"Bearer {token}"}, trust_env=False,
+            timeout=30, limits=limits),
+    }
+
+
+async def _latency(client: httpx.AsyncClient, path: str, n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = await client.get(path)
+        samples.append(time.perf_counter() - t0)
+        r.raise_for_status()
+    return samples
+
+
+async def _throughput(client: httpx.AsyncClient, path: str, n: int, concurrency: int) -> float:
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            (await client.get(path)).raise_for_status()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - t0)
+
+
+async def measure(plan: EnvironmentPlan, cluster: str, n: int,
+                  concurrency: int) -> dict[tuple[str, str], Figures]:
+    results = {}
+    clients = _clients(plan, cluster)
+    try:
+        for call, path in CALLS.items():
+            for way, client in clients.items():
+                await _latency(client, path, 10)  # warm connections and caches
+                samples = sorted(await _latency(client, path, n))
+                rps = await _throughput(client, path, n, concurrency)
+                results[(call, way)] = Figures(
+                    p50_ms=statistics.median(samples) * 1000,
+                    p99_ms=samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
+                    rps=rps)
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return results
+
+
+def report(console: Console, cluster: str, mode: str,
+           results: dict[tuple[str, str], Figures]) -> None:
+    table = Table(title=f"{cluster} ({mode})")
+    for col in ("call", "direct p50 ms", "proxy p50 ms", "p50 ratio", "direct p99 ms",
+                "proxy p99 ms", "direct req/s", "proxy req/s", "throughput ratio"):
+        table.add_column(col)
+    for call in CALLS:
+        d, p = results[(call, "direct")], results[(call, "proxy")]
+        table.add_row(call, f"{d.p50_ms:.2f}", f"{p.p50_ms:.2f}", f"{p.p50_ms / d.p50_ms:.2f}x",
+                      f"{d.p99_ms:.2f}", f"{p.p99_ms:.2f}", f"{d.rps:.0f}", f"{p.rps:.0f}",
+                      f"{p.rps / d.rps:.0%}")
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--state-dir", type=Path, default=None)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="kubeglobe-bench-") as tmp:
+        own = args.state_dir is None
+        state_dir = Path(tmp) / "env" if own else args.state_dir
+        try:
+            with console.status("environment") as line:
+                plan = environment.up(state_dir=state_dir, workload_clusters=2 if own else None,
+                                      report=lambda m: line.update(f"environment: {m[:90]}"))
+            for cluster, mode in (("workload-1", "import"), ("workload-2", "register")):
+                with console.status(f"measuring {cluster}"):
+                    results = asyncio.run(measure(plan, cluster, args.requests,
+                                                  args.concurrency))
+                report(console, cluster, mode, results)
+        finally:
+            if own:
+                environment.down(state_dir=state_dir, purge=True)
+    console.print("targets: p50 ratio <= 1.3x, throughput ratio >= 70%")
+
+
+if __name__ == "__main__":
+    main()
