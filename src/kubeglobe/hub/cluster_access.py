@@ -22,6 +22,7 @@ from lightkube.resources.core_v1 import Secret
 from kubeglobe.api.cluster import ClusterSpec
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
 from kubeglobe.kube.rest import RestTarget, rest_target
+from kubeglobe.kube.ttl import TtlCache
 
 
 class ClusterUnreachable(RuntimeError):
@@ -51,14 +52,20 @@ class ClusterAccess:
         self._register_targets: dict[str, RestTarget] = {}
         self._cache: dict[tuple[str, str, str], RestTarget] = {}
         self._pools: dict[int, httpx.AsyncClient] = {}
+        self._recent: TtlCache[tuple[str, str], RestTarget] = TtlCache(1.0)
 
     @property
     def hub(self) -> AsyncClient:
         return self._hub
 
     async def pooled_client(self, *, name: str, spec: ClusterSpec) -> httpx.AsyncClient:
-        """A long-lived, connection-pooling client for the cluster (for the proxy)."""
-        target = await self.target(name=name, spec=spec)
+        """A long-lived, connection-pooling client for the cluster (for the proxy).
+
+        The cluster's target is re-read at most once a second: a rotated kubeconfig
+        takes effect within that, and a busy proxy costs the hub no extra reads.
+        """
+        target = await self._recent.get((name, spec.model_dump_json()),
+                                        lambda: self.target(name=name, spec=spec))
         pool = self._pools.get(id(target))
         if pool is None:
             pool = target.client(timeout=None)

@@ -6,7 +6,6 @@ Secret read per second at most, and a revoked token stops working within that ti
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
@@ -23,6 +22,7 @@ from kubeglobe.hub.tokens import (
     parse_token,
     secret_name,
 )
+from kubeglobe.kube.ttl import TtlCache
 
 CACHE_SECONDS = 1.0
 
@@ -35,13 +35,12 @@ def _unauthorized(detail: str) -> HTTPException:
 @dataclass(eq=False)  # a FastAPI dependency: hashed by identity
 class TokenAuthenticator:
     hub: AsyncClient
-    _cache: dict[str, tuple[float, Identity]] = field(default_factory=dict)
+    _cache: TtlCache[str, Identity] = field(default_factory=lambda: TtlCache(CACHE_SECONDS))
 
     async def identify(self, token: str) -> Identity:
-        now = time.monotonic()
-        hit = self._cache.get(token)
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
-            return hit[1]
+        return await self._cache.get(token, lambda: self._verify(token))
+
+    async def _verify(self, token: str) -> Identity:
         parsed = parse_token(token)
         if parsed is None:
             raise _unauthorized("malformed token; log in again with `kubeglobe login`")
@@ -57,9 +56,6 @@ class TokenAuthenticator:
             identity = check_token(secret_part=secret_part, data=secret.data or {})
         if identity is None:
             raise _unauthorized("unknown or revoked token")
-        self._cache[token] = (now, identity)
-        if len(self._cache) > 10_000:
-            self._cache = {k: v for k, v in self._cache.items() if now - v[0] < CACHE_SECONDS}
         return identity
 
     async def __call__(self, request: Request) -> Identity:

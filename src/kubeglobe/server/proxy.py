@@ -22,6 +22,7 @@ from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.resources import ClusterCR
+from kubeglobe.kube.ttl import TtlCache
 
 if TYPE_CHECKING:
     from kubeglobe.server.tunnels import TunnelHub
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 # Never forwarded: the caller's credentials, identity claims and hop-by-hop headers.
 _DROP_REQUEST = {"authorization", "host", "connection", "keep-alive", "transfer-encoding",
                  "upgrade", "proxy-authorization", "te", "trailer", "content-length"}
+CACHE_SECONDS = 1.0  # how stale a Cluster's spec may be on the proxy's hot path
 _DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer"}
 
 
@@ -47,8 +49,12 @@ class ClusterProxy:
     def __init__(self, *, access: ClusterAccess, tunnels: TunnelHub) -> None:
         self._access = access
         self._tunnels = tunnels
+        self._specs: TtlCache[str, ClusterSpec] = TtlCache(CACHE_SECONDS)
 
     async def _spec(self, name: str) -> ClusterSpec:
+        return await self._specs.get(name, lambda: self._read_spec(name))
+
+    async def _read_spec(self, name: str) -> ClusterSpec:
         try:
             cluster = await self._access.hub.get(ClusterCR, name)
         except ApiError as e:

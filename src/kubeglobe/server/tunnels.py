@@ -31,6 +31,7 @@ from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.hub.registration import check_agent_credential
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.microtime import micro_now
+from kubeglobe.kube.ttl import TtlCache
 from kubeglobe.server.proxy import _DROP_RESPONSE, forward_headers
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 
@@ -73,6 +74,7 @@ class TunnelHub:
     settings: TunnelSettings
     _local: dict[str, Multiplexer] = field(default_factory=dict)
     _peer: httpx.AsyncClient | None = None
+    _holders: TtlCache[str, str | None] = field(default_factory=lambda: TtlCache(1.0))
 
     # -- agents connecting -------------------------------------------------------------
     async def accept(self, ws: WebSocket) -> None:
@@ -163,7 +165,7 @@ class TunnelHub:
         if request.headers.get(FORWARDED_HEADER):
             raise HTTPException(503, detail=f"the agent of cluster {cluster} just left this "
                                 "replica; retry")
-        holder = await self.holder(cluster)
+        holder = await self._holders.get(cluster, lambda: self.holder(cluster))
         if holder is None or holder == self.settings.advertise_url:
             where = "no replica holds its tunnel" if holder is None else (
                 f"its tunnel lease names this replica ({holder}) but the tunnel is gone")
