@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from kubeglobe.cli.common import cli_errors, console, out
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import BinariesError, build_binaries
 from kubeglobe.local.health import NotHealthy
@@ -26,9 +26,6 @@ from kubeglobe.local.state import EnvironmentConflict
 from kubeglobe.local.topology import GLOBAL
 
 app = typer.Typer(no_args_is_help=True, help="Run real local clusters: a HA global and workloads.")
-console = Console(stderr=True)
-out = Console()
-
 KNOWN_ERRORS = (
     EnvironmentConflict, environment.EnvironmentError_, BinariesError, ImageError,
     NetworkError, NotHealthy, PreflightError, ValueError, KeyError,
@@ -48,14 +45,8 @@ StateDir = Annotated[
 ]
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except KNOWN_ERRORS as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        console.print(f"[bold red]error:[/] {message}")
-        raise typer.Exit(2) from None
+def _errors() -> AbstractContextManager[None]:
+    return cli_errors(*KNOWN_ERRORS)
 
 
 @contextmanager

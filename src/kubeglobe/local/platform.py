@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
-from lightkube import codecs
+from lightkube import AsyncClient, codecs
 
 from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import FIELD_MANAGER
@@ -27,6 +29,8 @@ from kubeglobe.local.component import Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import GLOBAL, ClusterPlan, EnvironmentPlan
+
+T = TypeVar("T")
 
 CONTROLLER_REPLICAS = 2
 
@@ -103,18 +107,25 @@ def prepare_platform(*, env: EnvironmentPlan, kubeconfig: Path) -> str | None:
 def ensure_imported(*, env: EnvironmentPlan, hub_kubeconfig: Path, name: str,
                     kubeconfig: Path) -> bool:
     """Import cluster `name` unless the hub knows it already; True if imported now."""
+    created = _create_unless_exists(hub_kubeconfig, lambda hub: import_cluster(
+        hub=hub, name=name, kubeconfig=kubeconfig.read_bytes()))
+    return created is not None
 
-    async def run() -> bool:
+
+def _create_unless_exists(hub_kubeconfig: Path,
+                          create: Callable[[AsyncClient], Awaitable[T]]) -> T | None:
+    """Run an onboarding call against the hub; None if the cluster exists already."""
+
+    async def run() -> T | None:
         hub = async_client(load_kubeconfig(path=hub_kubeconfig))
         try:
-            await import_cluster(hub=hub, name=name, kubeconfig=kubeconfig.read_bytes())
+            return await create(hub)
         except OnboardingError as e:
             if e.status == 409:
-                return False
+                return None
             raise
         finally:
             await hub.close()
-        return True
 
     return asyncio.run(run())
 
@@ -129,19 +140,9 @@ def ensure_registered(*, env: EnvironmentPlan, hub_kubeconfig: Path, name: str,
     g = env.cluster(GLOBAL)
     ca_pem = (env.cluster_dir(GLOBAL) / "pki" / "ca.crt").read_text()
 
-    async def token_if_new() -> str | None:
-        hub = async_client(load_kubeconfig(path=hub_kubeconfig))
-        try:
-            _, token = await create_registered_cluster(hub=hub, name=name)
-        except OnboardingError as e:
-            if e.status == 409:
-                return None
-            raise
-        finally:
-            await hub.close()
-        return token
-
-    token = asyncio.run(token_if_new())
+    created = _create_unless_exists(
+        hub_kubeconfig, lambda hub: create_registered_cluster(hub=hub, name=name))
+    token = created[1] if created is not None else None
     manifests = agent_manifests(cluster=name, hub_url=api_url(env, g), hub_ca_pem=ca_pem,
                                 bootstrap_token=token or "", image=agent_image)
     if token is None:
