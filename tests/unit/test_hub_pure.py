@@ -75,3 +75,11 @@ def test_micro_times_always_carry_a_fraction() -> None:
 
     for _ in range(1000):
         assert "." in micro_now().isoformat()
+
+
+def test_only_small_known_length_responses_are_buffered() -> None:
+    from kubeglobe.server.proxy import BUFFER_LIMIT, is_small
+
+    assert is_small({"Content-Length": "512"})
+    assert not is_small({"content-length": str(BUFFER_LIMIT + 1)})
+    assert not is_small({"Transfer-Encoding": "chunked"})  # a watch: always streamed

@@ -6,8 +6,6 @@ cluster access) are passed in, never read from globals.
 """
 
 
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -20,8 +18,6 @@ from lightkube.resources.core_v1 import Namespace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
 )
 from pydantic import BaseModel
@@ -36,6 +32,7 @@ from kubeglobe.hub.tokens import Identity
 from kubeglobe.local.images import PLATFORM_IMAGE
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
+from kubeglobe.server.metrics import RequestMetrics
 from kubeglobe.server.proxy import ClusterProxy
 from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
 
@@ -88,24 +85,11 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
                      "--state-dir DIR (with DIR/bootstrap-token)"),
         )
     registry = CollectorRegistry()
-    requests = Counter("kubeglobe_api_requests", "API requests served",
-                       ["route", "method", "code"], registry=registry)
-    latency = Histogram("kubeglobe_api_request_seconds", "Time to the response headers",
-                        ["route"], registry=registry)
 
     app = FastAPI(title="KubeGlobe API", version=__version__,
                   description="The platform API: clusters and the cluster proxy.")
 
-    @app.middleware("http")
-    async def measure(request: Request,
-                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        latency.labels(name).observe(time.perf_counter() - started)
-        requests.labels(name, request.method, str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestMetrics, registry=registry)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

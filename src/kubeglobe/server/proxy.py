@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import httpx
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from lightkube.core.exceptions import ApiError
 from pydantic import ValidationError
@@ -30,8 +30,16 @@ if TYPE_CHECKING:
 # Never forwarded: the caller's credentials, identity claims and hop-by-hop headers.
 _DROP_REQUEST = {"authorization", "host", "connection", "keep-alive", "transfer-encoding",
                  "upgrade", "proxy-authorization", "te", "trailer", "content-length"}
+BUFFER_LIMIT = 1 << 20
 CACHE_SECONDS = 1.0  # how stale a Cluster's spec may be on the proxy's hot path
 _DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer"}
+
+
+def is_small(headers: dict[str, str]) -> bool:
+    """A response with a known, small length is relayed whole (cheaper than streaming);
+    watches and followed logs have no length and are always streamed."""
+    length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+    return length is not None and length.isdigit() and int(length) <= BUFFER_LIMIT
 
 
 def forward_headers(incoming: list[tuple[str, str]], identity: Identity) -> list[tuple[str, str]]:
@@ -67,7 +75,7 @@ class ClusterProxy:
             raise HTTPException(503, detail=f"cluster {name} has an invalid spec: {e}") from e
 
     async def forward(self, *, name: str, path: str, request: Request,
-                      identity: Identity) -> StreamingResponse:
+                      identity: Identity) -> Response:
         spec = await self._spec(name)
         if spec.mode == "register":
             return await self._tunnels.forward(cluster=name, path=path, request=request,
@@ -88,5 +96,11 @@ class ClusterProxy:
             raise HTTPException(502, detail=f"cluster {name} did not answer: {e}") from e
         headers = {k: v for k, v in upstream.headers.items()
                    if k.lower() not in _DROP_RESPONSE}
+        if is_small(headers):
+            try:
+                body = await upstream.aread()
+            finally:
+                await upstream.aclose()
+            return Response(body, status_code=upstream.status_code, headers=headers)
         return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
                                  headers=headers, background=BackgroundTask(upstream.aclose))

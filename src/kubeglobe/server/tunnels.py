@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from fastapi import HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
@@ -32,7 +32,7 @@ from kubeglobe.hub.registration import check_agent_credential
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.microtime import micro_now
 from kubeglobe.kube.ttl import TtlCache
-from kubeglobe.server.proxy import _DROP_RESPONSE, forward_headers
+from kubeglobe.server.proxy import _DROP_RESPONSE, forward_headers, is_small
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 
 log = logging.getLogger("kubeglobe.tunnels")
@@ -158,7 +158,7 @@ class TunnelHub:
 
     # -- requests through the tunnel ----------------------------------------------------
     async def forward(self, *, cluster: str, path: str, request: Request,
-                      identity: Identity) -> StreamingResponse:
+                      identity: Identity) -> Response:
         mux = self._local.get(cluster)
         if mux is not None and not mux.closed:
             return await self._through_tunnel(mux, cluster, path, request, identity)
@@ -175,7 +175,7 @@ class TunnelHub:
         return await self._to_peer(holder, request)
 
     async def _through_tunnel(self, mux: Multiplexer, cluster: str, path: str,
-                              request: Request, identity: Identity) -> StreamingResponse:
+                              request: Request, identity: Identity) -> Response:
         has_body = bool(request.headers.get("content-length", "0") != "0"
                         or request.headers.get("transfer-encoding"))
         meta: dict[str, Any] = {
@@ -203,6 +203,9 @@ class TunnelHub:
                 mux.forget(stream.id)
 
         headers = {k: v for k, v in head["headers"] if k.lower() not in _DROP_RESPONSE}
+        if is_small(headers):
+            return Response(b"".join([chunk async for chunk in body()]),
+                            status_code=head["status"], headers=headers)
         return StreamingResponse(body(), status_code=head["status"], headers=headers)
 
     async def _to_peer(self, holder: str, request: Request) -> StreamingResponse:
