@@ -41,9 +41,20 @@ def test_proxy_strips_credentials_and_claims_and_adds_identity() -> None:
     assert [v for k, v in out if k == "Impersonate-Group"] == ["devs", "ops"]
 
 
-def test_cluster_crd_is_structural() -> None:
+def test_every_crd_is_structural() -> None:
+    from kubeglobe.hub.install import tenancy_crds
+
+    for crd in tenancy_crds():
+        _check_structural(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     crd = cluster_crd()
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    _check_structural(schema)
+    spec = schema["properties"]["spec"]
+    assert spec["properties"]["mode"]["enum"] == ["import", "register"]
+    assert ClusterResource.model_json_schema()  # the model is the source
+
+
+def _check_structural(schema: dict) -> None:  # type: ignore[type-arg]
 
     def walk(node: object) -> None:
         if isinstance(node, dict):
@@ -57,9 +68,6 @@ def test_cluster_crd_is_structural() -> None:
                 walk(v)
 
     walk(schema)
-    spec = schema["properties"]["spec"]
-    assert spec["properties"]["mode"]["enum"] == ["import", "register"]
-    assert ClusterResource.model_json_schema()  # the model is the source
 
 
 def test_token_labels_are_valid_for_any_user_name() -> None:

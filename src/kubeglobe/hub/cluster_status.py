@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeglobe.api.cluster import ClusterStatus, Condition
+from kubeglobe.kube.quantity import format_quantity, parse_quantity
 
 MIN_VERSION = (1, 19)
 MISSED_HEARTBEATS = 3
@@ -39,25 +40,6 @@ def version_refusal(git_version: str) -> str | None:
         return (f"Kubernetes {git_version} is not supported: KubeGlobe manages clusters of "
                 f"Kubernetes >= {want}; upgrade the cluster and the hub accepts it")
     return None
-
-
-_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
-          "G": 10**9, "T": 10**12, "m": 10**-3}
-
-
-def parse_quantity(text: str) -> float:
-    for suffix in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * _UNITS[suffix]
-    return float(text)
-
-
-def format_quantity(resource: str, value: float) -> str:
-    if resource == "memory" or resource.endswith("storage"):
-        return f"{round(value / 2**20)}Mi"
-    if resource == "cpu":
-        return f"{round(value * 1000)}m" if value % 1 else str(int(value))
-    return str(int(value))
 
 
 def _sum(nodes: list[dict[str, Any]], key: str) -> dict[str, str]:

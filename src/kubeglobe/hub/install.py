@@ -14,10 +14,18 @@ from lightkube import Client, codecs
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Secret
+from pydantic import BaseModel
 
 from kubeglobe.api.cluster import CLUSTER_KIND, CLUSTER_PLURAL, ClusterResource
 from kubeglobe.api.crd import CrdNames, crd_manifest
 from kubeglobe.api.meta import FIELD_MANAGER, GROUP, SYSTEM_NAMESPACE
+from kubeglobe.api.tenancy import (
+    GroupResource,
+    PlatformRoleBindingResource,
+    ProjectNamespaceResource,
+    ProjectResource,
+    UserResource,
+)
 from kubeglobe.hub.tokens import ADMIN_USER, BOOTSTRAP_LABEL, PLATFORM_ADMINS, issue_token
 
 Manifest = dict[str, Any]
@@ -44,6 +52,27 @@ def cluster_crd() -> Manifest:
     )
 
 
+def tenancy_crds() -> list[Manifest]:
+    """Projects, project namespaces, users, groups and platform role bindings."""
+    kinds: list[tuple[type[BaseModel], CrdNames, list[Manifest]]] = [
+        (ProjectResource, CrdNames("Project", "projects", "project", ("kgp",)), []),
+        (ProjectNamespaceResource,
+         CrdNames("ProjectNamespace", "projectnamespaces", "projectnamespace", ("kgns",)),
+         [{"name": "Project", "type": "string", "jsonPath": ".spec.project"},
+          {"name": "Cluster", "type": "string", "jsonPath": ".spec.cluster"},
+          {"name": "Namespace", "type": "string", "jsonPath": ".spec.namespace"}]),
+        (UserResource, CrdNames("User", "users", "user", ("kgu",)),
+         [{"name": "Disabled", "type": "boolean", "jsonPath": ".spec.disabled"}]),
+        (GroupResource, CrdNames("Group", "groups", "group", ("kgg",)), []),
+        (PlatformRoleBindingResource,
+         CrdNames("PlatformRoleBinding", "platformrolebindings", "platformrolebinding",
+                  ("kgrb",)),
+         [{"name": "Role", "type": "string", "jsonPath": ".spec.role"},
+          {"name": "Subject", "type": "string", "jsonPath": ".spec.subject.name"}]),
+    ]
+    return [crd_manifest(model=m, names=n, printer_columns=c) for m, n, c in kinds]
+
+
 def _role(name: str, rules: list[Manifest]) -> list[Manifest]:
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount",
@@ -60,7 +89,7 @@ def _role(name: str, rules: list[Manifest]) -> list[Manifest]:
 
 
 def platform_manifests() -> list[Manifest]:
-    clusters = {"apiGroups": [GROUP], "resources": ["clusters", "clusters/status"],
+    clusters = {"apiGroups": [GROUP], "resources": ["*"],
                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
     secrets = {"apiGroups": [""], "resources": ["secrets"],
                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
@@ -75,6 +104,7 @@ def platform_manifests() -> list[Manifest]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}},
         cluster_crd(),
+        *tenancy_crds(),
         *_role("kubeglobe-controller", [clusters, secrets, leases, events, crds, namespaces]),
         *_role("kubeglobe-server", [clusters, secrets]),
     ]

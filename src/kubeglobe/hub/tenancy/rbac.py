@@ -1,0 +1,96 @@
+"""Platform roles as native RBAC on one cluster: a pure function of the bindings.
+
+The hub's proxy impersonates the platform user (and their groups), so the workload
+cluster's own RBAC decides. `cluster_rbac` computes every ClusterRole, ClusterRoleBinding
+and RoleBinding that the platform's role bindings mean on a given cluster:
+platform-admin -> cluster-admin everywhere; platform-auditor -> read everything;
+project-admin / developer / viewer -> admin / edit / view in the project's namespaces on
+that cluster (or in one namespace). Names are derived from the binding, so applying the
+result again changes nothing and an object that is no longer wanted can be found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from kubeglobe.api.tenancy import PlatformRoleBindingSpec, ProjectNamespaceSpec
+
+MANAGED = {"app.kubernetes.io/managed-by": "kubeglobe"}
+BINDING_LABEL = "kubeglobe.io/platform-role-binding"
+AUDITOR_ROLE = "kubeglobe:platform-auditor"
+NAMESPACED_ROLES = {"project-admin": "admin", "developer": "edit", "viewer": "view"}
+
+
+@dataclass(frozen=True)
+class NamedBinding:
+    name: str
+    spec: PlatformRoleBindingSpec
+
+
+@dataclass(frozen=True)
+class NamedNamespace:
+    name: str  # the ProjectNamespace resource's name
+    spec: ProjectNamespaceSpec
+
+
+def auditor_role() -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": AUDITOR_ROLE, "labels": dict(MANAGED)},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+                  {"nonResourceURLs": ["*"], "verbs": ["get"]}],
+    }
+
+
+def _subject(b: PlatformRoleBindingSpec) -> dict[str, str]:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": b.subject.kind,
+            "name": b.subject.name}
+
+
+def _object_name(binding: str) -> str:
+    # Binding names are DNS-1123 already; the hash keeps long ones within 253 chars.
+    digest = hashlib.sha256(binding.encode()).hexdigest()[:8]
+    return f"kubeglobe:{binding[:200]}:{digest}"
+
+
+def _labels(binding: str) -> dict[str, str]:
+    return {**MANAGED, BINDING_LABEL: binding[:63].strip("-.")}
+
+
+def cluster_rbac(*, cluster: str, bindings: list[NamedBinding],
+                 namespaces: list[NamedNamespace]) -> list[dict[str, Any]]:
+    """Every RBAC object the platform wants on `cluster` (sorted, so output is stable)."""
+    here = [n for n in namespaces if n.spec.cluster == cluster]
+    objects: list[dict[str, Any]] = []
+    auditors = False
+    for b in sorted(bindings, key=lambda b: b.name):
+        spec = b.spec
+        if spec.scope.kind == "platform":
+            role = "cluster-admin" if spec.role == "platform-admin" else AUDITOR_ROLE
+            auditors = auditors or role == AUDITOR_ROLE
+            objects.append({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": _object_name(b.name), "labels": _labels(b.name)},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": role},
+                "subjects": [_subject(spec)],
+            })
+            continue
+        if spec.scope.kind == "project":
+            targets = [n for n in here if n.spec.project == spec.scope.project]
+        else:
+            targets = [n for n in here if n.name == spec.scope.namespace]
+        for ns in sorted(targets, key=lambda n: n.spec.namespace):
+            objects.append({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": _object_name(b.name), "namespace": ns.spec.namespace,
+                             "labels": _labels(b.name)},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": NAMESPACED_ROLES[spec.role]},
+                "subjects": [_subject(spec)],
+            })
+    if auditors:
+        objects.insert(0, auditor_role())
+    return objects

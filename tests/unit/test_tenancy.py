@@ -1,0 +1,125 @@
+import pytest
+from pydantic import ValidationError
+
+from kubeglobe.api.tenancy import (
+    PlatformRoleBindingSpec,
+    ProjectNamespaceSpec,
+    ProjectSpec,
+    Quota,
+)
+from kubeglobe.hub.tenancy.namespaces import namespace_objects
+from kubeglobe.hub.tenancy.quota import QuotaExceeded, Sibling, check_namespace_fits
+from kubeglobe.hub.tenancy.rbac import AUDITOR_ROLE, NamedBinding, NamedNamespace, cluster_rbac
+
+PROJECT = ProjectSpec.model_validate({"clusters": [
+    {"name": "a", "quota": {"cpu": "4", "memory": "8Gi", "pods": 20}},
+    {"name": "b"},
+]})
+
+
+def ns(name: str, cluster: str = "a", **quota: object) -> ProjectNamespaceSpec:
+    return ProjectNamespaceSpec.model_validate(
+        {"project": "p1", "cluster": cluster, "namespace": name, "quota": quota})
+
+
+def test_namespace_name_must_carry_the_project_prefix() -> None:
+    with pytest.raises(ValidationError, match="must start with its project's name"):
+        ns("dev")
+
+
+def test_bad_quantities_are_named() -> None:
+    with pytest.raises(ValidationError, match="cpu 'lots' is not a quantity"):
+        Quota(cpu="lots")
+
+
+def test_namespace_fits_while_the_sum_stays_within_the_project() -> None:
+    siblings = [Sibling("p1-a", Quota(cpu="1", memory="2Gi", pods=5)),
+                Sibling("p1-b", Quota(cpu="1500m", memory="2Gi", pods=5))]
+    check_namespace_fits(name="p1-c", spec=ns("p1-c", cpu="1500m", memory="4Gi", pods=10),
+                         project=PROJECT, siblings=siblings)
+
+
+def test_over_quota_is_refused_with_the_numbers() -> None:
+    siblings = [Sibling("p1-a", Quota(cpu="1", memory="1Gi", pods=1)),
+                Sibling("p1-b", Quota(cpu="2", memory="1Gi", pods=1))]
+    with pytest.raises(QuotaExceeded) as e:
+        check_namespace_fits(name="p1-c", spec=ns("p1-c", cpu="2", memory="1Gi", pods=1),
+                             project=PROJECT, siblings=siblings)
+    text = str(e.value)
+    assert "cpu: asks 2, project p1 allows 4 on a" in text
+    assert "other namespaces hold 3 (p1-a 1, p1-b 2)" in text
+    assert "at most 1 is left" in text
+
+
+def test_resizing_a_namespace_does_not_count_itself_twice() -> None:
+    siblings = [Sibling("p1-c", Quota(cpu="3", memory="1Gi", pods=1))]
+    check_namespace_fits(name="p1-c", spec=ns("p1-c", cpu="4", memory="1Gi", pods=1),
+                         project=PROJECT, siblings=siblings)
+
+
+def test_unlimited_namespace_in_a_limited_project_is_refused() -> None:
+    with pytest.raises(QuotaExceeded, match="needs a cpu quota"):
+        check_namespace_fits(name="p1-c", spec=ns("p1-c", memory="1Gi", pods=1),
+                             project=PROJECT, siblings=[])
+
+
+def test_unlimited_cluster_and_unknown_cluster() -> None:
+    check_namespace_fits(name="p1-x", spec=ns("p1-x", cluster="b"), project=PROJECT,
+                         siblings=[])
+    with pytest.raises(QuotaExceeded, match="does not include cluster c"):
+        check_namespace_fits(name="p1-x", spec=ns("p1-x", cluster="c"), project=PROJECT,
+                             siblings=[])
+
+
+def test_namespace_objects_carry_labels_quota_and_defaults() -> None:
+    spec = ProjectNamespaceSpec.model_validate({
+        "project": "p1", "cluster": "a", "namespace": "p1-dev", "podSecurity": "restricted",
+        "quota": {"cpu": "2", "pods": 10},
+        "limits": {"defaultRequest": {"cpu": "100m"}, "default": {"cpu": "500m"}}})
+    kinds = {o["kind"]: o for o in namespace_objects(spec)}
+    assert kinds["Namespace"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
+        "restricted")
+    assert kinds["Namespace"]["metadata"]["labels"]["kubeglobe.io/project"] == "p1"
+    assert kinds["ResourceQuota"]["spec"]["hard"] == {"requests.cpu": "2", "pods": "10"}
+    assert kinds["LimitRange"]["spec"]["limits"][0]["defaultRequest"] == {"cpu": "100m"}
+    bare = namespace_objects(ProjectNamespaceSpec.model_validate(
+        {"project": "p1", "cluster": "a", "namespace": "p1-x"}))
+    assert [o["kind"] for o in bare] == ["Namespace"]
+
+
+def binding(name: str, role: str, kind: str = "User", who: str = "alice",
+            **scope: str) -> NamedBinding:
+    return NamedBinding(name, PlatformRoleBindingSpec.model_validate(
+        {"role": role, "subject": {"kind": kind, "name": who}, "scope": scope}))
+
+
+def test_role_scopes_are_enforced() -> None:
+    with pytest.raises(ValidationError, match="platform-admin is bound at platform scope"):
+        binding("x", "platform-admin", project="p1")
+    with pytest.raises(ValidationError, match="project-admin is bound at project scope"):
+        binding("x", "project-admin")
+    with pytest.raises(ValidationError, match="not both"):
+        binding("x", "developer", project="p1", namespace="n")
+
+
+def test_cluster_rbac_maps_roles_to_native_rbac_on_the_right_cluster() -> None:
+    namespaces = [NamedNamespace("p1-dev-a", ns("p1-dev")), NamedNamespace("p1-ops-a",
+                  ns("p1-ops")), NamedNamespace("p1-dev-b", ns("p1-dev", cluster="b"))]
+    bindings = [binding("admins", "platform-admin", kind="Group", who="ops"),
+                binding("audit", "platform-auditor", who="carol"),
+                binding("alice-dev", "developer", project="p1"),
+                binding("bob-view", "viewer", who="bob", namespace="p1-ops-a")]
+    objects = cluster_rbac(cluster="a", bindings=bindings, namespaces=namespaces)
+    assert objects[0]["metadata"]["name"] == AUDITOR_ROLE
+    crbs = {o["roleRef"]["name"]: o for o in objects if o["kind"] == "ClusterRoleBinding"}
+    assert crbs["cluster-admin"]["subjects"][0] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "ops"}
+    assert crbs[AUDITOR_ROLE]["subjects"][0]["name"] == "carol"
+    rbs = [(o["metadata"]["namespace"], o["roleRef"]["name"], o["subjects"][0]["name"])
+           for o in objects if o["kind"] == "RoleBinding"]
+    assert sorted(rbs) == [("p1-dev", "edit", "alice"), ("p1-ops", "edit", "alice"),
+                           ("p1-ops", "view", "bob")]
+    on_b = cluster_rbac(cluster="b", bindings=bindings, namespaces=namespaces)
+    assert sorted((o["metadata"].get("namespace"), o["roleRef"]["name"])
+                  for o in on_b if o["kind"] == "RoleBinding") == [("p1-dev", "edit")]
+    assert cluster_rbac(cluster="a", bindings=bindings, namespaces=namespaces) == objects
