@@ -7,17 +7,23 @@ Tests marked `runs_last` (the teardown checks) run after every other test.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import build_binaries
-from kubeglobe.local.topology import EnvironmentPlan
+from kubeglobe.local.platform import admin_token_file, api_url
+from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
 STATE_DIR = Path(os.environ.get("KUBEGLOBE_TEST_STATE_DIR", "/tmp/kubeglobe-it"))
 
@@ -62,3 +68,63 @@ def env() -> Iterator[Env]:
     binaries = build_binaries(progress=_log)
     yield Env(plan=plan, kubectl_bin=binaries.path("kubectl"))
     environment.down(state_dir=STATE_DIR, purge=True, report=_log)
+
+
+@dataclass
+class Platform:
+    env: Env
+    config: Path
+    workdir: Path
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "kubeglobe.cli.main", *args], capture_output=True,
+            text=True, timeout=120, env={**os.environ, "KUBEGLOBE_CONFIG": str(self.config),
+                                         "COLUMNS": "200"},
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubeglobe {' '.join(args)}: {done.stderr.strip()}")
+        return done
+
+    def cluster(self, name: str) -> dict[str, Any]:
+        got: dict[str, Any] = json.loads(self.cli("cluster", "get", name, "-o", "json").stdout)
+        return got
+
+    def wait_phase(self, name: str, phase: str, timeout: float) -> float:
+        """Seconds until cluster `name` shows `phase` (fails after `timeout`)."""
+        started = time.monotonic()
+        seen = None
+        while time.monotonic() - started < timeout:
+            seen = self.cluster(name)["status"]["phase"]
+            if seen == phase:
+                return time.monotonic() - started
+            time.sleep(1)
+        raise AssertionError(f"cluster {name} still {seen} after {timeout}s, wanted {phase}")
+
+    def proxy_kubeconfig(self, cluster: str, token: str | None = None) -> Path:
+        path = self.workdir / f"{cluster}-{'admin' if token is None else 'user'}.kubeconfig"
+        self.cli("kubeconfig", "--cluster", cluster, "--output", str(path))
+        if token is not None:
+            doc = yaml.safe_load(path.read_text())
+            doc["users"][0]["user"]["token"] = token
+            path.write_text(yaml.safe_dump(doc))
+        return path
+
+    def kubectl(self, kubeconfig: Path, *args: str,
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([self.env.kubectl_bin, f"--kubeconfig={kubeconfig}", *args],
+                              capture_output=True, text=True, timeout=60)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return done
+
+
+@pytest.fixture(scope="session")
+def platform(env: Env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    work = tmp_path_factory.mktemp("platform")
+    p = Platform(env=env, config=work / "config.yaml", workdir=work)
+    token = admin_token_file(env.plan).read_text().strip()
+    ca = env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"
+    p.cli("login", "--server", api_url(env.plan, env.plan.cluster(GLOBAL)), "--token", token,
+          "--ca-file", str(ca))
+    yield p

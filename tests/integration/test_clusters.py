@@ -9,87 +9,23 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from kubeglobe.hub.registration import issue_bootstrap_token
 from kubeglobe.hub.tokens import issue_token
 from kubeglobe.kube.client import async_client, load_kubeconfig
 from kubeglobe.local.network import set_node_link
 from kubeglobe.local.node import NodePaths
-from kubeglobe.local.platform import admin_token_file, api_url
+from kubeglobe.local.platform import api_url
 from kubeglobe.local.process import descendants, list_processes, shims_of, stop_process
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import STATE_DIR, Env
-
-
-@dataclass
-class Platform:
-    env: Env
-    config: Path
-    workdir: Path
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "kubeglobe.cli.main", *args], capture_output=True,
-            text=True, timeout=120, env={**os.environ, "KUBEGLOBE_CONFIG": str(self.config),
-                                         "COLUMNS": "200"},
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"kubeglobe {' '.join(args)}: {done.stderr.strip()}")
-        return done
-
-    def cluster(self, name: str) -> dict[str, Any]:
-        got: dict[str, Any] = json.loads(self.cli("cluster", "get", name, "-o", "json").stdout)
-        return got
-
-    def wait_phase(self, name: str, phase: str, timeout: float) -> float:
-        """Seconds until cluster `name` shows `phase` (fails after `timeout`)."""
-        started = time.monotonic()
-        seen = None
-        while time.monotonic() - started < timeout:
-            seen = self.cluster(name)["status"]["phase"]
-            if seen == phase:
-                return time.monotonic() - started
-            time.sleep(1)
-        raise AssertionError(f"cluster {name} still {seen} after {timeout}s, wanted {phase}")
-
-    def proxy_kubeconfig(self, cluster: str, token: str | None = None) -> Path:
-        path = self.workdir / f"{cluster}-{'admin' if token is None else 'user'}.kubeconfig"
-        self.cli("kubeconfig", "--cluster", cluster, "--output", str(path))
-        if token is not None:
-            doc = yaml.safe_load(path.read_text())
-            doc["users"][0]["user"]["token"] = token
-            path.write_text(yaml.safe_dump(doc))
-        return path
-
-    def kubectl(self, kubeconfig: Path, *args: str,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([self.env.kubectl_bin, f"--kubeconfig={kubeconfig}", *args],
-                              capture_output=True, text=True, timeout=60)
-        if check and done.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
-        return done
-
-
-@pytest.fixture(scope="module")
-def platform(env: Env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    work = tmp_path_factory.mktemp("platform")
-    p = Platform(env=env, config=work / "config.yaml", workdir=work)
-    token = admin_token_file(env.plan).read_text().strip()
-    ca = env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"
-    p.cli("login", "--server", api_url(env.plan, env.plan.cluster(GLOBAL)), "--token", token,
-          "--ca-file", str(ca))
-    yield p
+from tests.integration.conftest import STATE_DIR, Platform
 
 
 def _record(key: str) -> Any:

@@ -143,8 +143,17 @@ class ProjectResource(Model):
     spec: ProjectSpec
 
 
+class ProjectNamespaceStatus(Model):
+    """Accepted: it fits its project and is kept on its cluster. Rejected: it is not, and
+    `message` says why (with the quota numbers when it does not fit)."""
+
+    phase: Literal["Accepted", "Rejected"] | None = None
+    message: str | None = None
+
+
 class ProjectNamespaceResource(Model):
     spec: ProjectNamespaceSpec
+    status: ProjectNamespaceStatus | None = None
 
 
 class UserResource(Model):

@@ -28,6 +28,8 @@ from kubeglobe.hub.cluster_controller import (
 )
 from kubeglobe.hub.install import CONTROLLER_TOKEN_SECRET
 from kubeglobe.hub.leader import ElectionSettings, Identity, LeaderElector
+from kubeglobe.hub.tenancy.handlers import register_tenancy_handlers
+from kubeglobe.hub.tenancy.propagation import TenancyPropagator
 from kubeglobe.kube.client import async_client
 
 LEASE_NAME = "kubeglobe-controller"
@@ -90,6 +92,7 @@ async def run_controller(*, config: SingleConfig, heartbeat_seconds: float = 10.
     )
     registry = kopf.OperatorRegistry()
     register_handlers(registry, controller)
+    register_tenancy_handlers(registry, TenancyPropagator(hub=hub, access=controller.access))
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:

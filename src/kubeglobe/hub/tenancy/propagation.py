@@ -1,0 +1,233 @@
+"""Keeping each cluster's tenancy objects as the platform wants them (level-triggered).
+
+`TenancyPropagator.reconcile_cluster` reads the whole tenancy state from the global
+cluster, computes what the cluster should hold (`desired.desired_objects`), reads each
+object back from the cluster and applies (server-side, forced) only those that are
+missing or drifted, recording an Event for each repair of something that existed. It
+then deletes RBAC, quota and limit objects the platform made that are no longer wanted;
+a namespace is removed only while it holds no pods (else it is reported and kept).
+`review_namespaces` decides, for every ProjectNamespace, whether it fits its project.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import yaml
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_global_resource
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Event
+from lightkube.types import PatchType
+from pydantic import ValidationError
+
+from kubeglobe.api.cluster import ClusterSpec
+from kubeglobe.api.meta import API_VERSION, FIELD_MANAGER, GROUP, VERSION
+from kubeglobe.api.tenancy import (
+    PlatformRoleBindingSpec,
+    ProjectNamespaceSpec,
+    ProjectNamespaceStatus,
+    ProjectSpec,
+)
+from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
+from kubeglobe.hub.tenancy.desired import api_path, desired_objects, drifted, key
+from kubeglobe.hub.tenancy.namespaces import PROJECT_LABEL
+from kubeglobe.hub.tenancy.quota import QuotaExceeded, Sibling, check_namespace_fits
+from kubeglobe.hub.tenancy.rbac import NamedBinding, NamedNamespace
+from kubeglobe.kube.client import KubeconfigError
+
+log = logging.getLogger("kubeglobe.tenancy")
+ProjectCR = create_global_resource(GROUP, VERSION, "Project", "projects")
+ProjectNamespaceCR = create_global_resource(GROUP, VERSION, "ProjectNamespace",
+                                            "projectnamespaces")
+PlatformRoleBindingCR = create_global_resource(GROUP, VERSION, "PlatformRoleBinding",
+                                               "platformrolebindings")
+_SELECTOR = "app.kubernetes.io/managed-by=kubeglobe"
+_PRUNABLE = {  # kind -> list path (cluster-wide) of objects the platform may remove
+    "ResourceQuota": "/api/v1/resourcequotas",
+    "LimitRange": "/api/v1/limitranges",
+    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+    "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+}
+_KEEP = {"kubeglobe:platform-admins"}  # made by onboarding, not by tenancy
+
+
+@dataclass
+class TenancyState:
+    projects: dict[str, ProjectSpec]
+    namespaces: list[NamedNamespace]  # accepted ones only
+    bindings: list[NamedBinding]
+    verdicts: dict[str, ProjectNamespaceStatus]
+
+
+def review(*, projects: dict[str, ProjectSpec],
+           namespaces: list[tuple[str, str, dict[str, Any]]]) -> TenancyState:
+    """Which ProjectNamespaces are accepted (pure). Input: (created, name, spec) triples;
+    first come, first served: a later namespace never pushes out an earlier one."""
+    accepted: list[NamedNamespace] = []
+    verdicts: dict[str, ProjectNamespaceStatus] = {}
+    for _, name, raw in sorted(namespaces, key=lambda n: (n[0], n[1])):
+        try:
+            spec = ProjectNamespaceSpec.model_validate(raw)
+        except ValidationError as e:
+            reason = "; ".join(err["msg"] for err in e.errors())
+            verdicts[name] = ProjectNamespaceStatus(phase="Rejected", message=reason)
+            continue
+        project = projects.get(spec.project)
+        clash = next((n for n in accepted if n.spec.cluster == spec.cluster
+                      and n.spec.namespace == spec.namespace), None)
+        try:
+            if project is None:
+                raise QuotaExceeded(f"project {spec.project} does not exist")
+            if clash is not None:
+                raise QuotaExceeded(f"namespace {spec.namespace} on {spec.cluster} already "
+                                    f"belongs to {clash.name}")
+            siblings = [Sibling(n.name, n.spec.quota) for n in accepted
+                        if n.spec.project == spec.project and n.spec.cluster == spec.cluster]
+            check_namespace_fits(name=name, spec=spec, project=project, siblings=siblings)
+        except QuotaExceeded as e:
+            verdicts[name] = ProjectNamespaceStatus(phase="Rejected", message=str(e))
+            continue
+        accepted.append(NamedNamespace(name, spec))
+        verdicts[name] = ProjectNamespaceStatus(phase="Accepted", message=None)
+    return TenancyState(projects=projects, namespaces=accepted, bindings=[],
+                        verdicts=verdicts)
+
+
+class TenancyPropagator:
+    def __init__(self, *, hub: AsyncClient, access: ClusterAccess) -> None:
+        self._hub = hub
+        self._access = access
+        # Objects this process has seen in place: one missing later was deleted by hand.
+        self._seen: set[tuple[str, tuple[str, str, str]]] = set()
+
+    async def read_state(self) -> TenancyState:
+        projects: dict[str, ProjectSpec] = {}
+        async for p in self._hub.list(ProjectCR):
+            try:
+                projects[p["metadata"]["name"]] = ProjectSpec.model_validate(p.get("spec") or {})
+            except ValidationError as e:
+                log.warning("project %s is invalid: %s", p["metadata"]["name"], e)
+        raw = [(n["metadata"].get("creationTimestamp", ""), n["metadata"]["name"],
+                n.get("spec") or {}) async for n in self._hub.list(ProjectNamespaceCR)]
+        state = review(projects=projects, namespaces=raw)
+        async for b in self._hub.list(PlatformRoleBindingCR):
+            try:
+                state.bindings.append(NamedBinding(
+                    b["metadata"]["name"], PlatformRoleBindingSpec.model_validate(
+                        b.get("spec") or {})))
+            except ValidationError as e:
+                log.warning("role binding %s is invalid: %s", b["metadata"]["name"], e)
+        return state
+
+    async def publish_verdicts(self, state: TenancyState, *, cluster: str) -> None:
+        """Write the Accepted/Rejected status of the cluster's ProjectNamespaces (and of
+        unreadable ones) when it changed."""
+        async for n in self._hub.list(ProjectNamespaceCR):
+            name = n["metadata"]["name"]
+            if (n.get("spec") or {}).get("cluster", cluster) != cluster:
+                continue
+            verdict = state.verdicts.get(name)
+            if verdict is None or (n.get("status") or {}) == verdict.model_dump(
+                    mode="json", exclude_none=True):
+                continue
+            body = {"status": verdict.model_dump(mode="json")}
+            try:
+                await self._hub.patch(ProjectNamespaceCR.Status, name, body,
+                                      patch_type=PatchType.MERGE)
+            except ApiError as e:
+                log.warning("status of project namespace %s: %s", name, e.status.message)
+
+    async def reconcile_cluster(self, *, name: str, spec: dict[str, Any],
+                                state: TenancyState) -> int:
+        """Bring one cluster to the desired tenancy objects; returns how many were applied."""
+        try:
+            target = await self._access.target(name=name, spec=ClusterSpec.model_validate(spec))
+        except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
+            log.debug("cluster %s: not reachable for tenancy (%s)", name, e)
+            return 0
+        wanted = desired_objects(cluster=name, namespaces=state.namespaces,
+                                 bindings=state.bindings)
+        applied = 0
+        async with target.client(timeout=10) as http:
+            for obj in wanted:
+                got = await http.get(api_path(obj))
+                actual = got.json() if got.status_code == 200 else None
+                if not drifted(obj, actual):
+                    self._seen.add((name, key(obj)))
+                    continue
+                r = await http.patch(
+                    api_path(obj), params={"fieldManager": FIELD_MANAGER, "force": "true"},
+                    headers={"Content-Type": "application/apply-patch+yaml"},
+                    content=yaml.safe_dump(obj))
+                if r.status_code >= 300:
+                    log.warning("cluster %s: applying %s failed: HTTP %s %s", name, key(obj),
+                                r.status_code, r.text[:200])
+                    continue
+                applied += 1
+                if actual is not None or (name, key(obj)) in self._seen:
+                    how = "changed" if actual is not None else "deleted"
+                    where = obj["metadata"].get("namespace")
+                    await self._event(name, f"Repaired {obj['kind']} "
+                                      f"{where + '/' if where else ''}"
+                                      f"{obj['metadata']['name']} on cluster {name}: it had "
+                                      f"been {how} outside the platform")
+                self._seen.add((name, key(obj)))
+            await self._prune(http, name, {key(o) for o in wanted})
+        return applied
+
+    async def _prune(self, http: httpx.AsyncClient, cluster: str,
+                     wanted: set[tuple[str, str, str]]) -> None:
+        for kind, path in _PRUNABLE.items():
+            r = await http.get(path, params={"labelSelector": _SELECTOR})
+            if r.status_code != 200:
+                continue
+            for item in r.json().get("items", []):
+                meta = item["metadata"]
+                if (kind, meta.get("namespace", ""), meta["name"]) in wanted or (
+                        meta["name"] in _KEEP):
+                    continue
+                version = "v1" if kind in ("ResourceQuota", "LimitRange") else (
+                    "rbac.authorization.k8s.io/v1")
+                await http.delete(api_path({"apiVersion": version, "kind": kind,
+                                            "metadata": meta}))
+        r = await http.get("/api/v1/namespaces",
+                           params={"labelSelector": f"{_SELECTOR},{PROJECT_LABEL}"})
+        if r.status_code != 200:
+            return
+        for item in r.json().get("items", []):
+            ns = item["metadata"]["name"]
+            if ("Namespace", "", ns) in wanted or item.get("status", {}).get(
+                    "phase") == "Terminating":
+                continue
+            pods = await http.get(f"/api/v1/namespaces/{ns}/pods", params={"limit": "1"})
+            if pods.status_code == 200 and pods.json().get("items"):
+                log.warning("cluster %s: namespace %s is no longer in any project but holds "
+                            "pods; kept until they are gone", cluster, ns)
+                continue
+            await http.delete(f"/api/v1/namespaces/{ns}")
+
+    async def _event(self, cluster: str, message: str) -> None:
+        now = dt.datetime.now(dt.UTC)
+        event = Event(
+            # Events about cluster-scoped objects live in `default` (the API demands it).
+            metadata=ObjectMeta(generateName=f"{cluster}.", namespace="default"),
+            involvedObject=ObjectReference(apiVersion=API_VERSION, kind="Cluster",
+                                           name=cluster),
+            reason="DriftRepaired", message=message, type="Normal",
+            source=EventSource(component="kubeglobe-controller"),
+            firstTimestamp=now, lastTimestamp=now, count=1,
+        )
+        try:
+            await self._hub.create(event)
+        except ApiError as e:
+            log.warning("recording an event failed: %s", e.status.message)
+        log.info(message)
+
+
