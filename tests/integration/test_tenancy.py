@@ -86,6 +86,11 @@ def test_project_namespace_lands_with_labels_quota_limits_and_rbac(tenancy: Plat
     status = json.loads(tenancy.env.kubectl(GLOBAL, "get", "projectnamespace", "p1-dev-w1",
                                             "-o", "jsonpath={.status}").stdout)
     assert status["phase"] == "Accepted"
+    # Pruning touches only tenancy's own objects: the agent keeps its rights.
+    time.sleep(6)
+    assert tenancy.env.kubectl("workload-2", "get", "clusterrolebinding", "kubeglobe-agent",
+                               "-o", "name").stdout.strip()
+    assert tenancy.cluster("workload-2")["status"]["phase"] == "Ready"
 
 
 def test_developer_works_in_her_project_only(tenancy: Platform) -> None:

@@ -123,3 +123,14 @@ def test_cluster_rbac_maps_roles_to_native_rbac_on_the_right_cluster() -> None:
     assert sorted((o["metadata"].get("namespace"), o["roleRef"]["name"])
                   for o in on_b if o["kind"] == "RoleBinding") == [("p1-dev", "edit")]
     assert cluster_rbac(cluster="a", bindings=bindings, namespaces=namespaces) == objects
+
+
+def test_every_tenancy_object_carries_the_prune_label() -> None:
+    spec = ProjectNamespaceSpec.model_validate({
+        "project": "p1", "cluster": "a", "namespace": "p1-dev", "quota": {"cpu": "1"},
+        "limits": {"default": {"cpu": "1"}}})
+    objects = namespace_objects(spec) + cluster_rbac(
+        cluster="a", bindings=[binding("b", "platform-auditor")],
+        namespaces=[NamedNamespace("n", spec)])
+    assert objects and all(
+        o["metadata"]["labels"]["kubeglobe.io/tenancy"] == "true" for o in objects)

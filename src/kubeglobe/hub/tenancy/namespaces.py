@@ -12,7 +12,9 @@ from typing import Any
 from kubeglobe.api.tenancy import ProjectNamespaceSpec
 from kubeglobe.hub.tenancy.quota import hard_limits
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "kubeglobe"}
+# On every object tenancy makes; pruning selects on it, so objects the platform makes for
+# other reasons (the agent's bindings, onboarding's admins binding) are never touched.
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kubeglobe", "kubeglobe.io/tenancy": "true"}
 PROJECT_LABEL = "kubeglobe.io/project"
 QUOTA_NAME = "kubeglobe-project-quota"
 LIMITS_NAME = "kubeglobe-defaults"

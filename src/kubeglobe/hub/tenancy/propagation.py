@@ -48,14 +48,13 @@ ProjectNamespaceCR = create_global_resource(GROUP, VERSION, "ProjectNamespace",
                                             "projectnamespaces")
 PlatformRoleBindingCR = create_global_resource(GROUP, VERSION, "PlatformRoleBinding",
                                                "platformrolebindings")
-_SELECTOR = "app.kubernetes.io/managed-by=kubeglobe"
+_SELECTOR = "kubeglobe.io/tenancy=true"
 _PRUNABLE = {  # kind -> list path (cluster-wide) of objects the platform may remove
     "ResourceQuota": "/api/v1/resourcequotas",
     "LimitRange": "/api/v1/limitranges",
     "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
     "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
 }
-_KEEP = {"kubeglobe:platform-admins"}  # made by onboarding, not by tenancy
 
 
 @dataclass
@@ -190,8 +189,7 @@ class TenancyPropagator:
                 continue
             for item in r.json().get("items", []):
                 meta = item["metadata"]
-                if (kind, meta.get("namespace", ""), meta["name"]) in wanted or (
-                        meta["name"] in _KEEP):
+                if (kind, meta.get("namespace", ""), meta["name"]) in wanted:
                     continue
                 version = "v1" if kind in ("ResourceQuota", "LimitRange") else (
                     "rbac.authorization.k8s.io/v1")

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeglobe.api.tenancy import PlatformRoleBindingSpec, ProjectNamespaceSpec
+from kubeglobe.hub.tenancy.namespaces import MANAGED_BY
 
-MANAGED = {"app.kubernetes.io/managed-by": "kubeglobe"}
+MANAGED = MANAGED_BY
 BINDING_LABEL = "kubeglobe.io/platform-role-binding"
 AUDITOR_ROLE = "kubeglobe:platform-auditor"
 NAMESPACED_ROLES = {"project-admin": "admin", "developer": "edit", "viewer": "view"}
