@@ -134,3 +134,18 @@ def test_every_tenancy_object_carries_the_prune_label() -> None:
         namespaces=[NamedNamespace("n", spec)])
     assert objects and all(
         o["metadata"]["labels"]["kubeglobe.io/tenancy"] == "true" for o in objects)
+
+
+def test_a_poke_wakes_every_waiting_loop() -> None:
+    import asyncio
+
+    from kubeglobe.hub.tenancy.handlers import Wakeups
+
+    async def scenario() -> list[bool]:
+        wakeups = Wakeups()
+        a, b = wakeups.register(), wakeups.register()
+        wakeups.unregister(b)
+        wakeups.poke()
+        return [a.is_set(), b.is_set()]
+
+    assert asyncio.run(scenario()) == [True, False]

@@ -1,7 +1,16 @@
-"""kopf wiring of tenancy: every few seconds, per cluster, review and propagate."""
+"""kopf wiring of tenancy: one propagation loop per cluster, woken by changes.
+
+Each Cluster gets a daemon that reviews and propagates the whole tenancy state, then
+sleeps until a Project, ProjectNamespace or PlatformRoleBinding changes anywhere, or at
+most `PROPAGATION_SECONDS` (which bounds how long hand-made drift survives). The loop is
+level-triggered: a wake-up carries no detail, every pass recomputes everything.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
 import kopf
@@ -10,17 +19,54 @@ from kubeglobe.api.cluster import CLUSTER_PLURAL
 from kubeglobe.api.meta import GROUP, VERSION
 from kubeglobe.hub.tenancy.propagation import TenancyPropagator
 
-# Drift is repaired within this many seconds (plus one apply round trip).
 PROPAGATION_SECONDS = 5.0
+TENANCY_PLURALS = ("projects", "projectnamespaces", "platformrolebindings")
+log = logging.getLogger("kubeglobe.tenancy")
+
+
+class Wakeups:
+    """Wake every waiting propagation loop at once."""
+
+    def __init__(self) -> None:
+        self._waiting: set[asyncio.Event] = set()
+
+    def register(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waiting.add(event)
+        return event
+
+    def unregister(self, event: asyncio.Event) -> None:
+        self._waiting.discard(event)
+
+    def poke(self) -> None:
+        for event in self._waiting:
+            event.set()
 
 
 def register_tenancy_handlers(registry: kopf.OperatorRegistry,
                               propagator: TenancyPropagator) -> None:
-    @kopf.timer(GROUP, VERSION, CLUSTER_PLURAL, interval=PROPAGATION_SECONDS, sharp=True,
-                registry=registry)
-    async def propagate_tenancy(name: str, spec: Any, **_: Any) -> None:
-        state = await propagator.read_state()
-        await propagator.publish_verdicts(state, cluster=name)
-        await propagator.reconcile_cluster(name=name, spec=dict(spec), state=state)
+    wakeups = Wakeups()
 
-    del propagate_tenancy  # registered; the name is not used here
+    @kopf.daemon(GROUP, VERSION, CLUSTER_PLURAL, registry=registry, cancellation_timeout=5)
+    async def propagate_tenancy(name: str, spec: Any, stopped: Any, **_: Any) -> None:
+        wake = wakeups.register()
+        try:
+            while not stopped:
+                wake.clear()
+                try:
+                    state = await propagator.read_state()
+                    await propagator.publish_verdicts(state, cluster=name)
+                    await propagator.reconcile_cluster(name=name, spec=dict(spec), state=state)
+                except Exception as e:  # one bad pass must not end the loop
+                    log.warning("cluster %s: tenancy pass failed: %s", name, e)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), PROPAGATION_SECONDS)
+        finally:
+            wakeups.unregister(wake)
+
+    for plural in TENANCY_PLURALS:
+        @kopf.on.event(GROUP, VERSION, plural, registry=registry)
+        async def changed(**_: Any) -> None:
+            wakeups.poke()
+
+    del propagate_tenancy, changed  # registered; the names are not used here
