@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ssl
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchenv import bench_environment
 from kubeglobe.local import environment
 from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.process import stop_process
@@ -112,22 +112,14 @@ def main() -> None:
     for col in ("lost", "loaded", "detected (s)", "Ready after restart (s)", "requests served",
                 "false alarms"):
         table.add_column(col)
-    with tempfile.TemporaryDirectory(prefix="kubeglobe-bench-") as tmp:
-        own = args.state_dir is None
-        state_dir = Path(tmp) / "env" if own else args.state_dir.resolve()
-        try:
-            with console.status("environment"):
-                plan = environment.up(state_dir=state_dir, workload_clusters=2 if own else None)
-            for _ in range(args.rounds):
-                for lost, healthy in PAIRS:
-                    with console.status(f"stopping {lost}'s apiserver"):
-                        detected, recovered, served, alarms = asyncio.run(
-                            one_round(plan, state_dir, lost, healthy, args.load))
-                    table.add_row(lost, healthy, f"{detected:.1f}", f"{recovered:.1f}",
-                                  str(served), str(len(alarms)))
-        finally:
-            if own:
-                environment.down(state_dir=state_dir, purge=True)
+    with bench_environment(args.state_dir, console) as (plan, state_dir):
+        for _ in range(args.rounds):
+            for lost, healthy in PAIRS:
+                with console.status(f"stopping {lost}'s apiserver"):
+                    detected, recovered, served, alarms = asyncio.run(
+                        one_round(plan, state_dir, lost, healthy, args.load))
+                table.add_row(lost, healthy, f"{detected:.1f}", f"{recovered:.1f}",
+                              str(served), str(len(alarms)))
     console.print(table)
     console.print("target: detected <= 40 s (goal 15 s), 0 false alarms")
 

@@ -15,12 +15,12 @@ import argparse
 import json
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from rich.console import Console
 
+from benchenv import bench_environment
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import build_binaries
 from kubeglobe.local.topology import GLOBAL
@@ -89,23 +89,15 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     kubectl_bin = build_binaries(progress=lambda _: None).path("kubectl")
-    with tempfile.TemporaryDirectory(prefix="kubeglobe-bench-") as tmp:
-        own = args.state_dir is None
-        state_dir = Path(tmp) / "env" if own else args.state_dir.resolve()
-        try:
-            with console.status("environment"):
-                plan = environment.up(state_dir=state_dir, workload_clusters=2 if own else None)
-            samples: list[float] = []
-            for r in range(args.rounds):
-                with console.status(f"round {r + 1}/{args.rounds}"):
-                    times, total = one_round(plan, kubectl_bin, args.namespaces, r)
-                samples += times
-                console.print(f"round {r + 1}: all {len(times)} namespaces in place after "
-                              f"{total:.2f}s")
-                time.sleep(8)  # let the previous round's pruning finish
-        finally:
-            if own:
-                environment.down(state_dir=state_dir, purge=True)
+    samples: list[float] = []
+    with bench_environment(args.state_dir, console) as (plan, _):
+        for r in range(args.rounds):
+            with console.status(f"round {r + 1}/{args.rounds}"):
+                times, total = one_round(plan, kubectl_bin, args.namespaces, r)
+            samples += times
+            console.print(f"round {r + 1}: all {len(times)} namespaces in place after "
+                          f"{total:.2f}s")
+            time.sleep(8)  # let the previous round's pruning finish
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
     console.print(f"{len(samples)} namespaces over {len(CLUSTERS)} clusters: "

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import ssl
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchenv import bench_environment
 from kubeglobe.kube.client import load_kubeconfig
 from kubeglobe.kube.rest import rest_target
 from kubeglobe.local import environment
@@ -121,21 +121,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     console = Console()
-    with tempfile.TemporaryDirectory(prefix="kubeglobe-bench-") as tmp:
-        own = args.state_dir is None
-        state_dir = Path(tmp) / "env" if own else args.state_dir
-        try:
-            with console.status("environment") as line:
-                plan = environment.up(state_dir=state_dir, workload_clusters=2 if own else None,
-                                      report=lambda m: line.update(f"environment: {m[:90]}"))
-            for cluster, mode in (("workload-1", "import"), ("workload-2", "register")):
-                with console.status(f"measuring {cluster}"):
-                    results = asyncio.run(measure(plan, cluster, args.requests,
-                                                  args.concurrency))
-                report(console, cluster, mode, results)
-        finally:
-            if own:
-                environment.down(state_dir=state_dir, purge=True)
+    with bench_environment(args.state_dir, console) as (plan, _):
+        for cluster, mode in (("workload-1", "import"), ("workload-2", "register")):
+            with console.status(f"measuring {cluster}"):
+                results = asyncio.run(measure(plan, cluster, args.requests, args.concurrency))
+            report(console, cluster, mode, results)
     console.print("targets: p50 ratio <= 1.3x, throughput ratio >= 70%")
 
 
