@@ -87,6 +87,8 @@ class TunnelHub:
         await ws.accept()
         mux = Multiplexer(WebSocketTransport(ws))
         old = self._local.get(cluster)
+        if old is not None and not old.closed:
+            log.info("cluster %s: a newer tunnel replaces the older one here", cluster)
         self._local[cluster] = mux
         log.info("agent of cluster %s connected", cluster)
         renewer = asyncio.create_task(self._publish(cluster, mux, ws))
@@ -99,8 +101,6 @@ class TunnelHub:
             log.info("agent of cluster %s disconnected", cluster)
             with contextlib.suppress(Exception):
                 await ws.close()
-        if old is not None and not old.closed:
-            log.info("cluster %s: a newer tunnel replaced an older one", cluster)
 
     async def _publish(self, cluster: str, mux: Multiplexer, ws: WebSocket) -> None:
         """Hold the cluster's tunnel Lease while this replica holds its tunnel.
