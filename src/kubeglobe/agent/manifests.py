@@ -37,6 +37,12 @@ def _binding(name: str, subject: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def platform_admins_binding() -> dict[str, Any]:
+    """Platform admins are cluster-admins on every managed cluster (import and register)."""
+    return _binding(PLATFORM_ADMIN_BINDING, {"apiGroup": "rbac.authorization.k8s.io",
+                                             "kind": "Group", "name": PLATFORM_ADMINS})
+
+
 def agent_manifests(*, cluster: str, hub_url: str, hub_ca_pem: str, bootstrap_token: str,
                     image: str) -> list[dict[str, Any]]:
     labels = {"app.kubernetes.io/name": AGENT_NAME, "kubeglobe.io/cluster": cluster}
@@ -46,8 +52,7 @@ def agent_manifests(*, cluster: str, hub_url: str, hub_ca_pem: str, bootstrap_to
          "metadata": {"name": AGENT_NAME, "namespace": SYSTEM_NAMESPACE}},
         _binding(AGENT_NAME, {"kind": "ServiceAccount", "name": AGENT_NAME,
                               "namespace": SYSTEM_NAMESPACE}),
-        _binding(PLATFORM_ADMIN_BINDING, {"apiGroup": "rbac.authorization.k8s.io",
-                                          "kind": "Group", "name": PLATFORM_ADMINS}),
+        platform_admins_binding(),
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
          "metadata": {"name": AGENT_SECRET, "namespace": SYSTEM_NAMESPACE},
          "data": {"bootstrap-token": _b64(bootstrap_token), "hub-url": _b64(hub_url),

@@ -22,19 +22,18 @@ from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
+from kubeglobe.agent.manifests import PLATFORM_ADMIN_BINDING, platform_admins_binding
 from kubeglobe.api.cluster import CLUSTER_PLURAL, ClusterSpec, ClusterStatus
 from kubeglobe.api.meta import FIELD_MANAGER, GROUP, SYSTEM_NAMESPACE, VERSION
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
 from kubeglobe.hub.cluster_status import observe_status, rejected
 from kubeglobe.hub.inventory import ProbeFailed, probe_inventory
-from kubeglobe.hub.tokens import PLATFORM_ADMINS
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.kube.rest import RestTarget
 
 log = logging.getLogger("kubeglobe.controller")
 MAX_BACKOFF = 60.0
-ADMIN_BINDING = "kubeglobe:platform-admins"
 
 
 @dataclass
@@ -120,16 +119,16 @@ class ClusterController:
 
     async def _ensure_rbac(self, name: str, target: RestTarget) -> None:
         """What the platform creates in every cluster: today, its admins' binding."""
-        binding = admin_binding()
+        binding = platform_admins_binding()
         async with target.client() as http:
             r = await http.patch(
-                f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{ADMIN_BINDING}",
+                f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{PLATFORM_ADMIN_BINDING}",
                 params={"fieldManager": FIELD_MANAGER, "force": "true"},
                 headers={"Content-Type": "application/apply-patch+yaml"},
                 content=codecs.dump_all_yaml([codecs.from_dict(binding)]),
             )
         if r.status_code >= 300:
-            log.warning("cluster %s: applying %s failed: HTTP %s %s", name, ADMIN_BINDING,
+            log.warning("cluster %s: applying %s failed: HTTP %s %s", name, PLATFORM_ADMIN_BINDING,
                         r.status_code, r.text[:200])
 
     async def cleanup(self, *, name: str, spec: dict[str, Any],
@@ -148,7 +147,7 @@ class ClusterController:
             parsed = ClusterSpec.model_validate(spec)
             target = await self.access.target(name=name, spec=parsed)
             path = (f"/api/v1/namespaces/{SYSTEM_NAMESPACE}" if parsed.mode == "register" else
-                    f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{ADMIN_BINDING}")
+                    f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{PLATFORM_ADMIN_BINDING}")
             async with target.client() as http:
                 r = await http.delete(path)
         except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
@@ -160,19 +159,6 @@ class ClusterController:
         if r.status_code not in (200, 202, 404):
             raise kopf.TemporaryError(f"cleanup of {name}: HTTP {r.status_code} {r.text[:200]}",
                                       delay=10)
-
-
-def admin_binding() -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": ADMIN_BINDING, "labels": {"app.kubernetes.io/managed-by":
-                                                        "kubeglobe"}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "cluster-admin"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                      "name": PLATFORM_ADMINS}],
-    }
 
 
 def _known_status(status: dict[str, Any]) -> ClusterStatus:
