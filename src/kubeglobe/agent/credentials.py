@@ -15,13 +15,13 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.kube.secrets import secret_text
 
 AGENT_SECRET = "kubeglobe-agent"
 
 
 def _text(data: dict[str, str] | None, key: str) -> str | None:
-    raw = (data or {}).get(key)
-    return base64.b64decode(raw).decode().strip() if raw else None
+    return (secret_text(data, key) or "").strip() or None
 
 
 class SecretStore:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import ssl
 from pathlib import Path
@@ -18,6 +17,7 @@ from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors, run_until_signalled
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
 from kubeglobe.kube.rest import rest_target
+from kubeglobe.kube.secrets import required_secret_text
 
 
 async def _from_secret(name: str, kubeconfig: Path | None) -> None:
@@ -26,7 +26,7 @@ async def _from_secret(name: str, kubeconfig: Path | None) -> None:
     secret = await client.get(Secret, name, namespace=SYSTEM_NAMESPACE)
 
     def text(key: str) -> str:
-        return base64.b64decode((secret.data or {})[key]).decode()
+        return required_secret_text(secret.data, key, secret=name)
 
     settings = AgentSettings(hub_url=text("hub-url").rstrip("/"),
                              hub_ca=ssl.create_default_context(cadata=text("hub-ca.crt")),

@@ -31,6 +31,7 @@ from kubeglobe.hub.leader import ElectionSettings, Identity, LeaderElector
 from kubeglobe.hub.tenancy.handlers import register_tenancy_handlers
 from kubeglobe.hub.tenancy.propagation import TenancyPropagator
 from kubeglobe.kube.client import async_client
+from kubeglobe.kube.secrets import required_secret_text
 
 LEASE_NAME = "kubeglobe-controller"
 log = logging.getLogger("kubeglobe.controller")
@@ -75,7 +76,7 @@ async def _platform_route(hub: AsyncClient, url: str | None,
     if url is None:
         return None
     secret = await hub.get(Secret, CONTROLLER_TOKEN_SECRET, namespace=SYSTEM_NAMESPACE)
-    token = base64.b64decode((secret.data or {})["token"]).decode()
+    token = required_secret_text(secret.data, "token", secret=CONTROLLER_TOKEN_SECRET)
     return PlatformRoute(url=url, ca_file=ca_file, token=token)
 
 

@@ -24,6 +24,7 @@ from kubeglobe.api.cluster import CLUSTER_KIND
 from kubeglobe.api.meta import API_VERSION, SYSTEM_NAMESPACE
 from kubeglobe.hub.onboarding import OnboardingError, check_name
 from kubeglobe.kube.resources import ClusterCR
+from kubeglobe.kube.secrets import secret_text
 
 BOOTSTRAP_TYPE = "kubeglobe.io/bootstrap-token"
 CREDENTIAL_TYPE = "kubeglobe.io/agent-credential"
@@ -47,7 +48,7 @@ def _b64(text: str) -> str:
 
 
 def _read(data: dict[str, str] | None, key: str) -> str:
-    return base64.b64decode((data or {}).get(key, "")).decode()
+    return secret_text(data, key) or ""
 
 
 def _owned(cluster: dict[str, Any]) -> list[OwnerReference]:

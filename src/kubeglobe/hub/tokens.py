@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.kube.secrets import secret_text
 
 TOKEN_SECRET_TYPE = "kubeglobe.io/token"
 TOKEN_USER_LABEL = "kubeglobe.io/token-user"
@@ -82,7 +83,7 @@ def parse_token(token: str) -> tuple[str, str] | None:
 def check_token(*, secret_part: str, data: dict[str, str]) -> Identity | None:
     """The identity a token's Secret data grants, if the secret part matches its hash."""
     def text(key: str) -> str:
-        return base64.b64decode(data.get(key, "")).decode()
+        return secret_text(data, key) or ""
 
     if not hmac.compare_digest(text("sha256"), _digest(secret_part)):
         return None

@@ -1,0 +1,18 @@
+"""Reading a Secret's `data`: its values are base64; callers want text."""
+
+from __future__ import annotations
+
+import base64
+
+
+def secret_text(data: dict[str, str] | None, key: str) -> str | None:
+    """The decoded value of `key`, or None when the Secret has no such key."""
+    raw = (data or {}).get(key)
+    return None if raw is None else base64.b64decode(raw).decode()
+
+
+def required_secret_text(data: dict[str, str] | None, key: str, *, secret: str) -> str:
+    value = secret_text(data, key)
+    if value is None:
+        raise KeyError(f"Secret {secret} has no key {key!r}")
+    return value
