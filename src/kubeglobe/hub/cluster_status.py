@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeglobe.api.cluster import ClusterStatus, Condition
+from kubeglobe.kube.microtime import format_time, parse_time
 from kubeglobe.kube.quantity import format_quantity, parse_quantity
 
 MIN_VERSION = (1, 19)
@@ -65,19 +66,14 @@ def summarize(*, version: dict[str, Any], nodes: list[dict[str, Any]]) -> Invent
     )
 
 
-def _iso(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _parse(ts: str | None) -> dt.datetime | None:
-    return None if ts is None else dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=dt.UTC)
+    return None if ts is None else parse_time(ts)
 
 
 def _ready_condition(current: ClusterStatus, status: str, reason: str, message: str | None,
                      now: dt.datetime) -> list[Condition]:
     old = next((c for c in current.conditions if c.type == "Ready"), None)
-    since = old.lastTransitionTime if old is not None and old.status == status else _iso(now)
+    since = old.lastTransitionTime if old is not None and old.status == status else format_time(now)
     ready = Condition(type="Ready", status=status,  # type: ignore[arg-type]
                       reason=reason, message=message, lastTransitionTime=since)
     return [c for c in current.conditions if c.type != "Ready"] + [ready]
@@ -100,7 +96,7 @@ def observe_status(
             "readyNodeCount": inventory.ready_node_count,
             "capacity": inventory.capacity,
             "allocatable": inventory.allocatable,
-            "lastHeartbeatTime": _iso(now),
+            "lastHeartbeatTime": format_time(now),
             "observedGeneration": generation,
             "conditions": _ready_condition(
                 current, "False" if refusal else "True",

@@ -23,6 +23,7 @@ from lightkube.resources.core_v1 import Secret
 from kubeglobe.api.cluster import CLUSTER_KIND
 from kubeglobe.api.meta import API_VERSION, SYSTEM_NAMESPACE
 from kubeglobe.hub.onboarding import OnboardingError, check_name
+from kubeglobe.kube.microtime import format_time, parse_time
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.kube.secrets import secret_text
 
@@ -80,7 +81,7 @@ async def issue_bootstrap_token(*, hub: AsyncClient, cluster: str,
     expires = (now or dt.datetime.now(dt.UTC)) + BOOTSTRAP_TTL
     await _put_secret(hub, name=bootstrap_secret(cluster), kind=BOOTSTRAP_TYPE, owner=obj,
                       cluster=cluster, data={"sha256": _digest(token),
-                                             "expires": expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
+                                             "expires": format_time(expires)})
     return token
 
 
@@ -121,8 +122,7 @@ async def redeem_bootstrap_token(*, hub: AsyncClient, cluster: str, token: str,
     if secret.type != BOOTSTRAP_TYPE or _read(secret.data, "used") or not hmac.compare_digest(
             _read(secret.data, "sha256"), _digest(token)):
         raise refused
-    expires = dt.datetime.strptime(_read(secret.data, "expires"),
-                                   "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    expires = parse_time(_read(secret.data, "expires"))
     if (now or dt.datetime.now(dt.UTC)) >= expires:
         raise OnboardingError(
             f"bootstrap token for cluster {cluster} expired at {expires:%Y-%m-%d %H:%M} UTC; "
