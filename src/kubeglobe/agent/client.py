@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection
 
 from kubeglobe import __version__
 from kubeglobe.agent.forwarder import Forwarder
+from kubeglobe.kube.rest import RestTarget
 from kubeglobe.tunnel.mux import Multiplexer
 
 log = logging.getLogger("kubeglobe.agent")
@@ -91,8 +92,9 @@ async def hold_tunnel(settings: AgentSettings, credential: str,
 
 
 async def run_agent(*, settings: AgentSettings, store: CredentialStore,
-                    apiserver: httpx.AsyncClient) -> None:
-    forwarder = Forwarder(apiserver)
+                    apiserver: httpx.AsyncClient, target: RestTarget | None = None) -> None:
+    """`target` is the apiserver `apiserver` talks to, dialed directly for upgrades."""
+    forwarder = Forwarder(apiserver, target)
     backoff = 1.0
     loop = asyncio.get_running_loop()
     while True:

@@ -4,6 +4,7 @@ The request arrives as the stream's meta (method, path, query, headers, includin
 hub's impersonation headers); its body follows as the stream's data. The response goes
 back as a HEAD then data, streamed, so watches and followed logs flow as they happen.
 The agent adds its own credential (its ServiceAccount token or kubeconfig user).
+Upgrade requests (exec, attach, port-forward) go to `agent/streams.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from kubeglobe.agent.streams import serve_upgrade
+from kubeglobe.kube.rest import RestTarget
 from kubeglobe.tunnel.mux import Stream
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "te",
@@ -28,11 +31,18 @@ async def _body(stream: Stream) -> AsyncIterator[bytes]:
 
 
 class Forwarder:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, target: RestTarget | None = None) -> None:
         self._client = client
+        self._target = target  # for upgrades, which need their own connection
 
     async def __call__(self, stream: Stream) -> None:
         meta: dict[str, Any] = stream.meta
+        if meta.get("upgrade"):
+            if self._target is None:
+                await stream.reset("this agent cannot carry exec, attach or port-forward")
+                return
+            await serve_upgrade(stream, self._target)
+            return
         headers = [(k, v) for k, v in meta.get("headers", [])
                    if k.lower() not in _HOP_BY_HOP]
         request = self._client.build_request(

@@ -33,8 +33,9 @@ async def _from_secret(name: str, kubeconfig: Path | None) -> None:
                              cluster=text("cluster"))
     await own_bindings_by_namespace(client)
     store: CredentialStore = SecretStore(client, name=name)
-    async with rest_target(config).client(timeout=None) as apiserver:
-        await run_agent(settings=settings, store=store, apiserver=apiserver)
+    target = rest_target(config)
+    async with target.client(timeout=None) as apiserver:
+        await run_agent(settings=settings, store=store, apiserver=apiserver, target=target)
 
 
 async def _standalone(*, hub_url: str, hub_ca: Path, cluster: str, state_dir: Path,
@@ -42,8 +43,10 @@ async def _standalone(*, hub_url: str, hub_ca: Path, cluster: str, state_dir: Pa
     settings = AgentSettings(hub_url=hub_url.rstrip("/"),
                              hub_ca=ssl.create_default_context(cafile=str(hub_ca)),
                              cluster=cluster)
-    async with rest_target(load_kubeconfig(path=kubeconfig)).client(timeout=None) as apiserver:
-        await run_agent(settings=settings, store=FileStore(state_dir), apiserver=apiserver)
+    target = rest_target(load_kubeconfig(path=kubeconfig))
+    async with target.client(timeout=None) as apiserver:
+        await run_agent(settings=settings, store=FileStore(state_dir), apiserver=apiserver,
+                        target=target)
 
 
 def agent_command(

@@ -12,6 +12,7 @@ import uvicorn
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
 from kubeglobe.server.app import ServerSettings, create_app
+from kubeglobe.server.upgrade import upgrade_protocol
 
 
 def server_command(
@@ -44,5 +45,6 @@ def server_command(
     )
     app = create_app(hub=async_client(config), settings=settings)
     uvicorn.run(app, host=host, port=port, log_level="warning",
+                http=upgrade_protocol(app.state.streams),
                 ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None)

@@ -64,8 +64,7 @@ class ClusterAccess:
         The cluster's target is re-read at most once a second: a rotated kubeconfig
         takes effect within that, and a busy proxy costs the hub no extra reads.
         """
-        target = await self._recent.get((name, spec.model_dump_json()),
-                                        lambda: self.target(name=name, spec=spec))
+        target = await self.recent_target(name=name, spec=spec)
         pool = self._pools.get(id(target))
         if pool is None:
             pool = target.client(timeout=None)
@@ -74,6 +73,11 @@ class ClusterAccess:
                 await self._pools.pop(key).aclose()
             self._pools[id(target)] = pool
         return pool
+
+    async def recent_target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
+        """`target`, re-read at most once a second (the proxy's hot path)."""
+        return await self._recent.get((name, spec.model_dump_json()),
+                                      lambda: self.target(name=name, spec=spec))
 
     async def aclose(self) -> None:
         for pool in self._pools.values():

@@ -34,6 +34,7 @@ from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
 from kubeglobe.server.metrics import RequestMetrics
 from kubeglobe.server.proxy import ClusterProxy
+from kubeglobe.server.streams import StreamProxy
 from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -141,4 +142,7 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
         await access.aclose()
         await tunnels.aclose()
 
+    # Upgraded requests (exec, attach, port-forward) bypass ASGI: see server/upgrade.py.
+    app.state.streams = StreamProxy(authenticate=authenticate, proxy=proxy, access=access,
+                                    tunnels=tunnels, peer_ca=settings.ca_file)
     return app

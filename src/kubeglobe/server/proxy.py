@@ -59,7 +59,8 @@ class ClusterProxy:
         self._tunnels = tunnels
         self._specs: TtlCache[str, ClusterSpec] = TtlCache(CACHE_SECONDS)
 
-    async def _spec(self, name: str) -> ClusterSpec:
+    async def spec(self, name: str) -> ClusterSpec:
+        """The Cluster's spec (re-read at most once a second); HTTPException 404/503."""
         return await self._specs.get(name, lambda: self._read_spec(name))
 
     async def _read_spec(self, name: str) -> ClusterSpec:
@@ -76,7 +77,7 @@ class ClusterProxy:
 
     async def forward(self, *, name: str, path: str, request: Request,
                       identity: Identity) -> Response:
-        spec = await self._spec(name)
+        spec = await self.spec(name)
         if spec.mode == "register":
             return await self._tunnels.forward(cluster=name, path=path, request=request,
                                                identity=identity)

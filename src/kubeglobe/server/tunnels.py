@@ -152,6 +152,11 @@ class TunnelHub:
         age = (dt.datetime.now(dt.UTC) - spec.renewTime).total_seconds()
         return spec.holderIdentity if age < (spec.leaseDurationSeconds or LEASE_SECONDS) else None
 
+    def local(self, cluster: str) -> Multiplexer | None:
+        """The cluster's tunnel if this replica holds it, open."""
+        mux = self._local.get(cluster)
+        return mux if mux is not None and not mux.closed else None
+
     def connected_here(self, cluster: str) -> bool:
         mux = self._local.get(cluster)
         return mux is not None and not mux.closed

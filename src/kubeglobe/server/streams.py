@@ -1,0 +1,198 @@
+"""Upgraded cluster-proxy requests (exec, attach, port-forward, cp) as the calling user.
+
+`server/upgrade.py` hands over the caller's raw connection after the request head. Here
+the caller is authenticated, the Cluster looked up and the request sent on, with the
+same impersonation as every proxied request (`forward_headers`):
+
+- import mode: a TLS connection to the cluster's apiserver with its kubeconfig's
+  credentials;
+- register mode: a tunnel stream marked `upgrade` to the agent, which dials its own
+  apiserver; or, when another replica holds the tunnel, the raw request to that replica.
+
+The answer's head is relayed; after `101 Switching Protocols` bytes are piped both ways
+until either side ends. Anything refused before the upgrade is answered as a Kubernetes
+`Status` (kubectl prints its message), never by dropping the connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+
+from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
+from kubeglobe.kube.client import KubeconfigError
+from kubeglobe.kube.http1 import (
+    RequestHead,
+    ResponseHead,
+    StreamRoute,
+    apiserver_head,
+    final_response,
+    status_response,
+    upgrade_token,
+)
+from kubeglobe.kube.upgrade import Answer, DialError, dial, endpoint, target_endpoint
+from kubeglobe.server.auth import TokenAuthenticator
+from kubeglobe.server.proxy import ClusterProxy, forward_headers
+from kubeglobe.server.tunnels import FORWARDED_HEADER, TunnelHub
+from kubeglobe.tunnel.mux import Multiplexer, Stream, StreamClosed
+from kubeglobe.tunnel.pipe import End, SocketEnd, StreamEnd, splice
+
+log = logging.getLogger("kubeglobe.streams")
+
+
+class Refused(Exception):
+    """The stream cannot start; answered to the caller as a Status with this code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """The caller's upgrade request as it arrived."""
+
+    method: str
+    target: str  # the platform path and query, /clusters/NAME/k8s/...
+    headers: list[tuple[str, str]]
+    route: StreamRoute
+
+
+def bearer_token(headers: list[tuple[str, str]]) -> str | None:
+    value = next((v for k, v in headers if k.lower() == "authorization"), "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def peer_head(incoming: Incoming, holder_authority: str) -> RequestHead:
+    """The caller's request unchanged (its own token too) for the replica holding the
+    tunnel, marked as forwarded so it is never passed on again."""
+    headers = [(k, v) for k, v in incoming.headers if k.lower() != "host"]
+    return RequestHead(method=incoming.method, target=incoming.target,
+                       headers=(("Host", holder_authority), *headers, (FORWARDED_HEADER, "1")))
+
+
+class StreamProxy:
+    def __init__(self, *, authenticate: TokenAuthenticator, proxy: ClusterProxy,
+                 access: ClusterAccess, tunnels: TunnelHub, peer_ca: str | None) -> None:
+        self._authenticate = authenticate
+        self._proxy = proxy
+        self._access = access
+        self._tunnels = tunnels
+        self._peer_ssl = (ssl.create_default_context(cafile=peer_ca) if peer_ca
+                          else ssl.create_default_context())
+
+    async def serve(self, incoming: Incoming, caller: SocketEnd) -> None:
+        cluster = incoming.route.cluster
+        try:
+            far = await self._open(incoming)
+        except Refused as e:
+            log.info("stream to cluster %s refused: %s", cluster, e)
+            await _answer(caller, status_response(e.code, str(e)))
+            return
+        except Exception as e:  # never leave the caller without an answer
+            log.exception("stream to cluster %s failed", cluster)
+            await _answer(caller, status_response(500, f"stream failed: {e}"))
+            return
+        if isinstance(far, bytes):  # a final answer from the far side, relayed whole
+            await _answer(caller, far)
+            return
+        head, pipe = far
+        try:
+            await caller.write(head.encode())
+        except (ConnectionError, OSError):
+            await pipe.close("caller went away")
+            await caller.close("caller went away")
+            return
+        error = await splice(caller, pipe)
+        log.debug("stream to cluster %s ended%s", cluster, f": {error}" if error else "")
+
+    async def _open(self, incoming: Incoming) -> bytes | tuple[ResponseHead, End]:
+        token = bearer_token(incoming.headers)
+        if token is None:
+            raise Refused(401, "no bearer token; pass `Authorization: Bearer <token>`")
+        cluster = incoming.route.cluster
+        try:
+            identity = await self._authenticate.identify(token)
+            spec = await self._proxy.spec(cluster)
+        except HTTPException as e:
+            raise Refused(e.status_code, str(e.detail)) from e
+        upgrade = upgrade_token(incoming.headers) or ""
+        forwarded = forward_headers(incoming.headers, identity)
+        if spec.mode == "register":
+            return await self._register(incoming, forwarded, upgrade)
+        try:
+            target = await self._access.recent_target(name=cluster, spec=spec)
+        except (ClusterUnreachable, KubeconfigError) as e:
+            raise Refused(503, f"cluster {cluster} is not reachable: {e}") from e
+        where = target_endpoint(target)
+        head = apiserver_head(method=incoming.method, target=incoming.route.target,
+                              base_path=where.base_path, host=where.authority,
+                              upgrade=upgrade, forwarded=forwarded,
+                              credentials=where.credentials)
+        try:
+            return _relayable(await dial(where, head))
+        except DialError as e:
+            raise Refused(502, f"cluster {cluster} did not answer: {e}") from e
+
+    async def _register(self, incoming: Incoming, forwarded: list[tuple[str, str]],
+                        upgrade: str) -> bytes | tuple[ResponseHead, End]:
+        cluster = incoming.route.cluster
+        mux = self._tunnels.local(cluster)
+        if mux is not None:
+            return await _through_tunnel(mux, cluster, incoming, forwarded, upgrade)
+        if any(k.lower() == FORWARDED_HEADER.lower() for k, _ in incoming.headers):
+            raise Refused(503, f"the agent of cluster {cluster} just left this replica; retry")
+        holder = await self._tunnels.holder(cluster)
+        if holder is None or holder == self._tunnels.settings.advertise_url:
+            where = "no replica holds its tunnel" if holder is None else (
+                f"its tunnel lease names this replica ({holder}) but the tunnel is gone")
+            raise Refused(503, f"the agent of cluster {cluster} is not connected ({where}); "
+                          "it reconnects by itself once it can reach the hub")
+        peer = endpoint(holder, self._peer_ssl)
+        try:
+            return _relayable(await dial(peer, peer_head(incoming, peer.authority)))
+        except DialError as e:
+            raise Refused(502, f"replica {holder} holding the tunnel did not answer: {e}") from e
+
+
+def _relayable(answer: Answer) -> bytes | tuple[ResponseHead, End]:
+    if answer.pipe is None:
+        return final_response(answer.head, answer.body)
+    return answer.head, answer.pipe
+
+
+async def _through_tunnel(mux: Multiplexer, cluster: str, incoming: Incoming,
+                          forwarded: list[tuple[str, str]],
+                          upgrade: str) -> bytes | tuple[ResponseHead, End]:
+    path, _, query = incoming.route.target.partition("?")
+    meta: dict[str, Any] = {"method": incoming.method, "path": path, "query": query,
+                            "headers": forwarded, "body": False, "upgrade": upgrade}
+    stream: Stream | None = None
+    try:
+        stream = await mux.open(meta)
+        got = await stream.head()
+        head = ResponseHead(status=int(got["status"]), reason=str(got.get("reason", "")),
+                            headers=tuple((str(k), str(v)) for k, v in got["headers"]))
+        if head.upgraded:
+            return head, StreamEnd(stream)
+        body = b""
+        while (chunk := await stream.recv()) is not None:
+            body += chunk
+        await stream.reset("answer read")
+        return final_response(head, body)
+    except StreamClosed as e:
+        if stream is not None:
+            mux.forget(stream.id)
+        raise Refused(502, f"tunnel to cluster {cluster} failed: {e}") from e
+
+
+async def _answer(caller: SocketEnd, response: bytes) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        await caller.write(response)
+    await caller.close(None)
