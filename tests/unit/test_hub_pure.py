@@ -4,7 +4,7 @@ from kubeglobe.api.cluster import ClusterResource
 from kubeglobe.hub.install import cluster_crd
 from kubeglobe.hub.leader import Identity, decide
 from kubeglobe.hub.tokens import Identity as User
-from kubeglobe.hub.tokens import check_token, issue_token, parse_token
+from kubeglobe.hub.tokens import TokenRecord, check_token, issue_token, parse_token
 from kubeglobe.server.proxy import forward_headers
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -15,7 +15,8 @@ def test_token_round_trip_and_tamper() -> None:
     parsed = parse_token(issued.token)
     assert parsed is not None
     data = issued.manifest["data"]
-    assert check_token(secret_part=parsed[1], data=data) == User("bob", ("g1", "g2"))  # type: ignore[arg-type]
+    assert check_token(secret_part=parsed[1], data=data) == TokenRecord(  # type: ignore[arg-type]
+        user="bob", groups=("g1", "g2"), kind="system", name="", expires=None)
     assert check_token(secret_part="x" * 32, data=data) is None  # type: ignore[arg-type]
     assert parse_token("kg_nothex_" + "a" * 32) is None
     assert parsed[1] not in str(issued.manifest)

@@ -156,8 +156,21 @@ class ProjectNamespaceResource(Model):
     status: ProjectNamespaceStatus | None = None
 
 
+class UserStatus(Model):
+    """Sign-in bookkeeping, written only by the platform API's login path.
+
+    `failedLogins` holds the times of recent failed logins (the last 24 h); 5 of them
+    lock the account until `lockedUntil`.
+    """
+
+    failedLogins: list[str] = Field(default_factory=list)
+    lockedUntil: str | None = None
+    lastLoginTime: str | None = None
+
+
 class UserResource(Model):
     spec: UserSpec
+    status: UserStatus | None = None
 
 
 class GroupResource(Model):

@@ -7,7 +7,9 @@ token once. The token is returned only by the run that created it.
 
 from __future__ import annotations
 
+import base64
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from lightkube import Client, codecs
@@ -30,6 +32,7 @@ from kubeglobe.hub.tokens import ADMIN_USER, BOOTSTRAP_LABEL, PLATFORM_ADMINS, i
 
 Manifest = dict[str, Any]
 CRD_READY_TIMEOUT = 60.0
+WEBHOOK_PATH = "/admission/tenancy"  # served by the platform API (server/admission.py)
 
 
 class InstallError(RuntimeError):
@@ -62,7 +65,9 @@ def tenancy_crds() -> list[Manifest]:
           {"name": "Cluster", "type": "string", "jsonPath": ".spec.cluster"},
           {"name": "Namespace", "type": "string", "jsonPath": ".spec.namespace"}]),
         (UserResource, CrdNames("User", "users", "user", ("kgu",)),
-         [{"name": "Disabled", "type": "boolean", "jsonPath": ".spec.disabled"}]),
+         [{"name": "Disabled", "type": "boolean", "jsonPath": ".spec.disabled"},
+          {"name": "Locked-Until", "type": "string", "jsonPath": ".status.lockedUntil"},
+          {"name": "Last-Login", "type": "date", "jsonPath": ".status.lastLoginTime"}]),
         (GroupResource, CrdNames("Group", "groups", "group", ("kgg",)), []),
         (PlatformRoleBindingResource,
          CrdNames("PlatformRoleBinding", "platformrolebindings", "platformrolebinding",
@@ -88,8 +93,39 @@ def _role(name: str, rules: list[Manifest]) -> list[Manifest]:
     ]
 
 
-def platform_manifests() -> list[Manifest]:
-    clusters = {"apiGroups": [GROUP], "resources": ["*"],
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """Where the global cluster reaches the platform API's admission webhook."""
+
+    url: str
+    ca_pem: str
+
+
+def webhook_manifest(endpoint: WebhookEndpoint) -> Manifest:
+    """Every write of a tenancy resource is checked by the platform API first, so quota
+    sums and deletion refusals hold for kubectl as for the REST API and CLI."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "kubeglobe-tenancy"},
+        "webhooks": [{
+            "name": "tenancy.kubeglobe.io",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 20,
+            "clientConfig": {"url": endpoint.url,
+                             "caBundle": base64.b64encode(endpoint.ca_pem.encode()).decode()},
+            "rules": [{"apiGroups": [GROUP], "apiVersions": ["*"],
+                       "operations": ["CREATE", "UPDATE", "DELETE"], "scope": "Cluster",
+                       "resources": ["projects", "projectnamespaces", "users", "groups",
+                                     "platformrolebindings"]}],
+        }],
+    }
+
+
+def platform_manifests(webhook: WebhookEndpoint | None = None) -> list[Manifest]:
+    clusters = {"apiGroups": [GROUP], "resources": ["*", "*/status"],
                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
     secrets = {"apiGroups": [""], "resources": ["secrets"],
                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
@@ -107,6 +143,7 @@ def platform_manifests() -> list[Manifest]:
         *tenancy_crds(),
         *_role("kubeglobe-controller", [clusters, secrets, leases, events, crds, namespaces]),
         *_role("kubeglobe-server", [clusters, secrets]),
+        *([webhook_manifest(webhook)] if webhook is not None else []),
     ]
 
 
@@ -158,9 +195,12 @@ def ensure_controller_token(client: Client) -> None:
     }))
 
 
-def install(client: Client) -> str | None:
-    """Apply every platform manifest; returns the bootstrap admin token on first install."""
-    for manifest in platform_manifests():
+def install(client: Client, webhook: WebhookEndpoint | None = None) -> str | None:
+    """Apply every platform manifest; returns the bootstrap admin token on first install.
+
+    Without `webhook` the tenancy rules are still applied by the controller (a namespace
+    that does not fit is Rejected in its status) but not refused at admission."""
+    for manifest in platform_manifests(webhook):
         try:
             client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
         except ApiError as e:

@@ -1,35 +1,64 @@
-"""API tokens: shown once, stored hashed in Secrets of the global cluster.
+"""Tokens: shown once, stored hashed in Secrets of the global cluster.
 
 A token reads `kg_<id>_<secret>`. The id names the Secret (`kubeglobe-token-<id>` in
-the system namespace) that holds the token's user, groups and the SHA-256 of the secret
-part; the secret part itself is never stored. Tokens are random 192-bit values, so a
-plain hash is enough (argon2 is for passwords people choose).
+the system namespace) that holds the token's user, groups, kind, name, expiry and the
+SHA-256 of the secret part; the secret part itself is never stored. Tokens are random
+192-bit values, so a plain hash is enough (argon2 is for passwords people choose).
+
+Kinds: `system` tokens (the bootstrap admin, the controller) carry their groups;
+`session` (from a login) and `api` (made by a user) tokens belong to a local User, who
+must exist and be enabled each time the token is used, and get their groups from the
+Groups the user is in. User tokens are owned by the User, so they go when it goes.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Literal, cast
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.kube.microtime import format_time, parse_time
 from kubeglobe.kube.secrets import secret_text
 
 TOKEN_SECRET_TYPE = "kubeglobe.io/token"
 TOKEN_USER_LABEL = "kubeglobe.io/token-user"
+TOKEN_KIND_LABEL = "kubeglobe.io/token-kind"
 BOOTSTRAP_LABEL = "kubeglobe.io/bootstrap-admin"
 ADMIN_USER = "admin"
 PLATFORM_ADMINS = "kubeglobe:platform-admins"
 _TOKEN = re.compile(r"^kg_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$")
 
 
+TokenKind = Literal["system", "session", "api"]
+USER_TOKEN_KINDS = ("session", "api")
+
+
 @dataclass(frozen=True)
 class Identity:
     user: str
     groups: tuple[str, ...]
+    token_id: str | None = None
+    token_kind: TokenKind = "system"
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What a token's Secret says, once the secret part matched."""
+
+    user: str
+    groups: tuple[str, ...]
+    kind: TokenKind
+    name: str
+    expires: dt.datetime | None
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expires is not None and now >= self.expires
 
 
 @dataclass(frozen=True)
@@ -53,25 +82,37 @@ def _digest(secret_part: str) -> str:
 
 
 def issue_token(*, user: str, groups: tuple[str, ...], labels: dict[str, str] | None = None,
-                token_id: str | None = None, secret_part: str | None = None) -> IssuedToken:
-    """A new token and the Secret manifest that makes it valid (pure but for randomness)."""
+                token_id: str | None = None, secret_part: str | None = None,
+                kind: TokenKind = "system", name: str = "",
+                expires: dt.datetime | None = None,
+                owner_uid: str | None = None) -> IssuedToken:
+    """A new token and the Secret manifest that makes it valid (pure but for randomness).
+
+    `owner_uid`: the User's uid, for user tokens, so deleting the User deletes them.
+    """
     ident = token_id or secrets.token_hex(6)
     part = secret_part or secrets.token_urlsafe(24)
-    name = secret_name(ident)
 
     def b64(text: str) -> str:
         return base64.b64encode(text.encode()).decode()
 
-    manifest: dict[str, object] = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": TOKEN_SECRET_TYPE,
-        "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE,
-                     "labels": {TOKEN_USER_LABEL: label_value(user), **(labels or {})}},
-        "data": {"user": b64(user), "groups": b64(",".join(groups)),
-                 "sha256": b64(_digest(part))},
+    metadata: dict[str, object] = {
+        "name": secret_name(ident), "namespace": SYSTEM_NAMESPACE,
+        "labels": {TOKEN_USER_LABEL: label_value(user), TOKEN_KIND_LABEL: kind,
+                   **(labels or {})},
     }
-    return IssuedToken(token=f"kg_{ident}_{part}", secret_name=name, manifest=manifest)
+    if owner_uid is not None:
+        metadata["ownerReferences"] = [{"apiVersion": "kubeglobe.io/v1alpha1", "kind": "User",
+                                        "name": user, "uid": owner_uid}]
+    data = {"user": b64(user), "groups": b64(",".join(groups)), "sha256": b64(_digest(part)),
+            "kind": b64(kind), "name": b64(name)}
+    if expires is not None:
+        data["expires"] = b64(format_time(expires))
+    manifest: dict[str, object] = {"apiVersion": "v1", "kind": "Secret",
+                                   "type": TOKEN_SECRET_TYPE, "metadata": metadata,
+                                   "data": data}
+    return IssuedToken(token=f"kg_{ident}_{part}", secret_name=secret_name(ident),
+                       manifest=manifest)
 
 
 def parse_token(token: str) -> tuple[str, str] | None:
@@ -80,12 +121,22 @@ def parse_token(token: str) -> tuple[str, str] | None:
     return None if m is None else (m.group(1), m.group(2))
 
 
-def check_token(*, secret_part: str, data: dict[str, str]) -> Identity | None:
-    """The identity a token's Secret data grants, if the secret part matches its hash."""
+def read_token_record(data: dict[str, str]) -> TokenRecord:
+    """What a token Secret's data says (without checking any secret part)."""
     def text(key: str) -> str:
         return secret_text(data, key) or ""
 
-    if not hmac.compare_digest(text("sha256"), _digest(secret_part)):
+    kind = text("kind") or "system"
+    if kind not in ("system", *USER_TOKEN_KINDS):
+        kind = "system"
+    expires = text("expires")
+    return TokenRecord(user=text("user"), groups=tuple(g for g in text("groups").split(",") if g),
+                       kind=cast(TokenKind, kind), name=text("name"),
+                       expires=parse_time(expires) if expires else None)
+
+
+def check_token(*, secret_part: str, data: dict[str, str]) -> TokenRecord | None:
+    """The token's record, if the secret part matches its hash."""
+    if not hmac.compare_digest(secret_text(data, "sha256") or "", _digest(secret_part)):
         return None
-    groups = tuple(g for g in text("groups").split(",") if g)
-    return Identity(user=text("user"), groups=groups)
+    return read_token_record(data)

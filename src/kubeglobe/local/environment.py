@@ -303,7 +303,9 @@ def up(
             _wait_cluster_ready(plan, cluster, report)
         report("platform: installing CRDs and RBAC")
         global_cluster = plan.cluster(GLOBAL)
-        prepare_platform(env=plan, kubeconfig=admin_kubeconfig(plan, GLOBAL))
+        prepare_platform(env=plan, cluster=global_cluster,
+                         kubeconfig=admin_kubeconfig(plan, GLOBAL),
+                         ca_cert=_pki(plan, global_cluster).ca.cert)
         started += _run_phase(plan, state, [c for c in parts if c.kind in PLATFORM_KINDS],
                               report)
         if global_cluster.platform_endpoint_port is not None:

@@ -21,7 +21,7 @@ from lightkube import AsyncClient, codecs
 
 from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import FIELD_MANAGER
-from kubeglobe.hub.install import install
+from kubeglobe.hub.install import WEBHOOK_PATH, WebhookEndpoint, install
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster
 from kubeglobe.hub.registration import create_registered_cluster
 from kubeglobe.kube.client import async_client, load_kubeconfig, sync_client
@@ -92,9 +92,12 @@ def platform_components(
     return found
 
 
-def prepare_platform(*, env: EnvironmentPlan, kubeconfig: Path) -> str | None:
+def prepare_platform(*, env: EnvironmentPlan, cluster: ClusterPlan, kubeconfig: Path,
+                     ca_cert: Path) -> str | None:
     """Install (idempotent) and keep the admin token; returns it when first created."""
-    token = install(sync_client(load_kubeconfig(path=kubeconfig)))
+    webhook = WebhookEndpoint(url=api_url(env, cluster) + WEBHOOK_PATH,
+                              ca_pem=ca_cert.read_text())
+    token = install(sync_client(load_kubeconfig(path=kubeconfig)), webhook)
     if token is not None:
         path = admin_token_file(env)
         path.parent.mkdir(parents=True, exist_ok=True)

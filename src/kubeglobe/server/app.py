@@ -25,16 +25,21 @@ from pydantic import BaseModel
 from kubeglobe import __version__
 from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.hub.accounts.store import Accounts
 from kubeglobe.hub.cluster_access import ClusterAccess
 from kubeglobe.hub.onboarding import OnboardingError
 from kubeglobe.hub.registration import redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.local.images import PLATFORM_IMAGE
+from kubeglobe.server.accounts_api import accounts_router
+from kubeglobe.server.admission import WorkloadProbe, admission_router
 from kubeglobe.server.auth import TokenAuthenticator
+from kubeglobe.server.authorize import Authorizer
 from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
 from kubeglobe.server.metrics import RequestMetrics
 from kubeglobe.server.proxy import ClusterProxy
 from kubeglobe.server.streams import StreamProxy
+from kubeglobe.server.tenancy_api import tenancy_router
 from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -68,7 +73,8 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
                access: ClusterAccess | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     access = access or ClusterAccess(hub=hub)
-    authenticate = TokenAuthenticator(hub=hub)
+    authenticate = TokenAuthenticator(accounts=Accounts(hub))
+    authorize = Authorizer(hub=hub)
     tunnels = TunnelHub(hub=hub, settings=TunnelSettings(advertise_url=settings.advertise_url,
                                                          peer_ca=settings.ca_file))
     proxy = ClusterProxy(access=access, tunnels=tunnels)
@@ -88,7 +94,8 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     registry = CollectorRegistry()
 
     app = FastAPI(title="KubeGlobe API", version=__version__,
-                  description="The platform API: clusters and the cluster proxy.")
+                  description="The platform API: clusters, the cluster proxy, users, "
+                  "tokens, projects and their namespaces, role bindings.")
 
     app.add_middleware(RequestMetrics, registry=registry)
 
@@ -108,7 +115,12 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(cluster_router(authenticate=authenticate, registration=registration))
+    app.include_router(cluster_router(authenticate=authenticate, authorize=authorize,
+                                      registration=registration))
+    app.include_router(accounts_router(authenticate=authenticate, authorize=authorize))
+    app.include_router(tenancy_router(authenticate=authenticate, authorize=authorize))
+    app.include_router(admission_router(hub=hub, probe=WorkloadProbe(
+        hub=hub, platform_url=settings.public_url, ca_file=settings.ca_file)))
 
     @app.post("/api/v1/agent/register", tags=["agent"], response_model=AgentCredential)
     async def register_agent(body: AgentRegistration) -> AgentCredential:

@@ -1,11 +1,15 @@
 """Who is calling: bearer tokens checked against their Secrets in the global cluster.
 
-A verified token is remembered for `CACHE_SECONDS`, so a busy client costs the hub one
-Secret read per second at most, and a revoked token stops working within that time.
+A verified token is remembered for `CACHE_SECONDS`, so a busy client costs the hub a
+few reads per second at most, and a revoked token, a deleted or disabled user, or a
+changed group membership takes effect within that time. Session and API tokens belong
+to a local User: the User must exist and be enabled, and the identity's groups are the
+Groups that list the user.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
@@ -14,9 +18,10 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.hub.accounts.store import Accounts
 from kubeglobe.hub.tokens import (
-    PLATFORM_ADMINS,
     TOKEN_SECRET_TYPE,
+    USER_TOKEN_KINDS,
     Identity,
     check_token,
     parse_token,
@@ -27,46 +32,58 @@ from kubeglobe.kube.ttl import TtlCache
 CACHE_SECONDS = 1.0
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail,
                          headers={"WWW-Authenticate": "Bearer"})
 
 
 @dataclass(eq=False)  # a FastAPI dependency: hashed by identity
 class TokenAuthenticator:
-    hub: AsyncClient
+    accounts: Accounts
     _cache: TtlCache[str, Identity] = field(default_factory=lambda: TtlCache(CACHE_SECONDS))
+
+    @property
+    def hub(self) -> AsyncClient:
+        return self.accounts.hub
 
     async def identify(self, token: str) -> Identity:
         return await self._cache.get(token, lambda: self._verify(token))
 
+    def forget(self, token: str) -> None:
+        self._cache.forget(token)
+
     async def _verify(self, token: str) -> Identity:
         parsed = parse_token(token)
         if parsed is None:
-            raise _unauthorized("malformed token; log in again with `kubeglobe login`")
+            raise unauthorized("malformed token; log in again with `kubeglobe login`")
         token_id, secret_part = parsed
         try:
             secret = await self.hub.get(Secret, secret_name(token_id), namespace=SYSTEM_NAMESPACE)
         except ApiError as e:
             if e.status.code == 404:
-                raise _unauthorized("unknown or revoked token") from e
+                raise unauthorized("unknown or revoked token") from e
             raise HTTPException(status_code=503, detail="cannot verify tokens now") from e
-        identity = None
+        record = None
         if secret.type == TOKEN_SECRET_TYPE:
-            identity = check_token(secret_part=secret_part, data=secret.data or {})
-        if identity is None:
-            raise _unauthorized("unknown or revoked token")
-        return identity
+            record = check_token(secret_part=secret_part, data=secret.data or {})
+        if record is None:
+            raise unauthorized("unknown or revoked token")
+        if record.expired(dt.datetime.now(dt.UTC)):
+            raise unauthorized("the token has expired; log in again with `kubeglobe login`")
+        groups = record.groups
+        if record.kind in USER_TOKEN_KINDS:
+            user = await self.accounts.get(record.user)
+            if user is None:
+                raise unauthorized(f"user {record.user} no longer exists")
+            if user.spec.disabled:
+                raise unauthorized(f"user {record.user} is disabled")
+            groups = await self.accounts.groups_of(record.user)
+        return Identity(user=record.user, groups=groups, token_id=token_id,
+                        token_kind=record.kind)
 
     async def __call__(self, request: Request) -> Identity:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise _unauthorized("no bearer token; pass `Authorization: Bearer <token>`")
+            raise unauthorized("no bearer token; pass `Authorization: Bearer <token>`")
         return await self.identify(token.strip())
-
-
-def require_platform_admin(identity: Identity) -> None:
-    if PLATFORM_ADMINS not in identity.groups:
-        raise HTTPException(status_code=403,
-                            detail=f"user {identity.user} is not a platform admin")

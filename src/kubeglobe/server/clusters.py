@@ -17,7 +17,8 @@ from kubeglobe.hub.onboarding import OnboardingError, import_cluster, unregister
 from kubeglobe.hub.registration import create_registered_cluster, issue_bootstrap_token
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.resources import ClusterCR
-from kubeglobe.server.auth import TokenAuthenticator, require_platform_admin
+from kubeglobe.server.auth import TokenAuthenticator
+from kubeglobe.server.authorize import Authorizer
 
 
 class ClusterView(BaseModel):
@@ -68,7 +69,7 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return data
 
 
-def cluster_router(*, authenticate: TokenAuthenticator,
+def cluster_router(*, authenticate: TokenAuthenticator, authorize: Authorizer,
                    registration: Callable[[ClusterView, str], Registration]) -> APIRouter:
     router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"])
     Caller = Annotated[Identity, Depends(authenticate)]
@@ -90,7 +91,7 @@ def cluster_router(*, authenticate: TokenAuthenticator,
     @router.post("", response_model=ClusterView | Registration, status_code=201)
     async def create_cluster(body: CreateRequest, identity: Caller) -> ClusterView | Registration:
         """Import a cluster (the hub dials it) or register one (its agent dials the hub)."""
-        require_platform_admin(identity)
+        await authorize.require_admin(identity, "add clusters")
         try:
             if body.mode == "register":
                 created, token = await create_registered_cluster(
@@ -108,7 +109,7 @@ def cluster_router(*, authenticate: TokenAuthenticator,
     @router.post("/{name}/bootstrap-token", response_model=Registration, status_code=201)
     async def new_bootstrap_token(name: str, identity: Caller) -> Registration:
         """A new one-time token for a registered cluster's agent (the old one stops working)."""
-        require_platform_admin(identity)
+        await authorize.require_admin(identity, "issue bootstrap tokens")
         try:
             cluster = view(_as_dict(await authenticate.hub.get(ClusterCR, name)))
         except ApiError as e:
@@ -122,7 +123,7 @@ def cluster_router(*, authenticate: TokenAuthenticator,
 
     @router.delete("/{name}", status_code=202)
     async def delete_cluster(name: str, identity: Caller) -> dict[str, str]:
-        require_platform_admin(identity)
+        await authorize.require_admin(identity, "unregister clusters")
         try:
             await unregister_cluster(hub=authenticate.hub, name=name)
         except OnboardingError as e:

@@ -17,9 +17,11 @@ import kopf
 
 from kubeglobe.api.cluster import CLUSTER_PLURAL
 from kubeglobe.api.meta import GROUP, VERSION
-from kubeglobe.hub.tenancy.propagation import TenancyPropagator
+from kubeglobe.hub.tenancy.propagation import CleanupBlocked, TenancyPropagator
+from kubeglobe.hub.tenancy.workloads import forced
 
 PROPAGATION_SECONDS = 5.0
+CLEANUP_RETRY_SECONDS = 10
 TENANCY_PLURALS = ("projects", "projectnamespaces", "platformrolebindings")
 log = logging.getLogger("kubeglobe.tenancy")
 
@@ -69,4 +71,31 @@ def register_tenancy_handlers(registry: kopf.OperatorRegistry,
         async def changed(**_: Any) -> None:
             wakeups.poke()
 
-    del propagate_tenancy, changed  # registered; the names are not used here
+    @kopf.on.delete(GROUP, VERSION, "projectnamespaces", registry=registry)
+    async def remove_namespace(name: str, spec: Any, meta: Any, **_: Any) -> None:
+        """The finalizer: the namespace leaves its cluster before the resource goes."""
+        try:
+            await propagator.remove_namespace(name=name, spec=dict(spec),
+                                              annotations=dict(meta.get("annotations") or {}))
+        except CleanupBlocked as e:
+            raise kopf.TemporaryError(str(e), delay=CLEANUP_RETRY_SECONDS) from e
+
+    @kopf.on.delete(GROUP, VERSION, "projects", registry=registry)
+    async def remove_project(name: str, meta: Any, **_: Any) -> None:
+        """The finalizer: every namespace of the project goes first."""
+        left = await propagator.remove_project_namespaces(
+            project=name, clusters=None, force=forced(meta.get("annotations")))
+        if left:
+            raise kopf.TemporaryError(f"project {name}: waiting for {left} namespace(s) to be "
+                                      "removed from their clusters",
+                                      delay=CLEANUP_RETRY_SECONDS)
+
+    @kopf.on.update(GROUP, VERSION, "projects", field="spec.clusters", registry=registry)
+    async def clusters_removed(name: str, old: Any, new: Any, meta: Any, **_: Any) -> None:
+        """A cluster taken out of a project takes the project's namespaces there with it."""
+        gone = {c["name"] for c in old or []} - {c["name"] for c in new or []}
+        if gone:
+            await propagator.remove_project_namespaces(
+                project=name, clusters=gone, force=forced(meta.get("annotations")))
+
+    del propagate_tenancy, changed, remove_namespace, remove_project, clusters_removed

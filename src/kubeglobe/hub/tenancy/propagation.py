@@ -20,7 +20,6 @@ import httpx
 import yaml
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.generic_resource import create_global_resource
 from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Event
@@ -28,7 +27,7 @@ from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from kubeglobe.api.cluster import ClusterSpec
-from kubeglobe.api.meta import API_VERSION, FIELD_MANAGER, GROUP, VERSION
+from kubeglobe.api.meta import API_VERSION, FIELD_MANAGER
 from kubeglobe.api.tenancy import (
     PlatformRoleBindingSpec,
     ProjectNamespaceSpec,
@@ -40,14 +39,26 @@ from kubeglobe.hub.tenancy.desired import api_path, desired_objects, drifted, ke
 from kubeglobe.hub.tenancy.namespaces import PROJECT_LABEL
 from kubeglobe.hub.tenancy.quota import QuotaExceeded, Sibling, check_namespace_fits
 from kubeglobe.hub.tenancy.rbac import NamedBinding, NamedNamespace
+from kubeglobe.hub.tenancy.workloads import (
+    FORCE_ANNOTATION,
+    WorkloadCheckFailed,
+    count_workloads,
+    describe_workloads,
+    forced,
+)
 from kubeglobe.kube.client import KubeconfigError
+from kubeglobe.kube.resources import (
+    ClusterCR,
+    PlatformRoleBindingCR,
+    ProjectCR,
+    ProjectNamespaceCR,
+)
 
 log = logging.getLogger("kubeglobe.tenancy")
-ProjectCR = create_global_resource(GROUP, VERSION, "Project", "projects")
-ProjectNamespaceCR = create_global_resource(GROUP, VERSION, "ProjectNamespace",
-                                            "projectnamespaces")
-PlatformRoleBindingCR = create_global_resource(GROUP, VERSION, "PlatformRoleBinding",
-                                               "platformrolebindings")
+
+
+class CleanupBlocked(RuntimeError):
+    """A namespace cannot go yet (it holds workloads, or its cluster cannot be reached)."""
 _SELECTOR = "kubeglobe.io/tenancy=true"
 _PRUNABLE = {  # kind -> list path (cluster-wide) of objects the platform may remove
     "ResourceQuota": "/api/v1/resourcequotas",
@@ -113,8 +124,10 @@ class TenancyPropagator:
                 projects[p["metadata"]["name"]] = ProjectSpec.model_validate(p.get("spec") or {})
             except ValidationError as e:
                 log.warning("project %s is invalid: %s", p["metadata"]["name"], e)
+        # One being deleted is no longer wanted; its delete handler removes it.
         raw = [(n["metadata"].get("creationTimestamp", ""), n["metadata"]["name"],
-                n.get("spec") or {}) async for n in self._hub.list(ProjectNamespaceCR)]
+                n.get("spec") or {}) async for n in self._hub.list(ProjectNamespaceCR)
+               if not n["metadata"].get("deletionTimestamp")]
         state = review(projects=projects, namespaces=raw)
         async for b in self._hub.list(PlatformRoleBindingCR):
             try:
@@ -210,6 +223,70 @@ class TenancyPropagator:
                             "pods; kept until they are gone", cluster, ns)
                 continue
             await http.delete(f"/api/v1/namespaces/{ns}")
+
+    async def remove_namespace(self, *, name: str, spec: dict[str, Any],
+                               annotations: dict[str, str]) -> None:
+        """Delete the namespace of ProjectNamespace `name` from its cluster, unless it holds
+        workloads and the deletion is not forced (then CleanupBlocked says what is left)."""
+        pns = ProjectNamespaceSpec.model_validate(spec)
+        try:
+            cluster = await self._hub.get(ClusterCR, pns.cluster)
+        except ApiError as e:
+            if e.status.code == 404:
+                return  # the cluster is gone, and its namespaces with it
+            raise
+        try:
+            target = await self._access.target(
+                name=pns.cluster, spec=ClusterSpec.model_validate(cluster.get("spec") or {}))
+        except (ClusterUnreachable, KubeconfigError) as e:
+            raise CleanupBlocked(f"cluster {pns.cluster} cannot be reached: {e}") from e
+        async with target.client(timeout=10) as http:
+            r = await http.get(f"/api/v1/namespaces/{pns.namespace}")
+            if r.status_code == 404:
+                return
+            if r.status_code != 200:
+                raise CleanupBlocked(f"reading namespace {pns.namespace} on {pns.cluster}: "
+                                     f"HTTP {r.status_code}")
+            labels = (r.json().get("metadata") or {}).get("labels") or {}
+            if labels.get(PROJECT_LABEL) != pns.project:
+                return  # not ours to remove
+            if not forced(annotations):
+                try:
+                    held = await count_workloads(http, pns.namespace)
+                except WorkloadCheckFailed as e:
+                    raise CleanupBlocked(str(e)) from e
+                if held:
+                    raise CleanupBlocked(
+                        f"namespace {pns.namespace} on {pns.cluster} still holds "
+                        f"{describe_workloads(held)}; remove them, or force with the "
+                        f"annotation {FORCE_ANNOTATION}=true")
+            r = await http.delete(f"/api/v1/namespaces/{pns.namespace}")
+            if r.status_code not in (200, 202, 404):
+                raise CleanupBlocked(f"deleting namespace {pns.namespace} on {pns.cluster}: "
+                                     f"HTTP {r.status_code} {r.text[:200]}")
+        log.info("project namespace %s: removed %s from %s", name, pns.namespace, pns.cluster)
+
+    async def remove_project_namespaces(self, *, project: str, clusters: set[str] | None,
+                                        force: bool) -> int:
+        """Delete the project's ProjectNamespaces (on `clusters`, or all); how many remain."""
+        remaining = 0
+        async for n in self._hub.list(ProjectNamespaceCR):
+            spec = n.get("spec") or {}
+            if spec.get("project") != project or (
+                    clusters is not None and spec.get("cluster") not in clusters):
+                continue
+            remaining += 1
+            name = n["metadata"]["name"]
+            if force and not forced(n["metadata"].get("annotations")):
+                await self._hub.patch(ProjectNamespaceCR, name, {"metadata": {"annotations": {
+                    FORCE_ANNOTATION: "true"}}}, patch_type=PatchType.MERGE)
+            if not n["metadata"].get("deletionTimestamp"):
+                try:
+                    await self._hub.delete(ProjectNamespaceCR, name)
+                except ApiError as e:
+                    if e.status.code != 404:
+                        raise
+        return remaining
 
     async def _event(self, cluster: str, message: str) -> None:
         now = dt.datetime.now(dt.UTC)

@@ -77,3 +77,29 @@ def hard_limits(quota: Quota) -> dict[str, str]:
     """The ResourceQuota `hard` map of a namespace quota (unset entries are omitted)."""
     return {HARD_KEYS[r]: str(getattr(quota, r)) for r in HARD_KEYS
             if getattr(quota, r) is not None}
+
+
+def check_project_quota(*, project: str, spec: ProjectSpec,
+                        namespaces: list[tuple[str, ProjectNamespaceSpec]]) -> None:
+    """Raise QuotaExceeded if the project's namespaces already hold more than a changed
+    project quota allows on some cluster."""
+    problems = []
+    for entry in spec.clusters:
+        mine = [(n, s) for n, s in namespaces if s.cluster == entry.name]
+        for resource in HARD_KEYS:
+            limit = amount(entry.quota, resource)
+            if limit is None or not mine:
+                continue
+            held = {n: amount(s.quota, resource) for n, s in mine}
+            if any(v is None for v in held.values()):
+                unset = sorted(n for n, v in held.items() if v is None)
+                problems.append(f"{resource} on {entry.name}: namespaces {', '.join(unset)} "
+                                f"have no {resource} quota; give them one first")
+                continue
+            used = sum(v or 0.0 for v in held.values())
+            if used > limit + 1e-9:
+                problems.append(f"{resource} on {entry.name}: the namespaces hold "
+                                f"{_show(resource, used)}, more than {_show(resource, limit)}")
+    if problems:
+        raise QuotaExceeded(f"project {project}'s quota would be below what its namespaces "
+                            "hold: " + "; ".join(problems) + "; lower their quotas first")

@@ -1,0 +1,1 @@
+"""Local accounts: passwords, the lockout rule, sessions and API tokens of platform users."""
