@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.table import Table
 
 from kubeglobe.cli.common import cli_errors, out
-from kubeglobe.cli.config import ApiClient, CliError, load_config
+from kubeglobe.cli.config import CliError
+from kubeglobe.cli.views import Output, client, emit
 
 app = typer.Typer(no_args_is_help=True, help="Workload clusters managed by the hub.")
-Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")]
-
-
-def _client() -> ApiClient:
-    return ApiClient(load_config())
-
-
-def _emit(data: Any, output: str) -> bool:
-    if output == "json":
-        out.print_json(json.dumps(data))
-    elif output == "yaml":
-        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
-    elif output != "table":
-        raise CliError(f"unknown output {output!r}; use table, json or yaml")
-    else:
-        return False
-    return True
-
-
 def _table(items: list[dict[str, Any]]) -> Table:
     table = Table(box=None)
     for column in ("NAME", "MODE", "PHASE", "VERSION", "NODES", "READY", "HEARTBEAT"):
@@ -58,8 +38,8 @@ def import_(
     """Import a cluster: the hub dials it with this kubeconfig."""
     with cli_errors(CliError, OSError):
         body = {"name": name, "kubeconfig": kubeconfig.read_text(), "displayName": display_name}
-        created = _client().request("POST", "/api/v1/clusters", json=body)
-        if not _emit(created, output):
+        created = client().request("POST", "/api/v1/clusters", json=body)
+        if not emit(created, output):
             out.print(f"cluster {name} imported; it turns Ready at its first heartbeat")
 
 
@@ -67,8 +47,8 @@ def import_(
 def list_(output: Output = "table") -> None:
     """List clusters with their phase, version and nodes."""
     with cli_errors(CliError):
-        items = _client().request("GET", "/api/v1/clusters")["items"]
-        if not _emit(items, output):
+        items = client().request("GET", "/api/v1/clusters")["items"]
+        if not emit(items, output):
             out.print(_table(items))
 
 
@@ -76,8 +56,8 @@ def list_(output: Output = "table") -> None:
 def get(name: str, output: Output = "table") -> None:
     """Show one cluster."""
     with cli_errors(CliError):
-        item = _client().request("GET", f"/api/v1/clusters/{name}")
-        if not _emit(item, output):
+        item = client().request("GET", f"/api/v1/clusters/{name}")
+        if not emit(item, output):
             out.print(_table([item]))
 
 
@@ -85,7 +65,7 @@ def get(name: str, output: Output = "table") -> None:
 def unregister(name: str) -> None:
     """Stop managing a cluster: the platform removes what it created there."""
     with cli_errors(CliError):
-        answer = _client().request("DELETE", f"/api/v1/clusters/{name}")
+        answer = client().request("DELETE", f"/api/v1/clusters/{name}")
         out.print(answer["status"])
 
 
@@ -101,13 +81,13 @@ def register(
 ) -> None:
     """Register a cluster: prints its one-time bootstrap token and the agent manifest."""
     with cli_errors(CliError, OSError):
-        client = _client()
+        api = client()
         if new_token:
-            answer = client.request("POST", f"/api/v1/clusters/{name}/bootstrap-token")
+            answer = api.request("POST", f"/api/v1/clusters/{name}/bootstrap-token")
         else:
-            answer = client.request("POST", "/api/v1/clusters", json={
+            answer = api.request("POST", "/api/v1/clusters", json={
                 "name": name, "mode": "register", "displayName": display_name})
-        if _emit(answer, output):
+        if emit(answer, output):
             return
         if manifest_out is not None:
             fd = os.open(manifest_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -74,3 +74,23 @@ class ApiClient:
                 detail = r.text
             raise CliError(f"{detail} (HTTP {r.status_code})")
         return r.json() if r.content else None
+
+
+def login_with_password(*, server: str, ca_file: str | None, user: str,
+                        password: str) -> dict[str, Any]:
+    """Trade a user's name and password for a session token (the one unauthenticated
+    call the CLI makes)."""
+    try:
+        r = httpx.post(server.rstrip("/") + "/api/v1/login", verify=_tls(ca_file),
+                       trust_env=False, timeout=30.0,
+                       json={"username": user, "password": password})
+    except httpx.HTTPError as e:
+        raise CliError(f"cannot reach {server}: {e}") from e
+    if r.status_code >= 400:
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text
+        raise CliError(f"{detail} (HTTP {r.status_code})")
+    answer: dict[str, Any] = r.json()
+    return answer

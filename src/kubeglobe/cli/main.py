@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kubeglobe.cli import cluster, local
+from kubeglobe.cli import accounts, cluster, local, tenancy
 from kubeglobe.cli.agent import agent_command
 from kubeglobe.cli.controller import controller_command
 from kubeglobe.cli.install import install_command
@@ -20,6 +20,14 @@ app.add_typer(cluster.app, name="cluster")
 app.command("login")(login_command)
 app.command("agent")(agent_command)
 app.command("kubeconfig")(kubeconfig_command)
+app.command("logout")(accounts.logout_command)
+app.command("whoami")(accounts.whoami_command)
+app.add_typer(accounts.users, name="user")
+app.add_typer(accounts.groups, name="group")
+app.add_typer(accounts.tokens, name="token")
+app.add_typer(tenancy.projects, name="project")
+app.add_typer(tenancy.namespaces, name="namespace")
+app.add_typer(tenancy.bindings, name="rolebinding")
 
 
 if __name__ == "__main__":

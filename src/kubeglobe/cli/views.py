@@ -1,0 +1,48 @@
+"""What every API-backed CLI command shares: the logged-in client and the output forms
+(a table for people, `-o json|yaml` for scripts)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from kubeglobe.cli.common import out
+from kubeglobe.cli.config import ApiClient, CliError, load_config
+
+Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")]
+
+
+def client() -> ApiClient:
+    return ApiClient(load_config())
+
+
+def emit(data: Any, output: str) -> bool:
+    """Print `data` as json or yaml and return True; False when a table is wanted."""
+    if output == "json":
+        out.print_json(json.dumps(data))
+    elif output == "yaml":
+        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+    elif output != "table":
+        raise CliError(f"unknown output {output!r}; use table, json or yaml")
+    else:
+        return False
+    return True
+
+
+def show(data: Any, output: str, columns: Sequence[str],
+         row: Callable[[dict[str, Any]], Sequence[Any]]) -> None:
+    """Print one item or a list of them, as a table unless json or yaml is asked for."""
+    if emit(data, output):
+        return
+    items = data if isinstance(data, list) else [data]
+    table = Table(box=None)
+    for column in columns:
+        table.add_column(column)
+    for item in items:
+        table.add_row(*("-" if v is None or v == "" else str(v) for v in row(item)))
+    out.print(table)
