@@ -4,7 +4,6 @@
 and password; platform admins manage everyone's; platform auditors read everything.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any

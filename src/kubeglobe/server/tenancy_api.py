@@ -6,7 +6,6 @@ workloads are made by the admission webhook the global cluster calls for every w
 (REST, CLI or kubectl alike). Here only who-may-do-what is added.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 
