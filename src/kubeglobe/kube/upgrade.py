@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from kubeglobe.kube.http1 import (
-    MAX_HEAD,
     HeadError,
     RequestHead,
     ResponseHead,
@@ -23,7 +22,7 @@ from kubeglobe.kube.http1 import (
     parse_response_head,
 )
 from kubeglobe.kube.rest import RestTarget
-from kubeglobe.tunnel.pipe import SocketEnd
+from kubeglobe.tunnel.pipe import READ_SIZE, SocketEnd
 
 CONNECT_SECONDS = 10.0
 ANSWER_SECONDS = 30.0
@@ -72,7 +71,7 @@ async def dial(where: Endpoint, request: RequestHead) -> Answer:
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(where.host, where.port, ssl=where.ssl,
-                                    server_hostname=where.host, limit=MAX_HEAD),
+                                    server_hostname=where.host, limit=READ_SIZE),
             CONNECT_SECONDS)
     except (OSError, TimeoutError) as e:
         raise DialError(f"cannot connect to {where.authority}: {e or type(e).__name__}") from e

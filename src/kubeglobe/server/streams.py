@@ -35,6 +35,7 @@ from kubeglobe.kube.http1 import (
     status_response,
     upgrade_token,
 )
+from kubeglobe.kube.spdy import SpdyWatch
 from kubeglobe.kube.upgrade import Answer, DialError, dial, endpoint, target_endpoint
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.proxy import ClusterProxy, forward_headers
@@ -102,17 +103,18 @@ class StreamProxy:
         if isinstance(far, bytes):  # a final answer from the far side, relayed whole
             await _answer(caller, far)
             return
-        head, pipe = far
         try:
-            await caller.write(head.encode())
+            await caller.write(far.head.encode())
         except (ConnectionError, OSError):
-            await pipe.close("caller went away")
+            await far.pipe.close("caller went away")
             await caller.close("caller went away")
             return
-        error = await splice(caller, pipe)
+        watched = WatchedCaller(caller, SpdyWatch(
+            protocol=far.head.header("x-stream-protocol-version") or ""), lost=far.lost)
+        error = await splice(watched, far.pipe)
         log.debug("stream to cluster %s ended%s", cluster, f": {error}" if error else "")
 
-    async def _open(self, incoming: Incoming) -> bytes | tuple[ResponseHead, End]:
+    async def _open(self, incoming: Incoming) -> bytes | Upgraded:
         token = bearer_token(incoming.headers)
         if token is None:
             raise Refused(401, "no bearer token; pass `Authorization: Bearer <token>`")
@@ -136,12 +138,13 @@ class StreamProxy:
                               upgrade=upgrade, forwarded=forwarded,
                               credentials=where.credentials)
         try:
-            return _relayable(await dial(where, head))
+            return _relayable(await dial(where, head),
+                              lost=f"lost the connection to cluster {cluster}'s apiserver")
         except DialError as e:
             raise Refused(502, f"cluster {cluster} did not answer: {e}") from e
 
     async def _register(self, incoming: Incoming, forwarded: list[tuple[str, str]],
-                        upgrade: str) -> bytes | tuple[ResponseHead, End]:
+                        upgrade: str) -> bytes | Upgraded:
         cluster = incoming.route.cluster
         mux = self._tunnels.local(cluster)
         if mux is not None:
@@ -156,20 +159,60 @@ class StreamProxy:
                           "it reconnects by itself once it can reach the hub")
         peer = endpoint(holder, self._peer_ssl)
         try:
-            return _relayable(await dial(peer, peer_head(incoming, peer.authority)))
+            return _relayable(await dial(peer, peer_head(incoming, peer.authority)),
+                              lost=f"lost replica {holder}, which holds the tunnel of "
+                                   f"cluster {cluster}")
         except DialError as e:
             raise Refused(502, f"replica {holder} holding the tunnel did not answer: {e}") from e
 
 
-def _relayable(answer: Answer) -> bytes | tuple[ResponseHead, End]:
+@dataclass(frozen=True)
+class Upgraded:
+    head: ResponseHead  # the far side's 101 answer
+    pipe: End
+    lost: str  # what the caller is told if the far side breaks mid-stream
+
+
+class WatchedCaller:
+    """The caller's connection, its SPDY followed: if the far side breaks mid-stream,
+    kubectl is told why on its error stream before the connection closes."""
+
+    def __init__(self, caller: SocketEnd, watch: SpdyWatch, *, lost: str) -> None:
+        self._caller = caller
+        self._watch = watch
+        self._lost = lost
+
+    async def read(self) -> bytes | None:
+        data = await self._caller.read()
+        if data is not None:
+            self._watch.from_client(data)
+        return data
+
+    async def write(self, data: bytes) -> None:
+        self._watch.from_server(data)
+        await self._caller.write(data)
+
+    async def end(self) -> bool:
+        return await self._caller.end()
+
+    async def close(self, error: str | None) -> None:
+        frames = self._watch.broken(f"{self._lost} ({error})") if error else b""
+        if frames:
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._caller.write(frames)
+            error = None  # an orderly close, so kubectl reads the Status first
+        await self._caller.close(error)
+
+
+def _relayable(answer: Answer, *, lost: str) -> bytes | Upgraded:
     if answer.pipe is None:
         return final_response(answer.head, answer.body)
-    return answer.head, answer.pipe
+    return Upgraded(head=answer.head, pipe=answer.pipe, lost=lost)
 
 
 async def _through_tunnel(mux: Multiplexer, cluster: str, incoming: Incoming,
                           forwarded: list[tuple[str, str]],
-                          upgrade: str) -> bytes | tuple[ResponseHead, End]:
+                          upgrade: str) -> bytes | Upgraded:
     path, _, query = incoming.route.target.partition("?")
     meta: dict[str, Any] = {"method": incoming.method, "path": path, "query": query,
                             "headers": forwarded, "body": False, "upgrade": upgrade}
@@ -180,7 +223,8 @@ async def _through_tunnel(mux: Multiplexer, cluster: str, incoming: Incoming,
         head = ResponseHead(status=int(got["status"]), reason=str(got.get("reason", "")),
                             headers=tuple((str(k), str(v)) for k, v in got["headers"]))
         if head.upgraded:
-            return head, StreamEnd(stream)
+            return Upgraded(head=head, pipe=StreamEnd(stream),
+                            lost=f"lost the stream to cluster {cluster} through its agent")
         body = b""
         while (chunk := await stream.recv()) is not None:
             body += chunk

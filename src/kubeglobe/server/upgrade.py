@@ -21,9 +21,9 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from kubeglobe.kube.http1 import MAX_HEAD, StreamRoute, stream_route
+from kubeglobe.kube.http1 import StreamRoute, stream_route
 from kubeglobe.server.streams import Incoming, StreamProxy
-from kubeglobe.tunnel.pipe import SocketEnd
+from kubeglobe.tunnel.pipe import READ_SIZE, SocketEnd
 
 log = logging.getLogger("kubeglobe.streams")
 
@@ -31,7 +31,7 @@ log = logging.getLogger("kubeglobe.streams")
 def raw_end(transport: asyncio.Transport, buffered: bytes) -> SocketEnd:
     """Asyncio streams over a connection taken from another protocol."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=MAX_HEAD, loop=loop)
+    reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
     protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
     transport.set_protocol(protocol)
     protocol.connection_made(transport)

@@ -25,8 +25,8 @@ from kubeglobe.tunnel.frames import (
     window_frame,
 )
 
-WINDOW = 256 * 1024
-MAX_DATA_FRAME = 32 * 1024
+WINDOW = 1024 * 1024
+MAX_DATA_FRAME = 128 * 1024
 log = logging.getLogger("kubeglobe.tunnel")
 
 
