@@ -9,7 +9,8 @@ request, WebSockets included, takes uvicorn's normal way.
 
 This leans on two methods of uvicorn's `H11Protocol` (`_should_upgrade`,
 `handle_websocket_upgrade`); uvicorn is pinned in constraints.txt, and a new version
-must be checked against them (the unit tests exercise the hand-over).
+must be checked against them (tests/integration/test_streams.py exercises the
+hand-over with kubectl).
 """
 
 from __future__ import annotations

@@ -1,0 +1,212 @@
+"""Pure parts of the stream path: HTTP/1.1 heads, the SPDY watch, the byte pipe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import zlib
+
+import pytest
+
+from kubeglobe.kube.http1 import (
+    HeadError,
+    ResponseHead,
+    StreamRoute,
+    apiserver_head,
+    body_length,
+    final_response,
+    parse_response_head,
+    status_response,
+    stream_route,
+    upgrade_token,
+)
+from kubeglobe.kube.spdy import DICTIONARY, SpdyWatch, data_frame
+from kubeglobe.tunnel.pipe import splice
+
+SPDY = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
+
+
+def test_stream_routes_only_non_websocket_upgrades_to_the_cluster_proxy() -> None:
+    target = "/clusters/w1/k8s/api/v1/namespaces/a/pods/b/exec?command=ls&stdout=true"
+    assert stream_route(target, SPDY) == StreamRoute(
+        cluster="w1", target="/api/v1/namespaces/a/pods/b/exec?command=ls&stdout=true")
+    assert stream_route(target, []) is None  # a plain request stays with the ASGI app
+    assert stream_route(target, [("Connection", "Upgrade"), ("Upgrade", "websocket")]) is None
+    assert stream_route("/api/v1/agent/tunnel", SPDY) is None
+    assert stream_route("/clusters/w1/k8s", SPDY) == StreamRoute(cluster="w1", target="/")
+    escaped = "/clusters/w1/k8s/api/v1/namespaces/a/pods/b/exec?command=sh&command=-c&command=a%20b"
+    route = stream_route(escaped, SPDY)
+    assert route is not None and route.target.endswith("command=a%20b")
+
+
+def test_upgrade_token_needs_connection_upgrade() -> None:
+    assert upgrade_token([("connection", "keep-alive, Upgrade"), ("upgrade", "SPDY/3.1")]) == (
+        "spdy/3.1")
+    assert upgrade_token([("upgrade", "SPDY/3.1")]) is None
+
+
+def test_apiserver_head_restores_the_upgrade_and_adds_the_dialers_credentials() -> None:
+    head = apiserver_head(method="POST", target="/api/v1/x/exec?command=id", base_path="/pre",
+                          host="10.0.0.1:6443", upgrade="SPDY/3.1",
+                          forwarded=[("Host", "hub"), ("X-Stream-Protocol-Version",
+                                                        "v4.channel.k8s.io"),
+                                     ("Impersonate-User", "bob")],
+                          credentials={"Authorization": "Bearer agent"})
+    raw = head.encode().decode()
+    assert raw.startswith("POST /pre/api/v1/x/exec?command=id HTTP/1.1\r\nHost: 10.0.0.1:6443\r\n")
+    for line in ("X-Stream-Protocol-Version: v4.channel.k8s.io", "Impersonate-User: bob",
+                 "Authorization: Bearer agent", "Connection: Upgrade", "Upgrade: SPDY/3.1"):
+        assert f"\r\n{line}\r\n" in raw
+    assert "Host: hub" not in raw and raw.endswith("\r\n\r\n")
+
+
+def test_response_heads_parse_and_reject_garbage() -> None:
+    head = parse_response_head(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                               b"X-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n")
+    assert head.upgraded and head.reason == "Switching Protocols"
+    assert head.header("x-stream-protocol-version") == "v4.channel.k8s.io"
+    assert parse_response_head(head.encode()) == head
+    for bad in (b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\n"):
+        with pytest.raises(HeadError):
+            parse_response_head(bad)
+
+
+def test_final_answers_are_relayed_whole_and_close() -> None:
+    head = ResponseHead(status=403, reason="Forbidden", headers=(
+        ("Content-Type", "application/json"), ("Transfer-Encoding", "chunked"),
+        ("Connection", "keep-alive")))
+    raw = final_response(head, b'{"x":1}')
+    top, _, body = raw.partition(b"\r\n\r\n")
+    relayed = parse_response_head(top + b"\r\n\r\n")
+    assert relayed.status == 403 and body == b'{"x":1}' and body_length(relayed) == 7
+    assert relayed.header("connection") == "close" and relayed.header("transfer-encoding") is None
+
+
+def test_refusals_are_kubernetes_statuses() -> None:
+    top, _, body = status_response(503, "the agent of cluster w2 is not connected").partition(
+        b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    status = json.loads(body)
+    assert status["kind"] == "Status" and status["code"] == 503
+    assert status["reason"] == "ServiceUnavailable" and "w2" in status["message"]
+
+
+# -- SPDY ------------------------------------------------------------------------------
+
+def test_the_spdy_dictionary_is_the_one_zlib_expects() -> None:
+    # SPDY/3's dictionary, as its Adler-32 (what a zlib stream names it by).
+    assert len(DICTIONARY) == 1423 and zlib.adler32(DICTIONARY) == 3821447106
+
+
+def _syn_stream(compress: zlib._Compress, stream: int, headers: dict[str, str]) -> bytes:
+    block = struct.pack(">I", len(headers)) + b"".join(
+        struct.pack(">I", len(k)) + k.encode() + struct.pack(">I", len(v)) + v.encode()
+        for k, v in headers.items())
+    packed = compress.compress(block) + compress.flush(zlib.Z_SYNC_FLUSH)
+    payload = struct.pack(">IIH", stream, 0, 0) + packed
+    return struct.pack(">HHI", 0x8003, 1, len(payload)) + payload
+
+
+def test_the_watch_finds_the_error_stream_and_tells_it_why() -> None:
+    client = zlib.compressobj(zdict=DICTIONARY)
+    watch = SpdyWatch(protocol="v4.channel.k8s.io")
+    frames = (_syn_stream(client, 1, {"streamtype": "error"})
+              + _syn_stream(client, 3, {"streamtype": "stdout"}))
+    for i in range(0, len(frames), 7):  # any split of the bytes
+        watch.from_client(frames[i:i + 7])
+    assert watch.error_streams == {1}
+    out = data_frame(3, b"hello")
+    watch.from_server(out[:4])
+    assert watch.broken("lost") == b""  # mid-frame: nothing may be inserted
+    watch.from_server(out[4:])
+    told = watch.broken("lost the agent")
+    stream, flags_length = struct.unpack_from(">II", told)
+    assert stream == 1 and flags_length >> 24 == 1  # FIN
+    status = json.loads(told[8:])
+    assert status["status"] == "Failure" and status["message"] == "lost the agent"
+
+
+def test_the_watch_stays_quiet_once_the_server_closed_the_error_stream() -> None:
+    client = zlib.compressobj(zdict=DICTIONARY)
+    watch = SpdyWatch(protocol="v4.channel.k8s.io")
+    watch.from_client(_syn_stream(client, 5, {"streamtype": "error"}))
+    watch.from_server(data_frame(5, b"{}", fin=True))
+    assert watch.broken("x") == b""
+
+
+def test_the_watch_gives_up_on_what_is_not_spdy() -> None:
+    watch = SpdyWatch()
+    watch.from_client(b"\x80\x03\x00\x01\x00\x00\x00\x0e" + b"\x00" * 10 + b"junk")
+    assert watch.failed and watch.broken("x") == b""
+
+
+# -- the pipe ----------------------------------------------------------------------------
+
+class MemoryEnd:
+    """An end fed from a list of chunks; records what it is sent."""
+
+    def __init__(self, chunks: list[bytes], *, can_end: bool = True,
+                 fail: Exception | None = None) -> None:
+        self.chunks = list(chunks)
+        self.sent: list[bytes] = []
+        self.ended = False
+        self.closed: tuple[bool, str | None] = (False, None)
+        self._can_end = can_end
+        self._fail = fail
+        self.hold = asyncio.Event()
+
+    async def read(self) -> bytes | None:
+        if self.chunks:
+            return self.chunks.pop(0)
+        if self._fail is not None:
+            raise self._fail
+        await self.hold.wait()
+        return None
+
+    async def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    async def end(self) -> bool:
+        self.ended = self._can_end
+        return self._can_end
+
+    async def close(self, error: str | None) -> None:
+        self.closed = (True, error)
+
+
+def test_splice_half_closes_where_it_can() -> None:
+    async def run() -> None:
+        a = MemoryEnd([b"1", b"2"])
+        b = MemoryEnd([b"x"])
+        a.hold.set()
+        b.hold.set()
+        assert await splice(a, b) is None
+        assert b.sent == [b"1", b"2"] and a.sent == [b"x"] and a.ended and b.ended
+        assert a.closed == (True, None) and b.closed == (True, None)
+
+    asyncio.run(run())
+
+
+def test_splice_ends_everything_when_one_side_cannot_half_close() -> None:
+    async def run() -> None:
+        socket_like = MemoryEnd([b"req"], can_end=False)
+        tunnel = MemoryEnd([b"answer"])
+        tunnel.hold.set()  # the tunnel ends; the socket never does by itself
+        assert await splice(socket_like, tunnel) is None
+        assert socket_like.sent == [b"answer"] and socket_like.closed == (True, None)
+
+    asyncio.run(run())
+
+
+def test_splice_passes_a_failure_to_both_ends() -> None:
+    async def run() -> None:
+        caller = MemoryEnd([])
+        tunnel = MemoryEnd([b"partial"], fail=ConnectionError("tunnel closed"))
+        error = await splice(caller, tunnel)
+        assert error == "ConnectionError: tunnel closed"
+        assert caller.sent == [b"partial"] and caller.closed == (True, error)
+        assert tunnel.closed == (True, error)
+
+    asyncio.run(run())
