@@ -76,11 +76,14 @@ class Platform:
     config: Path
     workdir: Path
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, check: bool = True, config: Path | None = None,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """The CLI as the admin, or with another saved login (`config`)."""
         done = subprocess.run(
             [sys.executable, "-m", "kubeglobe.cli.main", *args], capture_output=True,
-            text=True, timeout=120, env={**os.environ, "KUBEGLOBE_CONFIG": str(self.config),
-                                         "COLUMNS": "200"},
+            text=True, timeout=120, input=stdin,
+            env={**os.environ, "KUBEGLOBE_CONFIG": str(config or self.config),
+                 "COLUMNS": "200"},
         )
         if check and done.returncode != 0:
             raise AssertionError(f"kubeglobe {' '.join(args)}: {done.stderr.strip()}")

@@ -116,21 +116,30 @@ def test_auditor_reads_but_cannot_write(tenancy: Platform) -> None:
 
 
 def test_over_quota_namespace_is_refused_with_the_numbers(tenancy: Platform) -> None:
-    _apply(tenancy, [{"apiVersion": "kubeglobe.io/v1alpha1", "kind": "ProjectNamespace",
-                      "metadata": {"name": "p1-big-w1"},
-                      "spec": {"project": "p1", "cluster": "workload-1", "namespace": "p1-big",
-                               "quota": {"cpu": "3", "memory": "1Gi", "pods": 1}}}])
-
-    def rejected() -> bool:
-        got = tenancy.env.kubectl(GLOBAL, "get", "projectnamespace", "p1-big-w1", "-o",
-                                  "jsonpath={.status.phase}").stdout
-        return got == "Rejected"
-
-    _eventually(rejected, 30, "p1-big rejected")
-    message = tenancy.env.kubectl(GLOBAL, "get", "projectnamespace", "p1-big-w1", "-o",
-                                  "jsonpath={.status.message}").stdout
-    assert "asks 3, project p1 allows 4 on workload-1" in message
-    assert "at most 2 is left" in message
+    big = {"apiVersion": "kubeglobe.io/v1alpha1", "kind": "ProjectNamespace",
+           "metadata": {"name": "p1-big-w1"},
+           "spec": {"project": "p1", "cluster": "workload-1", "namespace": "p1-big",
+                    "quota": {"cpu": "3", "memory": "1Gi", "pods": 1}}}
+    refused = tenancy.env.kubectl(GLOBAL, "apply", "-f", "-", stdin=json.dumps(big),
+                                  check=False)
+    assert refused.returncode != 0
+    assert "asks 3, project p1 allows 4 on workload-1" in refused.stderr
+    assert "at most 2 is left" in refused.stderr
+    assert not tenancy.env.kubectl(GLOBAL, "get", "projectnamespace", "p1-big-w1",
+                                   check=False).stdout
+    # the same rule, the same words, through the CLI (REST)
+    cli = tenancy.cli("namespace", "create", "p1-big", "--project", "p1", "--cluster",
+                      "workload-1", "--quota", "cpu=3", "--quota", "memory=1Gi",
+                      "--quota", "pods=1", check=False)
+    assert cli.returncode == 2
+    assert "at most 2 is left" in cli.stderr.replace("\n", " ")
+    # what fits is accepted, and a project quota cannot shrink below what is handed out
+    tenancy.cli("namespace", "create", "p1-small", "--project", "p1", "--cluster",
+                "workload-1", "--quota", "cpu=1", "--quota", "memory=1Gi", "--quota", "pods=1")
+    shrink = tenancy.cli("project", "update", "p1", "--cluster",
+                         "workload-1:cpu=2,memory=8Gi,pods=20", check=False)
+    assert shrink.returncode == 2 and "hold 3, more than 2" in shrink.stderr.replace("\n", " ")
+    tenancy.cli("namespace", "delete", "p1-small-workload-1")
     assert not _on_w1(tenancy, "get", "ns", "p1-big", "-o", "name")
 
 
@@ -157,3 +166,29 @@ def test_drift_is_repaired_and_recorded(tenancy: Platform) -> None:
     assert "Repaired Namespace p1-dev on cluster workload-1: it had been changed" in events
     assert "ResourceQuota p1-dev/kubeglobe-project-quota on cluster workload-1: it had been " \
            "deleted" in events
+
+
+def test_namespaces_holding_workloads_are_removed_only_when_forced(tenancy: Platform) -> None:
+    # p1-dev holds alice's Deployment `web` (test_developer_works_in_her_project_only)
+    refused = tenancy.cli("namespace", "delete", "p1-dev-w1", check=False)
+    said = refused.stderr.replace("\n", " ")
+    assert refused.returncode == 2 and "p1-dev on workload-1 holds 1 deployment" in said
+    by_kubectl = tenancy.env.kubectl(GLOBAL, "delete", "project", "p1", check=False)
+    assert by_kubectl.returncode != 0 and "still hold workloads" in by_kubectl.stderr
+    assert _on_w1(tenancy, "get", "ns", "p1-dev", "-o", "name")
+
+    def gone_from_w1(namespace: str) -> bool:
+        phase = _on_w1(tenancy, "get", "ns", namespace, "-o", "jsonpath={.status.phase}")
+        return phase in ("", "Terminating")
+
+    # taking workload-1 out of p2 removes p2's (empty) namespace there
+    tenancy.cli("project", "update", "p2")
+    _eventually(lambda: gone_from_w1("p2-dev"), 60, "p2-dev removed from workload-1")
+    _eventually(lambda: not tenancy.env.kubectl(GLOBAL, "get", "projectnamespace",
+                                                "p2-dev-w1", check=False).stdout,
+                30, "p2-dev-w1 finalized")
+    # forced: the project goes with its namespace and the workloads in it
+    tenancy.cli("project", "delete", "p1", "--force")
+    _eventually(lambda: gone_from_w1("p1-dev"), 60, "p1-dev removed from workload-1")
+    _eventually(lambda: not tenancy.env.kubectl(GLOBAL, "get", "project", "p1",
+                                                check=False).stdout, 60, "p1 finalized")

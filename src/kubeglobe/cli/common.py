@@ -28,7 +28,7 @@ def cli_errors(*known: type[BaseException]) -> Iterator[None]:
         yield
     except known as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        console.print(f"[bold red]error:[/] {message}")
+        console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
