@@ -41,6 +41,7 @@ from kubeglobe.hub.tenancy.workloads import (
     describe_workloads,
 )
 from kubeglobe.kube.client import KubeconfigError
+from kubeglobe.kube.informer import Informer
 from kubeglobe.kube.resources import ClusterCR, ProjectCR, ProjectNamespaceCR
 from kubeglobe.kube.secrets import secret_text
 
@@ -89,36 +90,59 @@ class WorkloadProbe:
             return await count_workloads(http, spec.namespace)
 
 
-async def _entries(hub: AsyncClient) -> list[NamespaceEntry]:
-    found = []
-    async for n in hub.list(ProjectNamespaceCR):
-        try:
-            spec = ProjectNamespaceSpec.model_validate(n.get("spec") or {})
-        except ValidationError:
-            continue
-        found.append(NamespaceEntry(
-            name=n["metadata"]["name"], spec=spec,
-            rejected=(n.get("status") or {}).get("phase") == "Rejected",
-            deleting=bool(n["metadata"].get("deletionTimestamp"))))
-    return found
+class TenancyView:
+    """Projects and project namespaces as admission reads them: from live caches once
+    they are synced, else straight from the API."""
 
+    def __init__(self, hub: AsyncClient) -> None:
+        self.hub = hub
+        self.projects = Informer(hub, ProjectCR)
+        self.namespaces = Informer(hub, ProjectNamespaceCR)
 
-async def _project(hub: AsyncClient, name: str) -> ProjectSpec | None:
-    try:
-        obj = await hub.get(ProjectCR, name)
-    except ApiError as e:
-        if e.status.code == 404:
+    def start(self) -> None:
+        self.projects.start()
+        self.namespaces.start()
+
+    async def stop(self) -> None:
+        await self.projects.stop()
+        await self.namespaces.stop()
+
+    async def entries(self) -> list[NamespaceEntry]:
+        cached = self.namespaces.items()
+        objects = list(cached.values()) if cached is not None else [
+            n async for n in self.hub.list(ProjectNamespaceCR)]
+        found = []
+        for n in objects:
+            try:
+                spec = ProjectNamespaceSpec.model_validate(n.get("spec") or {})
+            except ValidationError:
+                continue
+            found.append(NamespaceEntry(
+                name=n["metadata"]["name"], spec=spec,
+                rejected=(n.get("status") or {}).get("phase") == "Rejected",
+                deleting=bool(n["metadata"].get("deletionTimestamp"))))
+        return found
+
+    async def project(self, name: str) -> ProjectSpec | None:
+        cached = self.projects.items()
+        if cached is not None:
+            obj = cached.get(name)
+        else:
+            try:
+                obj = await self.hub.get(ProjectCR, name)
+            except ApiError as e:
+                if e.status.code != 404:
+                    raise
+                obj = None
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None
-        raise
-    if obj["metadata"].get("deletionTimestamp"):
-        return None
-    try:
-        return ProjectSpec.model_validate(obj.get("spec") or {})
-    except ValidationError:
-        return None
+        try:
+            return ProjectSpec.model_validate(obj.get("spec") or {})
+        except ValidationError:
+            return None
 
 
-async def decide(request: dict[str, Any], *, hub: AsyncClient, probe: WorkloadProbe) -> None:
+async def decide(request: dict[str, Any], *, view: TenancyView, probe: WorkloadProbe) -> None:
     """Raise Denied with the reason, or return to allow."""
     kind = (request.get("kind") or {}).get("kind", "")
     if kind not in SPEC_MODELS:
@@ -130,13 +154,13 @@ async def decide(request: dict[str, Any], *, hub: AsyncClient, probe: WorkloadPr
         spec = spec_of(kind, obj)
         name = obj["metadata"]["name"]
         if kind == "ProjectNamespace":
-            check_namespace(name, spec, project=await _project(hub, spec.project),
-                            others=await _entries(hub))
+            check_namespace(name, spec, project=await view.project(spec.project),
+                            others=await view.entries())
         elif kind == "Project":
-            check_project(name, spec, others=await _entries(hub))
+            check_project(name, spec, others=await view.entries())
     if kind in ("Project", "ProjectNamespace") and operation in ("UPDATE", "DELETE"):
         busy = []
-        for entry in namespaces_to_check(kind, operation, obj, old, await _entries(hub)):
+        for entry in namespaces_to_check(kind, operation, obj, old, await view.entries()):
             try:
                 held = await probe.workloads(entry)
             except (ClusterUnreachable, KubeconfigError, WorkloadCheckFailed, OSError) as e:
@@ -153,7 +177,7 @@ async def decide(request: dict[str, Any], *, hub: AsyncClient, probe: WorkloadPr
                          f"(kubeglobe ... --force, or the annotation {FORCE_ANNOTATION}=true)")
 
 
-def admission_router(*, hub: AsyncClient, probe: WorkloadProbe) -> APIRouter:
+def admission_router(*, view: TenancyView, probe: WorkloadProbe) -> APIRouter:
     router = APIRouter(tags=["admission"])
 
     @router.post(WEBHOOK_PATH)
@@ -161,7 +185,7 @@ def admission_router(*, hub: AsyncClient, probe: WorkloadProbe) -> APIRouter:
         request = body.get("request") or {}
         response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": True}
         try:
-            await decide(request, hub=hub, probe=probe)
+            await decide(request, view=view, probe=probe)
         except Denied as e:
             code, reason = (422, "Invalid") if e.invalid else (403, "Forbidden")
             response = {"uid": request.get("uid", ""), "allowed": False,

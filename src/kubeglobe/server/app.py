@@ -32,7 +32,7 @@ from kubeglobe.hub.registration import redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.local.images import PLATFORM_IMAGE
 from kubeglobe.server.accounts_api import accounts_router
-from kubeglobe.server.admission import WorkloadProbe, admission_router
+from kubeglobe.server.admission import TenancyView, WorkloadProbe, admission_router
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.authorize import Authorizer
 from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
@@ -119,8 +119,13 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
                                       registration=registration))
     app.include_router(accounts_router(authenticate=authenticate, authorize=authorize))
     app.include_router(tenancy_router(authenticate=authenticate, authorize=authorize))
-    app.include_router(admission_router(hub=hub, probe=WorkloadProbe(
+    tenancy_view = TenancyView(hub)
+    app.include_router(admission_router(view=tenancy_view, probe=WorkloadProbe(
         hub=hub, platform_url=settings.public_url, ca_file=settings.ca_file)))
+
+    @app.on_event("startup")
+    async def start_caches() -> None:
+        tenancy_view.start()
 
     @app.post("/api/v1/agent/register", tags=["agent"], response_model=AgentCredential)
     async def register_agent(body: AgentRegistration) -> AgentCredential:
@@ -151,6 +156,7 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
 
     @app.on_event("shutdown")
     async def close() -> None:
+        await tenancy_view.stop()
         await access.aclose()
         await tunnels.aclose()
 

@@ -32,6 +32,11 @@ def desired_objects(*, cluster: str, namespaces: list[NamedNamespace],
     return sorted(objects, key=lambda o: _ORDER[o["kind"]])
 
 
+def apply_phase(obj: Manifest) -> int:
+    """Objects of a lower phase are applied first (a namespace before its quota)."""
+    return _ORDER[obj["kind"]]
+
+
 def api_path(obj: Manifest) -> str:
     version = obj["apiVersion"]
     base = f"/api/{version}" if "/" not in version else f"/apis/{version}"

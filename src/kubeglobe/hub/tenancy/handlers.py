@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -55,10 +56,15 @@ def register_tenancy_handlers(registry: kopf.OperatorRegistry,
         try:
             while not stopped:
                 wake.clear()
+                started = time.monotonic()
                 try:
                     state = await propagator.read_state()
                     await propagator.publish_verdicts(state, cluster=name)
-                    await propagator.reconcile_cluster(name=name, spec=dict(spec), state=state)
+                    applied = await propagator.reconcile_cluster(name=name, spec=dict(spec),
+                                                                 state=state)
+                    if applied:
+                        log.info("cluster %s: tenancy pass applied %d object(s) in %.2fs",
+                                 name, applied, time.monotonic() - started)
                 except Exception as e:  # one bad pass must not end the loop
                     log.warning("cluster %s: tenancy pass failed: %s", name, e)
                 with contextlib.suppress(TimeoutError):

@@ -11,9 +11,10 @@ a namespace is removed only while it holds no pods (else it is reported and kept
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -35,7 +36,7 @@ from kubeglobe.api.tenancy import (
     ProjectSpec,
 )
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
-from kubeglobe.hub.tenancy.desired import api_path, desired_objects, drifted, key
+from kubeglobe.hub.tenancy.desired import api_path, apply_phase, desired_objects, drifted, key
 from kubeglobe.hub.tenancy.namespaces import PROJECT_LABEL
 from kubeglobe.hub.tenancy.quota import QuotaExceeded, Sibling, check_namespace_fits
 from kubeglobe.hub.tenancy.rbac import NamedBinding, NamedNamespace
@@ -66,6 +67,12 @@ _PRUNABLE = {  # kind -> list path (cluster-wide) of objects the platform may re
     "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
     "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
 }
+_LISTED = {  # kind -> list path of everything tenancy makes (read once per pass)
+    "Namespace": "/api/v1/namespaces",
+    "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+    **_PRUNABLE,
+}
+APPLY_CONCURRENCY = 8
 
 
 @dataclass
@@ -74,6 +81,8 @@ class TenancyState:
     namespaces: list[NamedNamespace]  # accepted ones only
     bindings: list[NamedBinding]
     verdicts: dict[str, ProjectNamespaceStatus]
+    # name -> (cluster, status as stored), to write only the statuses that change
+    published: dict[str, tuple[str | None, dict[str, Any]]] = field(default_factory=dict)
 
 
 def review(*, projects: dict[str, ProjectSpec],
@@ -124,11 +133,15 @@ class TenancyPropagator:
                 projects[p["metadata"]["name"]] = ProjectSpec.model_validate(p.get("spec") or {})
             except ValidationError as e:
                 log.warning("project %s is invalid: %s", p["metadata"]["name"], e)
+        listed = [n async for n in self._hub.list(ProjectNamespaceCR)]
         # One being deleted is no longer wanted; its delete handler removes it.
         raw = [(n["metadata"].get("creationTimestamp", ""), n["metadata"]["name"],
-                n.get("spec") or {}) async for n in self._hub.list(ProjectNamespaceCR)
+                n.get("spec") or {}) for n in listed
                if not n["metadata"].get("deletionTimestamp")]
         state = review(projects=projects, namespaces=raw)
+        state.published = {n["metadata"]["name"]: ((n.get("spec") or {}).get("cluster"),
+                                                    dict(n.get("status") or {}))
+                           for n in listed}
         async for b in self._hub.list(PlatformRoleBindingCR):
             try:
                 state.bindings.append(NamedBinding(
@@ -141,20 +154,22 @@ class TenancyPropagator:
     async def publish_verdicts(self, state: TenancyState, *, cluster: str) -> None:
         """Write the Accepted/Rejected status of the cluster's ProjectNamespaces (and of
         unreadable ones) when it changed."""
-        async for n in self._hub.list(ProjectNamespaceCR):
-            name = n["metadata"]["name"]
-            if (n.get("spec") or {}).get("cluster", cluster) != cluster:
-                continue
-            verdict = state.verdicts.get(name)
-            if verdict is None or (n.get("status") or {}) == verdict.model_dump(
-                    mode="json", exclude_none=True):
-                continue
+        async def publish(name: str, verdict: ProjectNamespaceStatus) -> None:
             body = {"status": verdict.model_dump(mode="json")}
             try:
                 await self._hub.patch(ProjectNamespaceCR.Status, name, body,
                                       patch_type=PatchType.MERGE)
             except ApiError as e:
                 log.warning("status of project namespace %s: %s", name, e.status.message)
+
+        changed = []
+        for name, (where, status) in state.published.items():
+            verdict = state.verdicts.get(name)
+            if where not in (cluster, None) or verdict is None or status == verdict.model_dump(
+                    mode="json", exclude_none=True):
+                continue
+            changed.append(publish(name, verdict))
+        await asyncio.gather(*changed)
 
     async def reconcile_cluster(self, *, name: str, spec: dict[str, Any],
                                 state: TenancyState) -> int:
@@ -166,56 +181,85 @@ class TenancyPropagator:
             return 0
         wanted = desired_objects(cluster=name, namespaces=state.namespaces,
                                  bindings=state.bindings)
-        applied = 0
         async with target.client(timeout=10) as http:
+            actual = await self._read_actual(http, name)
+            if actual is None:
+                return 0
+            phases: dict[int, list[dict[str, Any]]] = {}
             for obj in wanted:
-                got = await http.get(api_path(obj))
-                actual = got.json() if got.status_code == 200 else None
-                if not drifted(obj, actual):
+                if drifted(obj, actual.get(key(obj))):
+                    phases.setdefault(apply_phase(obj), []).append(obj)
+                else:
                     self._seen.add((name, key(obj)))
-                    continue
-                r = await http.patch(
-                    api_path(obj), params={"fieldManager": FIELD_MANAGER, "force": "true"},
-                    headers={"Content-Type": "application/apply-patch+yaml"},
-                    content=yaml.safe_dump(obj))
-                if r.status_code >= 300:
-                    log.warning("cluster %s: applying %s failed: HTTP %s %s", name, key(obj),
-                                r.status_code, r.text[:200])
-                    continue
-                applied += 1
-                if actual is not None or (name, key(obj)) in self._seen:
-                    how = "changed" if actual is not None else "deleted"
-                    where = obj["metadata"].get("namespace")
-                    await self._event(name, f"Repaired {obj['kind']} "
-                                      f"{where + '/' if where else ''}"
-                                      f"{obj['metadata']['name']} on cluster {name}: it had "
-                                      f"been {how} outside the platform")
-                self._seen.add((name, key(obj)))
-            await self._prune(http, name, {key(o) for o in wanted})
+            applied = 0
+            limit = asyncio.Semaphore(APPLY_CONCURRENCY)
+
+            async def apply(obj: dict[str, Any]) -> bool:
+                async with limit:
+                    return await self._apply(http, name, obj, actual.get(key(obj)))
+
+            for phase in sorted(phases):  # namespaces before what lives in them
+                done = await asyncio.gather(*(apply(o) for o in phases[phase]))
+                applied += sum(done)
+            await self._prune(http, name, {key(o) for o in wanted}, actual)
         return applied
 
-    async def _prune(self, http: httpx.AsyncClient, cluster: str,
-                     wanted: set[tuple[str, str, str]]) -> None:
-        for kind, path in _PRUNABLE.items():
+    async def _read_actual(self, http: httpx.AsyncClient, cluster: str,
+                           ) -> dict[tuple[str, str, str], dict[str, Any]] | None:
+        """Every object tenancy made on the cluster, by key: one LIST per kind."""
+        async def one(kind: str, path: str) -> list[tuple[str, dict[str, Any]]] | None:
             r = await http.get(path, params={"labelSelector": _SELECTOR})
             if r.status_code != 200:
+                log.warning("cluster %s: listing %s failed: HTTP %s", cluster, kind,
+                            r.status_code)
+                return None
+            return [(kind, item) for item in r.json().get("items") or []]
+
+        lists = await asyncio.gather(*(one(k, p) for k, p in _LISTED.items()))
+        if any(found is None for found in lists):
+            return None
+        actual = {}
+        for found in lists:
+            for kind, item in found or []:
+                meta = item.get("metadata") or {}
+                actual[(kind, meta.get("namespace", ""), meta.get("name", ""))] = item
+        return actual
+
+    async def _apply(self, http: httpx.AsyncClient, cluster: str, obj: dict[str, Any],
+                     actual: dict[str, Any] | None) -> bool:
+        r = await http.patch(
+            api_path(obj), params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            headers={"Content-Type": "application/apply-patch+yaml"},
+            content=yaml.safe_dump(obj))
+        if r.status_code >= 300:
+            log.warning("cluster %s: applying %s failed: HTTP %s %s", cluster, key(obj),
+                        r.status_code, r.text[:200])
+            return False
+        if actual is not None or (cluster, key(obj)) in self._seen:
+            how = "changed" if actual is not None else "deleted"
+            where = obj["metadata"].get("namespace")
+            await self._event(cluster, f"Repaired {obj['kind']} "
+                              f"{where + '/' if where else ''}"
+                              f"{obj['metadata']['name']} on cluster {cluster}: it had "
+                              f"been {how} outside the platform")
+        self._seen.add((cluster, key(obj)))
+        return True
+
+    async def _prune(self, http: httpx.AsyncClient, cluster: str,
+                     wanted: set[tuple[str, str, str]],
+                     actual: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+        for (kind, namespace, obj_name), item in actual.items():
+            if kind not in _PRUNABLE or (kind, namespace, obj_name) in wanted:
                 continue
-            for item in r.json().get("items", []):
-                meta = item["metadata"]
-                if (kind, meta.get("namespace", ""), meta["name"]) in wanted:
-                    continue
-                version = "v1" if kind in ("ResourceQuota", "LimitRange") else (
-                    "rbac.authorization.k8s.io/v1")
-                await http.delete(api_path({"apiVersion": version, "kind": kind,
-                                            "metadata": meta}))
-        r = await http.get("/api/v1/namespaces",
-                           params={"labelSelector": f"{_SELECTOR},{PROJECT_LABEL}"})
-        if r.status_code != 200:
-            return
-        for item in r.json().get("items", []):
-            ns = item["metadata"]["name"]
-            if ("Namespace", "", ns) in wanted or item.get("status", {}).get(
-                    "phase") == "Terminating":
+            version = "v1" if kind in ("ResourceQuota", "LimitRange") else (
+                "rbac.authorization.k8s.io/v1")
+            await http.delete(api_path({"apiVersion": version, "kind": kind,
+                                        "metadata": item["metadata"]}))
+        for (kind, _, ns), item in actual.items():
+            labels = (item.get("metadata") or {}).get("labels") or {}
+            if kind != "Namespace" or PROJECT_LABEL not in labels or (
+                    ("Namespace", "", ns) in wanted
+                    or item.get("status", {}).get("phase") == "Terminating"):
                 continue
             pods = await http.get(f"/api/v1/namespaces/{ns}/pods", params={"limit": "1"})
             if pods.status_code == 200 and pods.json().get("items"):

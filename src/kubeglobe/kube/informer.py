@@ -1,0 +1,70 @@
+"""A live in-memory copy of one kind of cluster-scoped resource (list, then watch).
+
+For hot read paths such as admission, where a fresh LIST per request costs tens of
+milliseconds: the copy trails the API by the time a watch event takes to arrive, the
+same as any controller's cache. Until the first list is done (or after the watch
+broke, until the next list), `items()` returns None and the caller reads the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from lightkube import AsyncClient
+from lightkube.core.resource import GlobalResource
+
+log = logging.getLogger("kubeglobe.informer")
+RETRY_SECONDS = 1.0
+
+
+def _name(obj: Any) -> str:
+    name: str = obj["metadata"]["name"]  # generic resources read like dicts
+    return name
+
+
+class Informer:
+    def __init__(self, client: AsyncClient, res: type[GlobalResource]) -> None:
+        self._client = client
+        self._res = res
+        self._items: dict[str, Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def items(self) -> dict[str, Any] | None:
+        return self._items
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                listing = self._client.list(self._res)
+                fresh = {}
+                async for obj in listing:
+                    fresh[_name(obj)] = obj
+                version = listing.resourceVersion
+                self._items = fresh
+                async for event, obj in self._client.watch(self._res,
+                                                           resource_version=version):
+                    name = _name(obj)
+                    if event == "DELETED":
+                        fresh.pop(name, None)
+                    else:
+                        fresh[name] = obj
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a broken watch: relist after a pause, never stop
+                log.debug("informer for %s: %s; relisting", self._res.__name__, e)
+                self._items = None
+                await asyncio.sleep(RETRY_SECONDS)
