@@ -115,7 +115,7 @@ def test_api_token_shown_once_works_and_revoked_is_refused_within_a_second(
     assert entry["kind"] == "api" and entry["name"] == "ci" and "token" not in entry
     secret = people.env.kubectl(GLOBAL, "-n", "kubeglobe-system", "get", "secret",
                                 f"kubeglobe-token-{issued['id']}", "-o", "json").stdout
-    assert token.split("_")[2] not in secret  # only the hash is kept
+    assert token.split("_", 2)[2] not in secret  # only the hash is kept
     people.cli("token", "revoke", issued["id"], config=config)
     time.sleep(1.0)  # the authenticator remembers a token for at most one second
     refused = _api(people, token, "GET", "/api/v1/whoami")

@@ -143,11 +143,15 @@ def final_response(head: ResponseHead, body: bytes) -> bytes:
                         headers=tuple(headers)).encode() + body
 
 
+def kubernetes_status(code: int, message: str) -> dict[str, object]:
+    """A failed Kubernetes `Status`: what kubectl and client libraries print."""
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": _REASONS.get(code, "InternalError"), "code": code}
+
+
 def status_response(code: int, message: str) -> bytes:
     """A Kubernetes `Status` answer, so kubectl prints our message (connection closes)."""
-    body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                       "status": "Failure", "message": message,
-                       "reason": _REASONS.get(code, "InternalError"), "code": code}).encode()
+    body = json.dumps(kubernetes_status(code, message)).encode()
     head = ResponseHead(status=code, reason=_reason_phrase(code),
                         headers=(("Content-Type", "application/json"),))
     return final_response(head, body)

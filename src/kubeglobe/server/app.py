@@ -30,6 +30,7 @@ from kubeglobe.hub.cluster_access import ClusterAccess
 from kubeglobe.hub.onboarding import OnboardingError
 from kubeglobe.hub.registration import redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
+from kubeglobe.kube.http1 import kubernetes_status
 from kubeglobe.local.images import PLATFORM_IMAGE
 from kubeglobe.server.accounts_api import accounts_router
 from kubeglobe.server.admission import TenancyView, WorkloadProbe, admission_router
@@ -43,13 +44,6 @@ from kubeglobe.server.tenancy_api import tenancy_router
 from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-_REASONS = {404: "NotFound", 502: "BadGateway", 503: "ServiceUnavailable"}
-
-
-def kubernetes_status(code: int, message: str) -> dict[str, object]:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": _REASONS.get(code, "InternalError"), "code": code}
-
 
 class AgentRegistration(BaseModel):
     cluster: str
