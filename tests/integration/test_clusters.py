@@ -193,11 +193,19 @@ def test_registered_cluster_is_reached_only_through_its_agent(platform: Platform
                                    "-l", "kubeglobe.io/cluster=workload-2", "-o", "name").stdout
     # The hub holds the agent's credential (hashed) and no kubeconfig of the cluster.
     assert secrets.split() == ["secret/cluster-workload-2-agent"]
-    holder = platform.env.kubectl(GLOBAL, "-n", "kubeglobe-system", "get", "lease",
-                                  "kubeglobe-tunnel-workload-2", "-o",
-                                  "jsonpath={.spec.holderIdentity}").stdout
+    # The agent keeps a tunnel to every API server replica: each names itself in a Lease.
     ports = platform.env.plan.cluster(GLOBAL).platform_server_ports
-    assert holder in {f"https://{platform.env.plan.host_ip}:{p}" for p in ports}
+    replicas = {f"https://{platform.env.plan.host_ip}:{p}" for p in ports}
+    deadline = time.monotonic() + 60
+    while True:
+        holders = set(platform.env.kubectl(
+            GLOBAL, "-n", "kubeglobe-system", "get", "lease", "-l",
+            "kubeglobe.io/tunnel-cluster=workload-2", "-o",
+            "jsonpath={range .items[*]}{.spec.holderIdentity} {end}").stdout.split())
+        if holders == replicas or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert holders == replicas
 
 
 def _agent_pid(platform: Platform) -> int:

@@ -1,4 +1,7 @@
-"""The agent's life: trade the bootstrap token for a credential, then hold the tunnel.
+"""The agent's life: trade the bootstrap token for a credential, then hold the tunnels.
+
+It keeps one tunnel to every API server replica of the hub (re-reading the list every
+`REPLICAS_EVERY` seconds), so each replica reaches the cluster without another hop.
 
 The agent always comes back by itself: any failure (hub down, network blip, tunnel
 error) leads to a reconnect after a jittered backoff that grows to `MAX_BACKOFF` and
@@ -13,7 +16,7 @@ import asyncio
 import logging
 import random
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import httpx
@@ -27,6 +30,7 @@ from kubeglobe.tunnel.mux import Multiplexer
 
 log = logging.getLogger("kubeglobe.agent")
 MAX_BACKOFF = 30.0
+REPLICAS_EVERY = 30.0  # how often the agent re-reads the hub's replica list
 STABLE_AFTER = 30.0
 CLUSTER_HEADER = "X-KubeGlobe-Cluster"
 
@@ -93,6 +97,73 @@ async def hold_tunnel(settings: AgentSettings, credential: str,
         await Multiplexer(WebSocketTransport(ws), on_open=forwarder, first_id=2).run()
 
 
+class CredentialRefused(RuntimeError):
+    pass
+
+
+async def fetch_replicas(settings: AgentSettings, credential: str) -> list[str]:
+    """The hub's live API server replicas (their own URLs)."""
+    async with httpx.AsyncClient(verify=settings.hub_ca, trust_env=False, timeout=10) as http:
+        r = await http.get(f"{settings.hub_url}/api/v1/agent/replicas", headers={
+            "Authorization": f"Bearer {credential}", CLUSTER_HEADER: settings.cluster})
+    if r.status_code in (401, 403):
+        raise CredentialRefused(r.text)
+    r.raise_for_status()
+    return [str(u) for u in r.json()["replicas"]]
+
+
+async def keep_tunnel(settings: AgentSettings, url: str, credential: str,
+                      forwarder: Forwarder) -> None:
+    """Hold a tunnel to one replica, reconnecting with a jittered backoff; ends only
+    when the hub refuses the credential (CredentialRefused)."""
+    loop = asyncio.get_running_loop()
+    backoff = 1.0
+    while True:
+        started = loop.time()
+        try:
+            await hold_tunnel(replace(settings, hub_url=url), credential, forwarder)
+            log.warning("tunnel to %s closed; reconnecting", url)
+        except websockets.InvalidStatus as e:
+            if e.response.status_code in (401, 403):
+                raise CredentialRefused(f"{url} answered HTTP {e.response.status_code}") from e
+            log.warning("%s answered HTTP %s; retrying", url, e.response.status_code)
+        except (OSError, httpx.HTTPError, websockets.WebSocketException, TimeoutError) as e:
+            log.warning("%s unreachable (%s: %s); retrying", url, type(e).__name__, e)
+        if loop.time() - started > STABLE_AFTER:
+            backoff = 1.0
+        await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+        backoff = min(MAX_BACKOFF, backoff * 2)
+
+
+async def serve_replicas(settings: AgentSettings, credential: str,
+                         forwarder: Forwarder) -> None:
+    """Keep one tunnel to every live replica (the public URL while none is known),
+    following the list as replicas come and go. Raises CredentialRefused."""
+    tunnels: dict[str, asyncio.Task[None]] = {}
+    try:
+        while True:
+            try:
+                urls = await fetch_replicas(settings, credential) or [settings.hub_url]
+            except (OSError, httpx.HTTPError, ValueError, KeyError) as e:
+                log.warning("cannot list the hub's replicas (%s); keeping the tunnels there "
+                            "are", e)
+                urls = list(tunnels) or [settings.hub_url]
+            for url in urls:
+                if url not in tunnels:
+                    tunnels[url] = asyncio.create_task(
+                        keep_tunnel(settings, url, credential, forwarder))
+            for url in [u for u in tunnels if u not in urls]:
+                tunnels.pop(url).cancel()
+            for task in [t for t in tunnels.values() if t.done()]:
+                task.result()  # CredentialRefused ends them all; re-raised here
+            await asyncio.wait(tunnels.values(), timeout=REPLICAS_EVERY,
+                               return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tunnels.values():
+            task.cancel()
+        await asyncio.gather(*tunnels.values(), return_exceptions=True)
+
+
 async def run_agent(*, settings: AgentSettings, store: CredentialStore,
                     apiserver: httpx.AsyncClient, target: RestTarget | None = None) -> None:
     """`target` is the apiserver `apiserver` talks to, dialed directly for upgrades."""
@@ -110,14 +181,10 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
                 credential = await register(settings, bootstrap)
                 await store.save_credential(credential)
                 log.info("registered cluster %s with the hub", settings.cluster)
-            await hold_tunnel(settings, credential, forwarder)
-            log.warning("tunnel closed; reconnecting")
-        except websockets.InvalidStatus as e:
-            if e.response.status_code in (401, 403):
-                log.warning("hub refused the agent credential; dropping it")
-                await store.save_credential(None)
-            else:
-                log.warning("hub answered HTTP %s; retrying", e.response.status_code)
+            await serve_replicas(settings, credential, forwarder)
+        except CredentialRefused as e:
+            log.warning("hub refused the agent credential (%s); dropping it", e)
+            await store.save_credential(None)
         except RegistrationRefused as e:
             log.warning("registration refused: %s", e)
         except (OSError, httpx.HTTPError, websockets.WebSocketException, TimeoutError) as e:

@@ -28,7 +28,7 @@ from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.hub.accounts.store import Accounts
 from kubeglobe.hub.cluster_access import ClusterAccess
 from kubeglobe.hub.onboarding import OnboardingError
-from kubeglobe.hub.registration import redeem_bootstrap_token
+from kubeglobe.hub.registration import check_agent_credential, redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.http1 import kubernetes_status
 from kubeglobe.local.images import PLATFORM_IMAGE
@@ -39,6 +39,7 @@ from kubeglobe.server.authorize import Authorizer
 from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
 from kubeglobe.server.metrics import RequestMetrics
 from kubeglobe.server.proxy import ClusterProxy
+from kubeglobe.server.replicas import ReplicaRegistry
 from kubeglobe.server.streams import StreamProxy
 from kubeglobe.server.tenancy_api import tenancy_router
 from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
@@ -53,6 +54,10 @@ class AgentRegistration(BaseModel):
 
 class AgentCredential(BaseModel):
     credential: str
+
+
+class AgentReplicas(BaseModel):
+    replicas: list[str]
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,14 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     app.include_router(accounts_router(authenticate=authenticate, authorize=authorize))
     app.include_router(tenancy_router(authenticate=authenticate, authorize=authorize))
     tenancy_view = TenancyView(hub)
+    replicas = ReplicaRegistry(hub, settings.advertise_url)
     app.include_router(admission_router(view=tenancy_view, probe=WorkloadProbe(
         hub=hub, platform_url=settings.public_url, ca_file=settings.ca_file)))
 
     @app.on_event("startup")
     async def start_caches() -> None:
         tenancy_view.start()
+        replicas.start()
 
     @app.post("/api/v1/agent/register", tags=["agent"], response_model=AgentCredential)
     async def register_agent(body: AgentRegistration) -> AgentCredential:
@@ -130,6 +137,16 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
         except OnboardingError as e:
             raise HTTPException(e.status, detail=str(e)) from e
         return AgentCredential(credential=credential)
+
+    @app.get("/api/v1/agent/replicas", tags=["agent"], response_model=AgentReplicas)
+    async def agent_replicas(request: Request) -> AgentReplicas:
+        """The live API server replicas; an agent keeps a tunnel to each."""
+        cluster = request.headers.get("x-kubeglobe-cluster", "")
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not cluster or not await check_agent_credential(
+                hub=hub, cluster=cluster, credential=credential.strip()):
+            raise HTTPException(401, detail="unknown cluster or agent credential")
+        return AgentReplicas(replicas=await replicas.live())
 
     @app.websocket("/api/v1/agent/tunnel")
     async def agent_tunnel(ws: WebSocket) -> None:
@@ -151,6 +168,7 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     @app.on_event("shutdown")
     async def close() -> None:
         await tenancy_view.stop()
+        await replicas.stop()
         await access.aclose()
         await tunnels.aclose()
 

@@ -1,10 +1,12 @@
 """Agent tunnels on the hub side: accept them, know where they are, carry requests.
 
-An agent's WebSocket lands on one API server replica. That replica keeps the tunnel in
-memory and publishes a Lease `kubeglobe-tunnel-<cluster>` naming itself, renewed while
-the tunnel lives. A proxied request for the cluster that arrives at another replica is
-passed, unchanged (the caller's own token included), to the replica named by the Lease;
-the replica holding the tunnel sends it through as one stream.
+An agent keeps one tunnel to every API server replica (it learns them from
+`/api/v1/agent/replicas`), so a request for its cluster is normally sent through the
+tunnel of the replica it arrives at. Each replica keeps its tunnels in memory and
+publishes, per cluster, a Lease `kubeglobe-tunnel-<cluster>-<replica>` naming itself,
+renewed while the tunnel lives. A request that arrives at a replica without a tunnel
+for the cluster (the agent has not reached it yet) is passed, unchanged (the caller's
+own token included), to a replica whose Lease is fresh.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -41,8 +44,22 @@ RENEW_SECONDS = 5.0
 FORWARDED_HEADER = "X-KubeGlobe-Forwarded"
 
 
-def lease_name(cluster: str) -> str:
-    return f"kubeglobe-tunnel-{cluster}"
+TUNNEL_CLUSTER_LABEL = "kubeglobe.io/tunnel-cluster"
+
+
+def replica_id(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:10]
+
+
+def lease_name(cluster: str, replica_url: str) -> str:
+    return f"kubeglobe-tunnel-{cluster}-{replica_id(replica_url)}"
+
+
+def fresh(spec: LeaseSpec | None, now: dt.datetime) -> bool:
+    if spec is None or spec.renewTime is None or spec.holderIdentity is None:
+        return False
+    return (now - spec.renewTime).total_seconds() < (spec.leaseDurationSeconds
+                                                     or LEASE_SECONDS)
 
 
 class WebSocketTransport:
@@ -91,45 +108,28 @@ class TunnelHub:
             log.info("cluster %s: a newer tunnel replaces the older one here", cluster)
         self._local[cluster] = mux
         log.info("agent of cluster %s connected", cluster)
-        renewer = asyncio.create_task(self._publish(cluster, mux, ws))
+        renewer = asyncio.create_task(self._publish(cluster, mux))
         try:
             await mux.run()
         finally:
             renewer.cancel()
             if self._local.get(cluster) is mux:
                 del self._local[cluster]
+                await self._withdraw(cluster)
             log.info("agent of cluster %s disconnected", cluster)
             with contextlib.suppress(Exception):
                 await ws.close()
 
-    async def _publish(self, cluster: str, mux: Multiplexer, ws: WebSocket) -> None:
-        """Hold the cluster's tunnel Lease while this replica holds its tunnel.
-
-        The newest tunnel wins: an agent that reconnected elsewhere after a network cut
-        took the Lease with a later acquire time, and this replica's older tunnel (whose
-        peer may be gone without a word) is closed instead of fighting for the Lease.
-        """
+    async def _publish(self, cluster: str, mux: Multiplexer) -> None:
+        """Hold this replica's tunnel Lease for the cluster while the tunnel lives."""
         connected = micro_now()
         me = self.settings.advertise_url
+        name = lease_name(cluster, me)
         while not mux.closed:
-            try:
-                current = await self.hub.get(Lease, lease_name(cluster),
-                                             namespace=SYSTEM_NAMESPACE)
-                spec = current.spec
-                if (spec is not None and spec.holderIdentity not in (None, me)
-                        and spec.acquireTime is not None and spec.acquireTime > connected):
-                    log.info("cluster %s: its agent reconnected to %s; closing the tunnel "
-                             "here", cluster, spec.holderIdentity)
-                    await ws.close()
-                    return
-            except ApiError as e:
-                if e.status.code != 404:
-                    log.warning("reading tunnel lease of %s: %s", cluster, e.status.message)
-            lease = Lease(metadata=ObjectMeta(name=lease_name(cluster),
-                                              namespace=SYSTEM_NAMESPACE),
+            lease = Lease(metadata=ObjectMeta(name=name, namespace=SYSTEM_NAMESPACE,
+                                              labels={TUNNEL_CLUSTER_LABEL: cluster}),
                           spec=LeaseSpec(holderIdentity=me, leaseDurationSeconds=LEASE_SECONDS,
-                                         acquireTime=connected,
-                                         renewTime=micro_now()))
+                                         acquireTime=connected, renewTime=micro_now()))
             try:
                 await self.hub.apply(lease, field_manager="kubeglobe-tunnel", force=True)
             except ApiError as e:
@@ -138,19 +138,27 @@ class TunnelHub:
                 log.warning("publishing tunnel lease of %s: %s", cluster, e)
             await asyncio.sleep(RENEW_SECONDS)
 
+    async def _withdraw(self, cluster: str) -> None:
+        """No tunnel here any more: stop naming this replica (best effort; else the
+        Lease simply goes stale)."""
+        with contextlib.suppress(Exception):
+            await self.hub.delete(Lease, lease_name(cluster, self.settings.advertise_url),
+                                  namespace=SYSTEM_NAMESPACE)
+
     async def holder(self, cluster: str) -> str | None:
-        """The replica URL holding the cluster's tunnel, if its lease is fresh."""
-        try:
-            lease = await self.hub.get(Lease, lease_name(cluster), namespace=SYSTEM_NAMESPACE)
-        except ApiError as e:
-            if e.status.code == 404:
-                return None
-            raise
-        spec = lease.spec
-        if spec is None or spec.renewTime is None or spec.holderIdentity is None:
-            return None
-        age = (dt.datetime.now(dt.UTC) - spec.renewTime).total_seconds()
-        return spec.holderIdentity if age < (spec.leaseDurationSeconds or LEASE_SECONDS) else None
+        """Another replica holding a live tunnel of the cluster (the freshest), if any."""
+        now = dt.datetime.now(dt.UTC)
+        best: tuple[dt.datetime, str] | None = None
+        async for lease in self.hub.list(Lease, namespace=SYSTEM_NAMESPACE,
+                                         labels={TUNNEL_CLUSTER_LABEL: cluster}):
+            spec = lease.spec
+            if not fresh(spec, now) or spec is None or spec.renewTime is None:
+                continue
+            holder = spec.holderIdentity or ""
+            if holder != self.settings.advertise_url and (best is None
+                                                          or spec.renewTime > best[0]):
+                best = (spec.renewTime, holder)
+        return None if best is None else best[1]
 
     def local(self, cluster: str) -> Multiplexer | None:
         """The cluster's tunnel if this replica holds it, open."""
@@ -171,12 +179,10 @@ class TunnelHub:
             raise HTTPException(503, detail=f"the agent of cluster {cluster} just left this "
                                 "replica; retry")
         holder = await self._holders.get(cluster, lambda: self.holder(cluster))
-        if holder is None or holder == self.settings.advertise_url:
-            where = "no replica holds its tunnel" if holder is None else (
-                f"its tunnel lease names this replica ({holder}) but the tunnel is gone")
+        if holder is None:
             raise HTTPException(503, detail=f"the agent of cluster {cluster} is not connected "
-                                f"({where}); it reconnects by itself once it can reach the "
-                                "hub")
+                                "(no replica holds its tunnel); it reconnects by itself once "
+                                "it can reach the hub")
         return await self._to_peer(holder, request)
 
     async def _through_tunnel(self, mux: Multiplexer, cluster: str, path: str,
