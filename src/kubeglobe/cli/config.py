@@ -54,6 +54,17 @@ def _tls(ca_file: str | None) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+def answer_of(r: httpx.Response) -> Any:
+    """The JSON answer, or CliError with the server's own explanation."""
+    if r.status_code >= 400:
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text
+        raise CliError(f"{detail} (HTTP {r.status_code})")
+    return r.json() if r.content else None
+
+
 class ApiClient:
     def __init__(self, config: CliConfig) -> None:
         self.config = config
@@ -67,13 +78,7 @@ class ApiClient:
             r = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as e:
             raise CliError(f"cannot reach {self.config.server}: {e}") from e
-        if r.status_code >= 400:
-            try:
-                detail = r.json().get("detail", r.text)
-            except ValueError:
-                detail = r.text
-            raise CliError(f"{detail} (HTTP {r.status_code})")
-        return r.json() if r.content else None
+        return answer_of(r)
 
 
 def login_with_password(*, server: str, ca_file: str | None, user: str,
@@ -86,11 +91,5 @@ def login_with_password(*, server: str, ca_file: str | None, user: str,
                        json={"username": user, "password": password})
     except httpx.HTTPError as e:
         raise CliError(f"cannot reach {server}: {e}") from e
-    if r.status_code >= 400:
-        try:
-            detail = r.json().get("detail", r.text)
-        except ValueError:
-            detail = r.text
-        raise CliError(f"{detail} (HTTP {r.status_code})")
-    answer: dict[str, Any] = r.json()
+    answer: dict[str, Any] = answer_of(r)
     return answer

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from lightkube import AsyncClient
@@ -18,6 +19,25 @@ from lightkube.core.resource import GlobalResource
 
 log = logging.getLogger("kubeglobe.informer")
 RETRY_SECONDS = 1.0
+
+
+class Background:
+    """One long-running task of a process: started once, cancelled and awaited on stop."""
+
+    def __init__(self, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 def _name(obj: Any) -> str:
@@ -30,21 +50,16 @@ class Informer:
         self._client = client
         self._res = res
         self._items: dict[str, Any] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background(self._run)
 
     def items(self) -> dict[str, Any] | None:
         return self._items
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

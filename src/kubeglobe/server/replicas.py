@@ -19,6 +19,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.kube.informer import Background
 from kubeglobe.kube.microtime import micro_now
 from kubeglobe.server.tunnels import LEASE_SECONDS, RENEW_SECONDS, fresh, replica_id
 
@@ -30,18 +31,13 @@ class ReplicaRegistry:
     def __init__(self, hub: AsyncClient, advertise_url: str) -> None:
         self._hub = hub
         self._me = advertise_url
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background(self._publish)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._publish())
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
         with contextlib.suppress(Exception):
             await self._hub.delete(Lease, f"kubeglobe-server-{replica_id(self._me)}",
                                    namespace=SYSTEM_NAMESPACE)
