@@ -3,7 +3,11 @@
 The build takes Debian's `kubernetes` source package (it ships the whole tree with
 vendor/), swaps the vendored `modern-go/reflect2` v1.0.1 for Debian's v1.0.2 (the old
 one makes the apiserver die with `fatal error: fault` under Go >= 1.18), and runs the
-tree's own `make` in GOPATH mode. A finished build is marked complete and never redone.
+tree's own `make` in GOPATH mode. One source change: the kubelet's pod log root
+(`/var/log/pods`, a constant in 1.20) comes from `$KUBELET_POD_LOGS_DIR` when set, because
+several kubelets share this host and each one's garbage collection deletes the log dirs of
+pods it does not know, i.e. every other node's. A finished build is marked complete
+(with the list of source changes, so a new change rebuilds) and never redone.
 A smoke test of the built apiserver (CRDs plus `/openapi/v2`) runs in `smoke.py`.
 """
 
@@ -29,6 +33,20 @@ COMPONENTS = (
 )
 REFLECT2_SOURCE = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 MARKER = ".complete"
+SOURCE_CHANGES = "reflect2-1.0.2,pod-logs-dir-env"  # in the marker: a new change rebuilds
+POD_LOGS_GO = """package kuberuntime
+
+import "os"
+
+// KubeGlobe: several kubelets share one host; each keeps its pods' logs apart, else the
+// garbage collection of one deletes the log directories of every other node's pods.
+var podLogsRootDirectory = func() string {
+	if dir := os.Getenv("KUBELET_POD_LOGS_DIR"); dir != "" {
+		return dir
+	}
+	return defaultPodLogsRootDirectory
+}()
+"""
 
 
 class BinariesError(RuntimeError):
@@ -77,7 +95,7 @@ def find_binaries() -> K8sBinaries | None:
     if override:
         return _check_dir(Path(override), origin="KUBEGLOBE_K8S_BIN")
     cached = _bin_cache()
-    if (cached / MARKER).exists():
+    if (cached / MARKER).exists() and (cached / MARKER).read_text() == _marker_text():
         return _check_dir(cached, origin="cached build")
     return None
 
@@ -137,6 +155,22 @@ def _source_tree(work: Path, *, env: dict[str, str], log: Path, progress: Progre
     return tree
 
 
+def _marker_text() -> str:
+    return f"{K8S_VERSION} {SOURCE_CHANGES}\n"
+
+
+def _patch_pod_logs_dir(tree: Path) -> None:
+    runtime = tree / "pkg" / "kubelet" / "kuberuntime"
+    manager = runtime / "kuberuntime_manager.go"
+    text = manager.read_text()
+    const = '\tpodLogsRootDirectory = "/var/log/pods"'
+    if const not in text:
+        raise BinariesError(f"{manager} does not define podLogsRootDirectory as expected; "
+                            "is this the 1.20 source package?")
+    manager.write_text(text.replace(const, '\tdefaultPodLogsRootDirectory = "/var/log/pods"'))
+    (runtime / "kubeglobe_pod_logs.go").write_text(POD_LOGS_GO)
+
+
 def build_binaries(*, progress: Progress) -> K8sBinaries:
     """Build the Kubernetes binaries into the cache (minutes; the result is kept)."""
     found = find_binaries()
@@ -152,6 +186,7 @@ def build_binaries(*, progress: Progress) -> K8sBinaries:
     vendored = tree / "vendor" / "github.com" / "modern-go" / "reflect2"
     shutil.rmtree(vendored)
     shutil.copytree(REFLECT2_SOURCE, vendored, symlinks=False)
+    _patch_pod_logs_dir(tree)
     gopath_link = tree / ".go" / "src" / "k8s.io" / "kubernetes"
     gopath_link.parent.mkdir(parents=True, exist_ok=True)
     if not gopath_link.is_symlink():
@@ -184,6 +219,6 @@ def build_binaries(*, progress: Progress) -> K8sBinaries:
     from kubeglobe.local.smoke import smoke_test  # smoke starts etcd/apiserver: a layer above
 
     smoke_test(binaries, progress=progress)
-    (out / MARKER).write_text(K8S_VERSION + "\n")
+    (out / MARKER).write_text(_marker_text())
     shutil.rmtree(tree)
     return binaries

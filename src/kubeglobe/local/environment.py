@@ -27,7 +27,7 @@ from kubeglobe.local.images import build_all_images, import_images
 from kubeglobe.local.kubeconfig import write_kubeconfig
 from kubeglobe.local.loadbalancer import loadbalancer_components
 from kubeglobe.local.mounts import unmount_below
-from kubeglobe.local.node import NodePaths, node_components, remove_pod_logs
+from kubeglobe.local.node import NodePaths, node_components, pod_uids_under, remove_pod_logs
 from kubeglobe.local.pki import ClusterPki, ensure_cluster_pki
 from kubeglobe.local.platform import (
     api_url,
@@ -51,6 +51,7 @@ from kubeglobe.local.state import (
     EnvironmentState,
     check_slot,
     claim_slot,
+    claimed_state_dirs,
     load_state,
     release_slot,
     save_state,
@@ -464,12 +465,13 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
                 stop(component)
         for component in _node_parts(parts):
             stop(component)
+        live = set().union(*(pod_uids_under(d) for d in {*claimed_state_dirs(), state_dir}))
         for node in plan.nodes():
             paths = NodePaths(plan, node)
             killed = kill_shims(str(paths.socket))
             if killed:
                 report(f"{node.name}: stopped {killed} container shims")
-            remove_pod_logs(paths)
+            remove_pod_logs(paths, live_elsewhere=live)
         for kind in ("containerd", "kube-controller-manager", "kube-scheduler", "haproxy",
                      "kube-apiserver", "etcd"):
             for component in parts:

@@ -52,20 +52,33 @@ class NodePaths:
         self.proxy_kubeconfig = self.root / "kube-proxy.kubeconfig"
         self.resolv_conf = self.root / "resolv.conf"
         self.logs = self.root / "logs"
+        # This node's pod logs (the kubelet's /var/log/pods, kept apart per node; see
+        # binaries.py for why the shared one loses logs).
+        self.pod_logs = self.root / "pod-logs"
 
     @property
     def socket(self) -> Path:
         return self.root / "containerd" / "containerd.sock"
 
 
-def remove_pod_logs(paths: NodePaths) -> int:
-    """Delete the host's log files of this node's pods (kubelet keeps one dir per pod UID)."""
+def remove_pod_logs(paths: NodePaths, *, live_elsewhere: set[str] | None = None) -> int:
+    """Delete the log files of this node's pods and the host's links to them.
+
+    The node's own log root goes whole. In the host-wide `/var/log/pods` (used by
+    kubelets built before the per-node log root), the dirs of this node's pods go, and,
+    given `live_elsewhere` (the pod UIDs every kubelet on this machine still has), the
+    orphans whose pod no kubelet has any more.
+    """
     pods = paths.kubelet_root / "pods"
     uids = {p.name for p in pods.iterdir()} if pods.is_dir() else set()
     removed: set[Path] = set()
+    if paths.pod_logs.is_dir():
+        removed |= set(paths.pod_logs.iterdir())
+        shutil.rmtree(paths.pod_logs, ignore_errors=True)
     if POD_LOGS.is_dir():
         for d in POD_LOGS.iterdir():
-            if d.name.rsplit("_", 1)[-1] in uids:
+            uid = d.name.rsplit("_", 1)[-1]
+            if uid in uids or (live_elsewhere is not None and uid not in live_elsewhere):
                 shutil.rmtree(d, ignore_errors=True)
                 removed.add(d)
     if CONTAINER_LOG_LINKS.is_dir():
@@ -75,6 +88,11 @@ def remove_pod_logs(paths: NodePaths) -> int:
             ):
                 link.unlink(missing_ok=True)
     return len(removed)
+
+
+def pod_uids_under(state_dir: Path) -> set[str]:
+    """UIDs of the pods the kubelets of the environment in `state_dir` still have."""
+    return {p.name for p in state_dir.glob("nodes/*/kubelet/pods/*")}
 
 
 def render_containerd_config(paths: NodePaths) -> str:
@@ -252,6 +270,7 @@ def node_components(
                     "--v=1",
                 ],
                 log=paths.logs / "kubelet.log",
+                env={"KUBELET_POD_LOGS_DIR": str(paths.pod_logs)},
                 probe=partial(probe_http, kubelet_health),
                 port=KUBELET_PORT,
                 netns=node.netns,

@@ -101,6 +101,19 @@ def slot_owner(slot: int) -> Path | None:
     return owner if state_file(owner).exists() else None
 
 
+def claimed_state_dirs() -> list[Path]:
+    """The state directories of every environment on this machine that holds a slot."""
+    if not SLOT_DIR.is_dir():
+        return []
+    found = []
+    for claim in SLOT_DIR.iterdir():
+        if claim.name.isdigit():
+            owner = slot_owner(int(claim.name))
+            if owner is not None:
+                found.append(owner)
+    return found
+
+
 def check_slot(slot: int, state_dir: Path) -> None:
     """Raise if another environment holds `slot`."""
     owner = slot_owner(slot)
