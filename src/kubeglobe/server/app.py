@@ -6,6 +6,8 @@ cluster access) are passed in, never read from globals.
 """
 
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -91,8 +93,22 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
                      "--state-dir DIR (with DIR/bootstrap-token)"),
         )
     registry = CollectorRegistry()
+    tenancy_view = TenancyView(hub)
+    replicas = ReplicaRegistry(hub, settings.advertise_url)
 
-    app = FastAPI(title="KubeGlobe API", version=__version__,
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tenancy_view.start()
+        replicas.start()
+        try:
+            yield
+        finally:
+            await tenancy_view.stop()
+            await replicas.stop()
+            await access.aclose()
+            await tunnels.aclose()
+
+    app = FastAPI(title="KubeGlobe API", version=__version__, lifespan=lifespan,
                   description="The platform API: clusters, the cluster proxy, users, "
                   "tokens, projects and their namespaces, role bindings.")
 
@@ -118,15 +134,8 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
                                       registration=registration))
     app.include_router(accounts_router(authenticate=authenticate, authorize=authorize))
     app.include_router(tenancy_router(authenticate=authenticate, authorize=authorize))
-    tenancy_view = TenancyView(hub)
-    replicas = ReplicaRegistry(hub, settings.advertise_url)
     app.include_router(admission_router(view=tenancy_view, probe=WorkloadProbe(
         hub=hub, platform_url=settings.public_url, ca_file=settings.ca_file)))
-
-    @app.on_event("startup")
-    async def start_caches() -> None:
-        tenancy_view.start()
-        replicas.start()
 
     @app.post("/api/v1/agent/register", tags=["agent"], response_model=AgentCredential)
     async def register_agent(body: AgentRegistration) -> AgentCredential:
@@ -164,13 +173,6 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
         except HTTPException as e:
             # A Kubernetes Status, so kubectl and client libraries show our message.
             return JSONResponse(kubernetes_status(e.status_code, str(e.detail)), e.status_code)
-
-    @app.on_event("shutdown")
-    async def close() -> None:
-        await tenancy_view.stop()
-        await replicas.stop()
-        await access.aclose()
-        await tunnels.aclose()
 
     # Upgraded requests (exec, attach, port-forward) bypass ASGI: see server/upgrade.py.
     app.state.streams = StreamProxy(authenticate=authenticate, proxy=proxy, access=access,
