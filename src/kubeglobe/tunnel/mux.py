@@ -26,7 +26,7 @@ from kubeglobe.tunnel.frames import (
 )
 
 WINDOW = 1024 * 1024
-MAX_DATA_FRAME = 128 * 1024
+MAX_DATA_FRAME = 256 * 1024
 log = logging.getLogger("kubeglobe.tunnel")
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from kubeglobe.tunnel.mux import Stream
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 512 * 1024
 
 
 class End(Protocol):
