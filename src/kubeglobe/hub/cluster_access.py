@@ -21,6 +21,7 @@ from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.cluster import ClusterSpec
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
+from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.kube.rest import RestTarget, rest_target
 from kubeglobe.kube.ttl import TtlCache
 
@@ -83,6 +84,17 @@ class ClusterAccess:
         for pool in self._pools.values():
             await pool.aclose()
         self._pools.clear()
+
+    async def target_of(self, name: str) -> RestTarget | None:
+        """The target of Cluster `name` as its resource says now; None if it is gone."""
+        try:
+            cluster = await self._hub.get(ClusterCR, name)
+        except ApiError as e:
+            if e.status.code == 404:
+                return None
+            raise
+        return await self.target(name=name,
+                                 spec=ClusterSpec.model_validate(cluster.get("spec") or {}))
 
     async def target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
         if spec.mode == "register":

@@ -18,7 +18,6 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 from pydantic import ValidationError
 
-from kubeglobe.api.cluster import ClusterSpec
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import ProjectNamespaceSpec, ProjectSpec
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable, PlatformRoute
@@ -33,16 +32,16 @@ from kubeglobe.hub.tenancy.admission import (
     spec_changed,
     spec_of,
 )
-from kubeglobe.hub.tenancy.namespaces import PROJECT_LABEL
 from kubeglobe.hub.tenancy.workloads import (
     FORCE_ANNOTATION,
     WorkloadCheckFailed,
     count_workloads,
     describe_workloads,
+    placed_by_platform,
 )
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.informer import Informer
-from kubeglobe.kube.resources import ClusterCR, ProjectCR, ProjectNamespaceCR
+from kubeglobe.kube.resources import ProjectCR, ProjectNamespaceCR
 from kubeglobe.kube.secrets import secret_text
 
 log = logging.getLogger("kubeglobe.admission")
@@ -68,26 +67,13 @@ class WorkloadProbe:
 
     async def workloads(self, entry: NamespaceEntry) -> dict[str, int]:
         """Workloads in the entry's namespace, if the platform put it there."""
-        spec = entry.spec
-        try:
-            cluster = await self._hub.get(ClusterCR, spec.cluster)
-        except ApiError as e:
-            if e.status.code == 404:
-                return {}
-            raise
-        access = await self._cluster_access()
-        target = await access.target(name=spec.cluster, spec=ClusterSpec.model_validate(
-            cluster.get("spec") or {}))
+        target = await (await self._cluster_access()).target_of(entry.spec.cluster)
+        if target is None:
+            return {}
         async with target.client(timeout=10) as http:
-            r = await http.get(f"/api/v1/namespaces/{spec.namespace}")
-            if r.status_code == 404:
+            if not await placed_by_platform(http, entry.spec):
                 return {}
-            if r.status_code != 200:
-                raise WorkloadCheckFailed(f"HTTP {r.status_code} reading the namespace")
-            labels = (r.json().get("metadata") or {}).get("labels") or {}
-            if labels.get(PROJECT_LABEL) != spec.project:
-                return {}
-            return await count_workloads(http, spec.namespace)
+            return await count_workloads(http, entry.spec.namespace)
 
 
 class TenancyView:

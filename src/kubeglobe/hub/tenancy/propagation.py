@@ -46,10 +46,10 @@ from kubeglobe.hub.tenancy.workloads import (
     count_workloads,
     describe_workloads,
     forced,
+    placed_by_platform,
 )
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.resources import (
-    ClusterCR,
     PlatformRoleBindingCR,
     ProjectCR,
     ProjectNamespaceCR,
@@ -274,36 +274,24 @@ class TenancyPropagator:
         workloads and the deletion is not forced (then CleanupBlocked says what is left)."""
         pns = ProjectNamespaceSpec.model_validate(spec)
         try:
-            cluster = await self._hub.get(ClusterCR, pns.cluster)
-        except ApiError as e:
-            if e.status.code == 404:
-                return  # the cluster is gone, and its namespaces with it
-            raise
-        try:
-            target = await self._access.target(
-                name=pns.cluster, spec=ClusterSpec.model_validate(cluster.get("spec") or {}))
+            target = await self._access.target_of(pns.cluster)
         except (ClusterUnreachable, KubeconfigError) as e:
             raise CleanupBlocked(f"cluster {pns.cluster} cannot be reached: {e}") from e
+        if target is None:
+            return  # the cluster is gone, and its namespaces with it
         async with target.client(timeout=10) as http:
-            r = await http.get(f"/api/v1/namespaces/{pns.namespace}")
-            if r.status_code == 404:
-                return
-            if r.status_code != 200:
-                raise CleanupBlocked(f"reading namespace {pns.namespace} on {pns.cluster}: "
-                                     f"HTTP {r.status_code}")
-            labels = (r.json().get("metadata") or {}).get("labels") or {}
-            if labels.get(PROJECT_LABEL) != pns.project:
-                return  # not ours to remove
-            if not forced(annotations):
-                try:
-                    held = await count_workloads(http, pns.namespace)
-                except WorkloadCheckFailed as e:
-                    raise CleanupBlocked(str(e)) from e
-                if held:
-                    raise CleanupBlocked(
-                        f"namespace {pns.namespace} on {pns.cluster} still holds "
-                        f"{describe_workloads(held)}; remove them, or force with the "
-                        f"annotation {FORCE_ANNOTATION}=true")
+            try:
+                if not await placed_by_platform(http, pns):
+                    return  # gone already, or not ours to remove
+                held = {} if forced(annotations) else await count_workloads(http,
+                                                                            pns.namespace)
+            except WorkloadCheckFailed as e:
+                raise CleanupBlocked(str(e)) from e
+            if held:
+                raise CleanupBlocked(
+                    f"namespace {pns.namespace} on {pns.cluster} still holds "
+                    f"{describe_workloads(held)}; remove them, or force with the "
+                    f"annotation {FORCE_ANNOTATION}=true")
             r = await http.delete(f"/api/v1/namespaces/{pns.namespace}")
             if r.status_code not in (200, 202, 404):
                 raise CleanupBlocked(f"deleting namespace {pns.namespace} on {pns.cluster}: "

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import httpx
 
+from kubeglobe.api.tenancy import ProjectNamespaceSpec
+from kubeglobe.hub.tenancy.namespaces import PROJECT_LABEL
+
 FORCE_ANNOTATION = "kubeglobe.io/force-delete"
 _LISTS = {
     "pods": "/api/v1/namespaces/{ns}/pods",
@@ -26,6 +29,19 @@ class WorkloadCheckFailed(RuntimeError):
 
 def forced(annotations: dict[str, str] | None) -> bool:
     return (annotations or {}).get(FORCE_ANNOTATION, "").lower() == "true"
+
+
+async def placed_by_platform(http: httpx.AsyncClient, spec: ProjectNamespaceSpec) -> bool:
+    """Whether the namespace of `spec` exists on its cluster and the platform put it
+    there for that project (a namespace someone else made is never ours to judge)."""
+    r = await http.get(f"/api/v1/namespaces/{spec.namespace}")
+    if r.status_code == 404:
+        return False
+    if r.status_code != 200:
+        raise WorkloadCheckFailed(f"reading namespace {spec.namespace} on {spec.cluster}: "
+                                  f"HTTP {r.status_code}")
+    labels = (r.json().get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(PROJECT_LABEL) == spec.project)
 
 
 async def count_workloads(http: httpx.AsyncClient, namespace: str) -> dict[str, int]:
