@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import uvloop
 from rich.console import Console
 
 console = Console(stderr=True)
@@ -49,4 +50,5 @@ def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
         except asyncio.CancelledError:
             return None
 
-    return asyncio.run(runner())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop_runner:
+        return loop_runner.run(runner())

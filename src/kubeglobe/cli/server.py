@@ -45,6 +45,6 @@ def server_command(
     )
     app = create_app(hub=async_client(config), settings=settings)
     uvicorn.run(app, host=host, port=port, log_level="warning",
-                http=upgrade_protocol(app.state.streams),
+                http=upgrade_protocol(app.state.streams), loop="uvloop",
                 ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None)

@@ -192,6 +192,13 @@ class WatchedCaller:
         self._watch.from_server(data)
         await self._caller.write(data)
 
+    def put(self, data: bytes) -> None:
+        self._watch.from_server(data)
+        self._caller.put(data)
+
+    async def drain(self) -> None:
+        await self._caller.drain()
+
     async def end(self) -> bool:
         return await self._caller.end()
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kubeglobe.tunnel.frames import (
     Frame,
@@ -40,6 +40,17 @@ class StreamClosed(ConnectionError):
     pass
 
 
+@runtime_checkable
+class Sink(Protocol):
+    """Where a stream can pour its data as frames arrive: a socket's writer."""
+
+    def put(self, data: bytes) -> None:
+        """Queue bytes for writing now, without waiting; ConnectionError if closed."""
+
+    async def drain(self) -> None:
+        """Wait until the queued bytes are (mostly) written."""
+
+
 class Stream:
     """One bidirectional byte stream with a request (`meta`) and a response `head`."""
 
@@ -54,6 +65,9 @@ class Stream:
         self._unacked = 0
         self._error: str | None = None
         self._sent_end = False
+        self._sink: Sink | None = None
+        self._poured: asyncio.Future[None] | None = None
+        self._granting: asyncio.Task[None] | None = None
 
     # -- sending -------------------------------------------------------------------
     async def send(self, data: bytes) -> None:
@@ -103,12 +117,69 @@ class Stream:
                 await self._mux.send(window_frame(self.id, grant))
         return chunk
 
+    async def pour_into(self, sink: Sink) -> None:
+        """Write every chunk to `sink` the moment its frame arrives, until the peer ends.
+
+        This is `recv` without a task switch per chunk (an interactive exec echoes
+        each keystroke through here). Credit goes back to the peer only once the sink
+        has drained, so a slow sink still holds the sender at one window.
+        Raises StreamClosed if the stream fails.
+        """
+        while not self._inbox.empty():  # what arrived before we were here
+            chunk = self._inbox.get_nowait()
+            if chunk is None:
+                if self._error is not None:
+                    raise StreamClosed(self._error)
+                return
+            try:
+                self._put(sink, chunk)
+            except ConnectionError as e:
+                raise StreamClosed(str(e) or "the far side went away") from e
+        self._sink = sink
+        self._poured = asyncio.get_running_loop().create_future()
+        try:
+            await self._poured
+        finally:
+            self._sink = None
+
+    def _put(self, sink: Sink, chunk: bytes) -> None:
+        sink.put(chunk)
+        self._unacked += len(chunk)
+        if self._unacked >= WINDOW // 2 and self._granting is None:
+            self._granting = asyncio.create_task(self._grant_when_drained(sink))
+
+    async def _grant_when_drained(self, sink: Sink) -> None:
+        try:
+            await sink.drain()
+            grant, self._unacked = self._unacked, 0
+            await self._mux.send(window_frame(self.id, grant))
+        except ConnectionError as e:
+            self._end_pour(StreamClosed(str(e) or "the far side went away"))
+        finally:
+            self._granting = None
+
+    def _end_pour(self, error: BaseException | None) -> None:
+        if self._poured is not None and not self._poured.done():
+            if error is None:
+                self._poured.set_result(None)
+            else:
+                self._poured.set_exception(error)
+
     # -- called by the multiplexer --------------------------------------------------
     def _deliver(self, frame: Frame) -> None:
         if frame.kind is Kind.DATA:
-            self._inbox.put_nowait(frame.payload)
+            if self._sink is None:
+                self._inbox.put_nowait(frame.payload)
+                return
+            try:
+                self._put(self._sink, frame.payload)
+            except ConnectionError as e:
+                self._end_pour(StreamClosed(str(e) or "the far side went away"))
         elif frame.kind is Kind.END:
-            self._inbox.put_nowait(None)
+            if self._sink is None:
+                self._inbox.put_nowait(None)
+            else:
+                self._end_pour(None)
         elif frame.kind is Kind.HEAD:
             if not self._head.done():
                 self._head.set_result(frame.json())
@@ -122,8 +193,12 @@ class Stream:
         self._error = reason
         if not self._head.done():
             self._head.set_exception(StreamClosed(reason))
+            self._head.exception()  # mark it seen: the agent's side never awaits a head
         self._inbox.put_nowait(None)
         self._credit_changed.set()
+        self._end_pour(StreamClosed(reason))
+        if self._granting is not None:
+            self._granting.cancel()
 
 
 Handler = Callable[[Stream], Awaitable[None]]

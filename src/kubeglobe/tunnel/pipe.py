@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from typing import Protocol
 
-from kubeglobe.tunnel.mux import Stream
+from kubeglobe.tunnel.mux import Sink, Stream
 
 READ_SIZE = 512 * 1024
 
@@ -42,7 +42,15 @@ class SocketEnd:
         return data or None
 
     async def write(self, data: bytes) -> None:
+        self.put(data)
+        await self.writer.drain()
+
+    def put(self, data: bytes) -> None:
+        if self.writer.transport.is_closing():
+            raise ConnectionError("the connection is closed")
         self.writer.write(data)
+
+    async def drain(self) -> None:
         await self.writer.drain()
 
     async def end(self) -> bool:
@@ -85,8 +93,11 @@ class _Ended(Exception):
 
 
 async def _copy(src: End, dst: End) -> None:
-    while (data := await src.read()) is not None:
-        await dst.write(data)
+    if isinstance(src, StreamEnd) and isinstance(dst, Sink):
+        await src.stream.pour_into(dst)  # no task switch per chunk
+    else:
+        while (data := await src.read()) is not None:
+            await dst.write(data)
     if not await dst.end():
         raise _Ended
 
