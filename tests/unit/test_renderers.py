@@ -2,6 +2,7 @@ from pathlib import Path
 
 import yaml
 
+from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.local.loadbalancer import render_haproxy_config
 from kubeglobe.local.node import NodePaths, render_containerd_config, render_kubelet_config
 from kubeglobe.local.pki import ClusterPki
@@ -11,12 +12,17 @@ from kubeglobe.local.topology import plan_environment
 def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
     env = plan_environment(state_dir=Path("/s"), slot=1, workload_clusters=0)
     g = env.clusters[0]
-    text = render_haproxy_config(env=env, cluster=g, ca_file="/ca.crt")
+    text = render_haproxy_config(env=env, cluster=g, ca_file="/ca.crt",
+                                 gateway=GatewayFiles(Path("/s/gw")),
+                                 serving_pem=Path("/s/gw/serving.pem"))
     for a in g.apiservers:
         assert f"server {a.name} {a.ip}:{a.port} check check-ssl" in text
     assert len({a.ip for a in g.apiservers}) == 2
     assert "option httpchk GET /readyz" in text
     assert f"bind 127.0.0.1:{g.endpoint_port}" in text
+    assert f"bind 127.0.0.1:{g.platform_endpoint_port} ssl crt /s/gw/serving.pem" in text
+    assert "use_backend %[var(txn.kg_backend)] if kg_fast" in text
+    assert "default_backend platform-servers" in text
 
 
 def test_node_settings_seen_working_here() -> None:

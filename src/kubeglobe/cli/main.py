@@ -7,6 +7,7 @@ import typer
 from kubeglobe.cli import accounts, cluster, local, tenancy
 from kubeglobe.cli.agent import agent_command
 from kubeglobe.cli.controller import controller_command
+from kubeglobe.cli.gateway import gateway_command
 from kubeglobe.cli.install import install_command
 from kubeglobe.cli.login import kubeconfig_command, login_command
 from kubeglobe.cli.server import server_command
@@ -16,6 +17,7 @@ app.add_typer(local.app, name="local")
 app.command("install")(install_command)
 app.command("controller")(controller_command)
 app.command("server")(server_command)
+app.command("gateway")(gateway_command)
 app.add_typer(cluster.app, name="cluster")
 app.command("login")(login_command)
 app.command("agent")(agent_command)

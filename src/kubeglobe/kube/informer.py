@@ -1,4 +1,4 @@
-"""A live in-memory copy of one kind of cluster-scoped resource (list, then watch).
+"""A live in-memory copy of one kind of resource (list, then watch).
 
 For hot read paths such as admission, where a fresh LIST per request costs tens of
 milliseconds: the copy trails the API by the time a watch event takes to arrive, the
@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from lightkube import AsyncClient
-from lightkube.core.resource import GlobalResource
+from lightkube.core.resource import GlobalResource, NamespacedResource
 
 log = logging.getLogger("kubeglobe.informer")
 RETRY_SECONDS = 1.0
@@ -41,14 +41,26 @@ class Background:
 
 
 def _name(obj: Any) -> str:
-    name: str = obj["metadata"]["name"]  # generic resources read like dicts
-    return name
+    if isinstance(obj, dict):  # generic resources read like dicts
+        name: str = obj["metadata"]["name"]
+        return name
+    return str(obj.metadata.name)  # typed resources (Secret, ...)
 
 
 class Informer:
-    def __init__(self, client: AsyncClient, res: type[GlobalResource]) -> None:
+    """`namespace` and `labels` narrow what is copied; `changed` is set on every change
+    (and on every relist), for a level-triggered loop to wake on."""
+
+    def __init__(self, client: AsyncClient,
+                 res: type[GlobalResource] | type[NamespacedResource], *,
+                 namespace: str | None = None, labels: dict[str, Any] | None = None,
+                 changed: asyncio.Event | None = None) -> None:
         self._client = client
         self._res = res
+        self._where: dict[str, Any] = {"labels": labels}
+        if namespace is not None:
+            self._where["namespace"] = namespace
+        self._changed = changed or asyncio.Event()
         self._items: dict[str, Any] | None = None
         self._task = Background(self._run)
 
@@ -64,22 +76,25 @@ class Informer:
     async def _run(self) -> None:
         while True:
             try:
-                listing = self._client.list(self._res)
+                listing = self._client.list(self._res, **self._where)
                 fresh = {}
                 async for obj in listing:
                     fresh[_name(obj)] = obj
                 version = listing.resourceVersion
                 self._items = fresh
-                async for event, obj in self._client.watch(self._res,
-                                                           resource_version=version):
+                self._changed.set()
+                async for event, obj in self._client.watch(self._res, resource_version=version,
+                                                           **self._where):
                     name = _name(obj)
                     if event == "DELETED":
                         fresh.pop(name, None)
                     else:
                         fresh[name] = obj
+                    self._changed.set()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a broken watch: relist after a pause, never stop
                 log.debug("informer for %s: %s; relisting", self._res.__name__, e)
                 self._items = None
+                self._changed.set()
                 await asyncio.sleep(RETRY_SECONDS)

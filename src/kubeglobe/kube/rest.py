@@ -42,7 +42,19 @@ def _read(path: str | None, data: str | None, base: Path | None) -> bytes | None
     return None
 
 
-def rest_target(config: SingleConfig) -> RestTarget:
+@dataclass(frozen=True)
+class Credentials:
+    """What a kubeconfig context says about reaching its cluster, files read."""
+
+    server: str
+    ca: bytes | None
+    cert: bytes | None
+    key: bytes | None
+    token: str | None
+    insecure: bool
+
+
+def read_credentials(config: SingleConfig) -> Credentials:
     cluster, user = config.cluster, config.user
     fname = getattr(config, "fname", None)
     base = Path(fname).parent if fname else None
@@ -52,7 +64,15 @@ def rest_target(config: SingleConfig) -> RestTarget:
         key = _read(user.client_key, user.client_key_data, base) if user else None
     except (OSError, ValueError) as e:
         raise KubeconfigError(f"cannot read the kubeconfig's credentials: {e}") from e
-    if cluster.insecure:
+    return Credentials(server=cluster.server.rstrip("/"), ca=ca, cert=cert, key=key,
+                       token=(user.token or None) if user else None,
+                       insecure=bool(cluster.insecure))
+
+
+def rest_target(config: SingleConfig) -> RestTarget:
+    found = read_credentials(config)
+    ca, cert, key = found.ca, found.cert, found.key
+    if found.insecure:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -74,6 +94,6 @@ def rest_target(config: SingleConfig) -> RestTarget:
                     f"the kubeconfig's client certificate is unusable: {e}"
                 ) from e
     headers = {}
-    if user is not None and user.token:
-        headers["Authorization"] = f"Bearer {user.token}"
-    return RestTarget(base_url=cluster.server.rstrip("/"), ssl_context=ctx, headers=headers)
+    if found.token:
+        headers["Authorization"] = f"Bearer {found.token}"
+    return RestTarget(base_url=found.server, ssl_context=ctx, headers=headers)

@@ -78,7 +78,7 @@ PHASES: tuple[tuple[str, ...], ...] = (
     ("kube-proxy",),
 )
 NODE_READY_TIMEOUT = 120.0
-PLATFORM_KINDS = ("kubeglobe-controller", "kubeglobe-server")
+PLATFORM_KINDS = ("kubeglobe-controller", "kubeglobe-server", "kubeglobe-gateway")
 # Onboarded by `up` itself, so the demo starts with a managed cluster.
 IMPORTED_AT_UP = ("workload-1",)
 REGISTERED_AT_UP = ("workload-2",)
@@ -236,6 +236,8 @@ def _start(
             return None
         stop_process(running)  # its argv or config changed: level-trigger to the new one
     _write_files(component)
+    if component.prepare is not None:
+        component.prepare()
     record = start_daemon(
         argv=component.argv, log=component.log, netns=component.netns, env=component.env
     )

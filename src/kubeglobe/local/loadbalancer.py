@@ -1,39 +1,68 @@
-"""The global cluster's single endpoint: HAProxy in TCP mode in front of its apiservers.
+"""The global cluster's single endpoint: HAProxy in front of its apiservers and the platform.
 
-HAProxy checks each apiserver's `/readyz` over TLS and sends new connections only to
-ready ones, so losing an apiserver costs clients at most one reconnect. It binds the
-host bridge address (for nodes) and loopback (for people). The ALB/VIP work replaces
-it later with the platform's own gateway.
+The apiserver frontend is TCP: HAProxy checks each apiserver's `/readyz` over TLS and
+sends new connections only to ready ones, so losing an apiserver costs clients at most
+one reconnect. It binds the host bridge address (for nodes) and loopback (for people).
+
+The platform frontend is the gateway: HTTP, TLS ended here with the platform's serving
+certificate. Cluster-proxy requests for imported clusters, with a token the gateway
+knows, are answered by HAProxy itself (`gateway/frontend.py`); everything else goes to
+the API server replicas, over TLS again. HAProxy runs in master-worker mode so that
+`kubeglobe gateway` (a process next to it, started with the platform's processes) can
+reload new cluster backends through the master socket without dropping open
+connections.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from kubeglobe.gateway.frontend import GatewayFiles, fast_path_rules
 from kubeglobe.local.component import Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
 
+UNIX_PATH_MAX = 107
 
-def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file: str) -> str:
+
+def haproxy_config_path(env: EnvironmentPlan, cluster: ClusterPlan) -> Path:
+    return env.cluster_dir(cluster.name) / "haproxy.cfg"
+
+
+def gateway_files(env: EnvironmentPlan, cluster: ClusterPlan) -> GatewayFiles:
+    return GatewayFiles(env.cluster_dir(cluster.name) / "gateway")
+
+
+def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file: str,
+                          gateway: GatewayFiles | None = None,
+                          serving_pem: Path | None = None) -> str:
     servers = "\n".join(
         f"    server {a.name} {a.ip}:{a.port} check check-ssl verify required "
         f"ca-file {ca_file} inter 1s fall 2 rise 2"
         for a in cluster.apiservers
     )
     platform = ""
+    admin = ""
     if cluster.platform_endpoint_port is not None:
+        assert gateway is not None and serving_pem is not None
+        admin = f"    stats socket {gateway.admin_socket()} mode 600 level admin\n"
         replicas = "\n".join(
-            f"    server server-{i} {env.host_ip}:{port} check check-ssl verify required "
-            f"ca-file {ca_file} inter 1s fall 2 rise 2"
+            f"    server server-{i} {env.host_ip}:{port} ssl verify required "
+            f"ca-file {ca_file} alpn http/1.1 check inter 1s fall 2 rise 2"
             for i, port in enumerate(cluster.platform_server_ports)
         )
+        bind = f"ssl crt {serving_pem} alpn http/1.1"
         platform = f"""
 frontend platform-api
-    bind {env.host_ip}:{cluster.platform_endpoint_port}
-    bind 127.0.0.1:{cluster.platform_endpoint_port}
-    default_backend platform-servers
+    mode http
+    bind {env.host_ip}:{cluster.platform_endpoint_port} {bind}
+    bind 127.0.0.1:{cluster.platform_endpoint_port} {bind}
+{fast_path_rules(gateway)}    default_backend platform-servers
 
 backend platform-servers
+    mode http
     option httpchk GET /readyz
     http-check expect status 200
     balance roundrobin
@@ -44,7 +73,7 @@ backend platform-servers
     return f"""global
     maxconn 4096
     log stderr format short local0 notice
-
+{admin}
 defaults
     mode tcp
     log global
@@ -53,6 +82,7 @@ defaults
     timeout client 1h
     timeout server 1h
     timeout tunnel 1h
+    timeout http-keep-alive 2m
 
 frontend apiserver
     bind {env.host_ip}:{cluster.endpoint_port}
@@ -70,27 +100,60 @@ backend apiservers
 {platform}"""
 
 
+def _write_private(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+
+
+def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki) -> None:
+    """The serving bundle HAProxy ends TLS with, and the gateway's files seeded empty
+    (the gateway process owns them from then on)."""
+    pair = pki.pair("platform-server")
+    _write_private(serving_pem, pair.cert.read_bytes().rstrip(b"\n") + b"\n"
+                   + pair.key.read_bytes())
+    for socket in (gateway.admin_socket(), gateway.master_socket()):
+        if len(str(socket)) > UNIX_PATH_MAX:
+            raise RuntimeError(f"socket path {socket} is longer than {UNIX_PATH_MAX} "
+                               "characters; use a shorter --state-dir")
+    gateway.certs.mkdir(parents=True, exist_ok=True)
+    for seeded in (gateway.identities, gateway.clusters, gateway.backends):
+        if not seeded.exists():
+            _write_private(seeded, b"")
+
+
 def loadbalancer_components(
     *, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki
 ) -> list[Component]:
     if not cluster.has_load_balancer:
         return []
-    config = env.cluster_dir(cluster.name) / "haproxy.cfg"
+    config = haproxy_config_path(env, cluster)
     url = f"https://{env.host_ip}:{cluster.endpoint_port}/readyz"
     admin = pki.pair("admin")
-    return [
-        Component(
-            key=f"{cluster.name}/haproxy",
-            cluster=cluster.name,
-            kind="haproxy",
-            argv=["haproxy", "-db", "-f", str(config)],
-            log=env.cluster_dir(cluster.name) / "logs" / "haproxy.log",
+    logs = env.cluster_dir(cluster.name) / "logs"
+    if cluster.platform_endpoint_port is None:
+        return [Component(
+            key=f"{cluster.name}/haproxy", cluster=cluster.name, kind="haproxy",
+            argv=["haproxy", "-db", "-f", str(config)], log=logs / "haproxy.log",
             probe=lambda: probe_http(url, ca=pki.ca.cert, client=admin),
             port=cluster.endpoint_port,
-            extra_ports=(cluster.platform_endpoint_port,)
-            if cluster.platform_endpoint_port is not None else (),
-            files={
-                config: render_haproxy_config(env=env, cluster=cluster, ca_file=str(pki.ca.cert))
-            },
-        )
-    ]
+            files={config: render_haproxy_config(env=env, cluster=cluster,
+                                                 ca_file=str(pki.ca.cert))},
+        )]
+    gateway = gateway_files(env, cluster)
+    serving_pem = gateway.directory / "serving.pem"
+    haproxy = Component(
+        key=f"{cluster.name}/haproxy", cluster=cluster.name, kind="haproxy",
+        argv=["haproxy", "-W", "-db", "-S", f"{gateway.master_socket()},mode,600",
+              "-f", str(config), "-f", str(gateway.backends)],
+        log=logs / "haproxy.log",
+        probe=lambda: probe_http(url, ca=pki.ca.cert, client=admin),
+        port=cluster.endpoint_port,
+        extra_ports=(cluster.platform_endpoint_port,),
+        files={config: render_haproxy_config(env=env, cluster=cluster,
+                                             ca_file=str(pki.ca.cert), gateway=gateway,
+                                             serving_pem=serving_pem)},
+        prepare=lambda: _prepare_gateway(gateway, serving_pem, pki),
+    )
+    return [haproxy]

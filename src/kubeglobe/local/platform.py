@@ -27,6 +27,7 @@ from kubeglobe.hub.registration import create_registered_cluster
 from kubeglobe.kube.client import async_client, load_kubeconfig, sync_client
 from kubeglobe.local.component import Component
 from kubeglobe.local.health import probe_http
+from kubeglobe.local.loadbalancer import gateway_files, haproxy_config_path
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import GLOBAL, ClusterPlan, EnvironmentPlan
 
@@ -73,6 +74,17 @@ def platform_components(
             env=build,
             probe=lambda: "ok",  # running is healthy: a follower does nothing by design
         ))
+    gateway = gateway_files(env, cluster)
+    found.append(Component(
+        key=f"{cluster.name}/kubeglobe-gateway", cluster=cluster.name,
+        kind="kubeglobe-gateway",
+        argv=_kubeglobe("gateway", "--dir", str(gateway.directory),
+                        "--haproxy-config", str(haproxy_config_path(env, cluster)),
+                        "--kubeconfig", str(kubeconfig)),
+        log=logs / "gateway.log",
+        env=build,
+        probe=lambda: "ok",  # running is healthy; it logs when HAProxy is out of sync
+    ))
     serving = pki.pair("platform-server")
     for i, port in enumerate(cluster.platform_server_ports):
         found.append(Component(

@@ -1,0 +1,1 @@
+"""The platform gateway's data plane: HAProxy answering cluster-proxy requests itself."""

@@ -1,0 +1,77 @@
+"""Which tokens the gateway may serve itself, and as whom (pure).
+
+The gateway (HAProxy) hashes the secret part of a request's bearer token with SHA-256,
+the same digest the token's Secret stores, and looks it up in a map whose value is
+`<expiry epoch or 0>|<user>|<group>|<group>...`. Hit: HAProxy impersonates that
+identity itself. Miss: the request goes to the API server replicas, which check the
+token the slow way and answer 401 when it is bad. So the map holds exactly the tokens
+`server/auth.py` would accept, with the identity it would give:
+
+- `system` tokens with the groups they carry;
+- `session` and `api` tokens of a User that exists and is not disabled, with the Groups
+  that list the user.
+
+Expired tokens are left out (and HAProxy checks the expiry itself, so an entry never
+outlives its token between two syncs). An identity the map cannot carry safely (a name
+with a character outside `SAFE`, or more than `MAX_GROUPS` groups) is left out too: its
+requests take the slow path, which handles anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from kubeglobe.hub.tokens import USER_TOKEN_KINDS, TokenRecord
+
+MAX_GROUPS = 16  # one HAProxy rule per group slot; more groups take the slow path
+SAFE = re.compile(r"^[A-Za-z0-9:._@-]+$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """A token Secret as the gateway sees it: the digest it stores and what it says."""
+
+    digest: str
+    record: TokenRecord
+
+
+def entry(record: TokenRecord, groups: tuple[str, ...]) -> str | None:
+    """The map value for this identity, or None if the map cannot carry it."""
+    names = (record.user, *groups)
+    if len(groups) > MAX_GROUPS or not all(SAFE.match(n) for n in names):
+        return None
+    expires = 0 if record.expires is None else int(record.expires.timestamp())
+    return "|".join((str(expires), *names))
+
+
+def groups_by_member(groups: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
+    """{user: the names of the Groups listing them, sorted} from {group: members}."""
+    found: dict[str, list[str]] = {}
+    for group, members in groups.items():
+        for member in set(members):
+            found.setdefault(member, []).append(group)
+    return {user: tuple(sorted(names)) for user, names in found.items()}
+
+
+def identity_map(tokens: Iterable[StoredToken], *, enabled_users: set[str],
+                 groups: Mapping[str, Iterable[str]], now: dt.datetime) -> dict[str, str]:
+    """{token digest: map value} for every token the gateway may serve at `now`."""
+    member_of = groups_by_member(groups)
+    wanted: dict[str, str] = {}
+    for token in tokens:
+        record = token.record
+        if not _DIGEST.match(token.digest) or record.expired(now):
+            continue
+        if record.kind in USER_TOKEN_KINDS:
+            if record.user not in enabled_users:
+                continue
+            value = entry(record, member_of.get(record.user, ()))
+        else:
+            value = entry(record, record.groups)
+        if value is not None:
+            wanted[token.digest] = value
+    return wanted

@@ -1,0 +1,232 @@
+"""The gateway controller: keeps HAProxy's fast path in line with the platform's state.
+
+Level-triggered: on any change to tokens, Users, Groups or Clusters (list+watch
+copies), and at least every `RESYNC_SECONDS`, it computes what HAProxy should hold
+(`identities.py`, `backends.py`, pure) and compares it with what HAProxy holds now
+(asked over its runtime API, not remembered), so a restarted HAProxy is refilled:
+
+- the identity map is swapped whole when it differs (no reload);
+- the cluster backends are rewritten, checked with `haproxy -c` and reloaded when
+  they differ; connections already open (watches, exec) stay on the old worker.
+
+It fails closed: while any of its copies is broken it empties the identity map, and
+every request takes the API servers' slow path, which is always right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import logging
+import os
+import subprocess
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.operators import exists
+from lightkube.resources.core_v1 import Secret
+from pydantic import ValidationError
+
+from kubeglobe.api.cluster import ClusterSpec
+from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.api.tenancy import GroupSpec, UserSpec
+from kubeglobe.gateway.backends import ClusterBackend, Rendered, Unservable, cluster_backend, render
+from kubeglobe.gateway.frontend import GatewayFiles
+from kubeglobe.gateway.identities import StoredToken, identity_map
+from kubeglobe.gateway.runtime import HAProxyRuntime, RuntimeApiError
+from kubeglobe.hub.cluster_access import parse_kubeconfig
+from kubeglobe.hub.tokens import TOKEN_KIND_LABEL, TOKEN_SECRET_TYPE, read_token_record
+from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
+from kubeglobe.kube.informer import Informer
+from kubeglobe.kube.resources import ClusterCR, GroupCR, UserCR
+from kubeglobe.kube.rest import read_credentials
+from kubeglobe.kube.secrets import secret_text
+
+log = logging.getLogger("kubeglobe.gateway")
+RESYNC_SECONDS = 5.0
+RETRY_SECONDS = 2.0
+
+Validate = Callable[[Path], Awaitable[None]]
+
+
+class ConfigRefused(RuntimeError):
+    """`haproxy -c` refused the rendered backends; the message has its words."""
+
+
+def haproxy_check(base_config: Path) -> Validate:
+    """A validator running `haproxy -c` on the base configuration plus new backends."""
+
+    async def check(candidate: Path) -> None:
+        done = await asyncio.to_thread(
+            subprocess.run, ["haproxy", "-c", "-q", "-f", str(base_config), "-f", str(candidate)],
+            capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ConfigRefused((done.stderr or done.stdout).strip()[-2000:])
+
+    return check
+
+
+def _write(path: Path, content: bytes, mode: int = 0o600) -> None:
+    """Atomically: readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+    os.replace(tmp, path)
+
+
+def map_text(entries: dict[str, str]) -> bytes:
+    return "".join(f"{k} {v}\n" for k, v in sorted(entries.items())).encode()
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+@dataclass
+class GatewaySync:
+    hub: AsyncClient
+    runtime: HAProxyRuntime
+    files: GatewayFiles
+    validate: Validate
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _unservable: dict[str, str] = field(default_factory=dict)
+    _last_error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.tokens = Informer(self.hub, Secret, namespace=SYSTEM_NAMESPACE,
+                               labels={TOKEN_KIND_LABEL: exists()}, changed=self.changed)
+        self.users = Informer(self.hub, UserCR, changed=self.changed)
+        self.groups = Informer(self.hub, GroupCR, changed=self.changed)
+        self.clusters = Informer(self.hub, ClusterCR, changed=self.changed)
+        self._informers = (self.tokens, self.users, self.groups, self.clusters)
+
+    async def run(self) -> None:
+        for informer in self._informers:
+            informer.start()
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), RESYNC_SECONDS)
+                self.changed.clear()
+                try:
+                    await self.sync_once()
+                    self._report(None)
+                except (RuntimeApiError, ConfigRefused, ApiError, OSError) as e:
+                    self._report(f"{type(e).__name__}: {e}")
+                    await asyncio.sleep(RETRY_SECONDS)
+        finally:
+            for informer in self._informers:
+                await informer.stop()
+
+    def _report(self, error: str | None) -> None:
+        """Log a failure once, and its end once: a broken HAProxy is not a log storm."""
+        if error != self._last_error:
+            if error is None:
+                log.info("gateway in sync again")
+            else:
+                log.warning("gateway sync failed (retrying quietly): %s", error)
+            self._last_error = error
+
+    async def sync_once(self) -> None:
+        await self.sync_identities()
+        await self.sync_backends()
+
+    # -- identities ------------------------------------------------------------------
+    def desired_identities(self) -> dict[str, str]:
+        tokens, users, groups = self.tokens.items(), self.users.items(), self.groups.items()
+        if tokens is None or users is None or groups is None:
+            return {}  # fail closed: the slow path serves everyone meanwhile
+        stored = []
+        for secret in tokens.values():
+            if secret.type != TOKEN_SECRET_TYPE:
+                continue
+            data = secret.data or {}
+            stored.append(StoredToken(digest=secret_text(data, "sha256") or "",
+                                      record=read_token_record(data)))
+        enabled = set()
+        for name, obj in users.items():
+            with contextlib.suppress(ValidationError):
+                if not UserSpec.model_validate(obj.get("spec") or {}).disabled:
+                    enabled.add(name)
+        members: dict[str, list[str]] = {}
+        for name, obj in groups.items():
+            with contextlib.suppress(ValidationError):
+                members[name] = GroupSpec.model_validate(obj.get("spec") or {}).members
+        return identity_map(stored, enabled_users=enabled, groups=members, now=self.clock())
+
+    async def sync_identities(self) -> None:
+        wanted = self.desired_identities()
+        if await self.runtime.show_map(self.files.identities) != wanted:
+            _write(self.files.identities, map_text(wanted))  # for HAProxy's next start
+            await self.runtime.replace_map(self.files.identities, wanted)
+
+    # -- cluster backends --------------------------------------------------------------
+    async def desired_backends(self) -> Rendered:
+        clusters = self.clusters.items()
+        backends: list[ClusterBackend] = []
+        for name, obj in sorted((clusters or {}).items()):
+            try:
+                spec = ClusterSpec.model_validate(obj.get("spec") or {})
+            except ValidationError:
+                continue
+            if spec.mode != "import" or spec.kubeconfigSecretRef is None:
+                continue
+            try:
+                backends.append(await self._backend(name, spec))
+                self._unservable.pop(name, None)
+            except (Unservable, KubeconfigError) as e:
+                if self._unservable.get(name) != str(e):
+                    log.info("cluster %s is served by the API servers only: %s", name, e)
+                    self._unservable[name] = str(e)
+        return render(backends, self.files.certs)
+
+    async def _backend(self, name: str, spec: ClusterSpec) -> ClusterBackend:
+        ref = spec.kubeconfigSecretRef
+        assert ref is not None
+        try:
+            secret = await self.hub.get(Secret, ref.name, namespace=ref.namespace)
+        except ApiError as e:
+            raise Unservable(f"cannot read its kubeconfig Secret: {e.status.message}") from e
+        raw = (secret.data or {}).get(ref.key)
+        if raw is None:
+            raise Unservable(f"its kubeconfig Secret has no key {ref.key!r}")
+        config = load_kubeconfig(data=parse_kubeconfig(base64.b64decode(raw)))
+        return cluster_backend(name, read_credentials(config))
+
+    async def sync_backends(self) -> None:
+        if self.clusters.items() is None:
+            return  # keep what HAProxy has until the copy is back; identities fail closed
+        wanted = await self.desired_backends()
+        cluster_map = map_text(wanted.clusters)
+        live = await self.runtime.backends()
+        if (_read(self.files.backends) == wanted.config.encode()
+                and _read(self.files.clusters) == cluster_map
+                and all(_read(p) == c for p, c in wanted.files.items())
+                and set(wanted.clusters.values()) <= live):
+            return
+        for path, content in wanted.files.items():
+            _write(path, content)
+        candidate = self.files.backends.with_name("gateway.cfg.new")
+        _write(candidate, wanted.config.encode(), mode=0o644)
+        await self.validate(candidate)
+        os.replace(candidate, self.files.backends)
+        _write(self.files.clusters, cluster_map, mode=0o644)
+        await self.runtime.reload()
+        log.info("gateway serves clusters: %s", ", ".join(sorted(wanted.clusters)) or "none")
+
+
+def make_runtime(files: GatewayFiles) -> HAProxyRuntime:
+    return HAProxyRuntime(admin_socket=files.admin_socket(), master_socket=files.master_socket())
+
+

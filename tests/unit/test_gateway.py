@@ -1,0 +1,124 @@
+"""The gateway's pure parts: which tokens HAProxy serves, its backends, its config."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kubeglobe.gateway.backends import Unservable, cluster_backend, render
+from kubeglobe.gateway.frontend import GatewayFiles
+from kubeglobe.gateway.identities import MAX_GROUPS, StoredToken, identity_map
+from kubeglobe.gateway.runtime import parse_map
+from kubeglobe.hub.tokens import TokenRecord
+from kubeglobe.kube.rest import Credentials
+from kubeglobe.local.loadbalancer import render_haproxy_config
+from kubeglobe.local.topology import plan_environment
+
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+
+
+def stored(user: str, *, kind: str = "api", groups: tuple[str, ...] = (),
+           expires: dt.datetime | None = None, digest: str | None = None) -> StoredToken:
+    return StoredToken(
+        digest=digest or hashlib.sha256(f"{user}{kind}{expires}".encode()).hexdigest(),
+        record=TokenRecord(user=user, groups=groups, kind=kind,  # type: ignore[arg-type]
+                           name="", expires=expires))
+
+
+def test_the_map_holds_exactly_the_tokens_the_api_servers_accept() -> None:
+    admin = stored("admin", kind="system", groups=("kubeglobe:platform-admins",))
+    alice = stored("alice", kind="session", expires=NOW + dt.timedelta(hours=1))
+    bob = stored("bob")  # disabled
+    ghost = stored("ghost")  # no such User
+    stale = stored("alice", expires=NOW - dt.timedelta(seconds=1))
+    wanted = identity_map([admin, alice, bob, ghost, stale], enabled_users={"alice"},
+                          groups={"devs": ["alice", "carol"], "ops": ["alice"]}, now=NOW)
+    expires = int((NOW + dt.timedelta(hours=1)).timestamp())
+    assert wanted == {admin.digest: "0|admin|kubeglobe:platform-admins",
+                      alice.digest: f"{expires}|alice|devs|ops"}
+
+
+def test_identities_the_map_cannot_carry_are_left_to_the_slow_path() -> None:
+    odd = stored("eve|admin", kind="system")
+    spaced = stored("sys", kind="system", groups=("a group",))
+    many = stored("m", kind="system", groups=tuple(f"g{i}" for i in range(MAX_GROUPS + 1)))
+    fits = stored("n", kind="system", groups=tuple(f"g{i}" for i in range(MAX_GROUPS)))
+    bad_digest = stored("x", kind="system", digest="not-a-digest")
+    wanted = identity_map([odd, spaced, many, fits, bad_digest], enabled_users=set(),
+                          groups={}, now=NOW)
+    assert list(wanted) == [fits.digest]
+
+
+def creds(**changes: object) -> Credentials:
+    base: dict[str, object] = dict(server="https://10.250.0.1:20026", ca=b"CA", cert=b"CERT\n",
+                                   key=b"KEY", token=None, insecure=False)
+    base.update(changes)
+    return Credentials(**base)  # type: ignore[arg-type]
+
+
+def test_a_backend_carries_the_clusters_own_credential_and_strips_the_prefix() -> None:
+    b = cluster_backend("workload-1", creds())
+    assert (b.host, b.port, b.client_pem) == ("10.250.0.1", 20026, b"CERT\nKEY")
+    out = render([b], Path("/gw/certs"))
+    assert out.clusters == {"workload-1": "kg-cluster-workload-1"}
+    assert out.files == {Path("/gw/certs/workload-1-ca.pem"): b"CA",
+                         Path("/gw/certs/workload-1-client.pem"): b"CERT\nKEY"}
+    assert "replace-path ^/clusters/[^/]+/k8s/?(.*)$ /\\1" in out.config
+    assert "verify required ca-file /gw/certs/workload-1-ca.pem" in out.config
+    assert "sni" not in out.config  # an address: the chain is checked, not a name
+
+    named = render([cluster_backend("w", creds(server="https://api.example:6443/base",
+                                                cert=None, key=None, token="abc.def"))],
+                   Path("/gw"))
+    assert "sni str(api.example) verifyhost api.example" in named.config
+    assert 'set-header Authorization "Bearer abc.def"' in named.config
+    assert "$ /base/\\1" in named.config
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"insecure": True}, "no CA"),
+    ({"ca": None}, "no CA"),
+    ({"server": "http://10.0.0.1:80"}, "not an https URL"),
+    ({"server": "https://[::1]:6443"}, "IPv6"),
+    ({"cert": None, "key": None}, "neither a client certificate nor a token"),
+    ({"cert": None, "key": None, "token": 'x" y'}, "token has characters"),
+])
+def test_kubeconfigs_the_gateway_cannot_use_say_why(changes: dict[str, object],
+                                                     reason: str) -> None:
+    with pytest.raises(Unservable, match=reason):
+        cluster_backend("w", creds(**changes))
+
+
+def test_runtime_map_listings_parse() -> None:
+    listing = "0x55ab1758d130 abc 0|alice|g1\n0x55ab1758d140 def 12|bob\n\n"
+    assert parse_map(listing) == {"abc": "0|alice|g1", "def": "12|bob"}
+
+
+def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path) -> None:
+    env = plan_environment(state_dir=tmp_path, slot=1, workload_clusters=0)
+    files = GatewayFiles(tmp_path / "gw")
+    files.certs.mkdir(parents=True)
+    pem = tmp_path / "serving.pem"
+    key = tmp_path / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                    "/CN=t", "-keyout", str(key), "-out", str(pem), "-days", "1"],
+                   check=True, capture_output=True)
+    pem.write_bytes(pem.read_bytes() + key.read_bytes())
+    main = tmp_path / "haproxy.cfg"
+    main.write_text(render_haproxy_config(env=env, cluster=env.clusters[0],
+                                          ca_file=str(pem), gateway=files, serving_pem=pem))
+    out = render([cluster_backend("workload-1", creds(ca=pem.read_bytes(),
+                                                      cert=pem.read_bytes(), key=b""))],
+                 files.certs)
+    for path, content in out.files.items():
+        path.write_bytes(content)
+    files.backends.write_text(out.config)
+    for m in (files.identities, files.clusters):
+        m.write_text("")
+    done = subprocess.run(["haproxy", "-c", "-f", str(main), "-f", str(files.backends)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
