@@ -10,7 +10,8 @@ through its agent's tunnel) it measures, in one run and with kubectl itself (SPD
 - exec round trip: p50 of one line echoed by `cat` inside an open `kubectl exec -i`
   session, and p50 of a whole `kubectl exec -- true` (process start to exit);
 
-each through the proxy and straight to the apiserver, printed as ratios; and the
+each through the proxy and straight to the apiserver, the two taking turns sample by
+sample (so the rest of the machine's load hits both alike), printed as ratios; and the
 agent's RSS (its container process, sampled every 20 ms) before and at its peak during
 the register-mode transfers. Targets: throughput >= 50% of direct through the tunnel,
 exec round trip p50 <= 2x direct, agent memory bounded (a figure, printed).
@@ -133,48 +134,66 @@ def download(port: int) -> float:
     return time.perf_counter() - t0
 
 
-def throughput(kubectl: Kubectl, mib: int, rounds: int) -> float:
-    proc = kubectl.popen("port-forward", "-n", "default", f"pod/{POD}", ":8080")
+def throughput(kubectls: list[Kubectl], mib: int, rounds: int) -> list[float]:
+    """MiB/s through each kubectl's port-forward (median of `rounds`), the downloads
+    taking turns so that whatever else the machine does hits every way alike."""
+    procs = [k.popen("port-forward", "-n", "default", f"pod/{POD}", ":8080") for k in kubectls]
     try:
-        port = forwarded_port(proc)
-        download(port)  # warm up
-        return statistics.median(mib / download(port) for _ in range(rounds))
+        ports = [forwarded_port(proc) for proc in procs]
+        for port in ports:
+            download(port)  # warm up
+        seconds: list[list[float]] = [[] for _ in ports]
+        for _ in range(rounds):
+            for i, port in enumerate(ports):
+                seconds[i].append(download(port))
+        return [statistics.median(mib / t for t in taken) for taken in seconds]
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
-def echo_p50(kubectl: Kubectl, lines: int) -> float:
-    proc = kubectl.popen("exec", "-i", "-n", "default", POD, "--", "cat")
+def _echo_once(proc: subprocess.Popen[bytes], line: bytes) -> float:
     assert proc.stdin is not None and proc.stdout is not None
-    samples = []
+    t0 = time.perf_counter()
+    proc.stdin.write(line)
+    proc.stdin.flush()
+    got = b""
+    while not got.endswith(b"\n"):
+        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        if not ready:
+            raise RuntimeError("no echo within 10 s")
+        got += os.read(proc.stdout.fileno(), 4096)
+    return time.perf_counter() - t0
+
+
+def echo_p50(kubectls: list[Kubectl], lines: int) -> list[float]:
+    """p50 ms of a line echoed by `cat` in an open `kubectl exec -i` session, one
+    session per kubectl, the lines taking turns."""
+    procs = [k.popen("exec", "-i", "-n", "default", POD, "--", "cat") for k in kubectls]
+    samples: list[list[float]] = [[] for _ in procs]
     try:
         for i in range(lines + 5):
-            line = f"ping {i}\n".encode()
-            t0 = time.perf_counter()
-            proc.stdin.write(line)
-            proc.stdin.flush()
-            got = b""
-            while not got.endswith(b"\n"):
-                ready, _, _ = select.select([proc.stdout], [], [], 10)
-                if not ready:
-                    raise RuntimeError("no echo within 10 s")
-                got += os.read(proc.stdout.fileno(), 4096)
-            if i >= 5:  # the first lines warm the session
-                samples.append(time.perf_counter() - t0)
+            for j, proc in enumerate(procs):
+                taken = _echo_once(proc, f"ping {i}\n".encode())
+                if i >= 5:  # the first lines warm the sessions
+                    samples[j].append(taken)
     finally:
-        proc.stdin.close()
-        proc.wait(timeout=10)
-    return statistics.median(samples) * 1000
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=10)
+    return [statistics.median(taken) * 1000 for taken in samples]
 
 
-def exec_p50(kubectl: Kubectl, n: int) -> float:
-    samples = []
+def exec_p50(kubectls: list[Kubectl], n: int) -> list[float]:
+    samples: list[list[float]] = [[] for _ in kubectls]
     for _ in range(n):
-        t0 = time.perf_counter()
-        kubectl.run("exec", "-n", "default", POD, "--", "true")
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples) * 1000
+        for j, kubectl in enumerate(kubectls):
+            t0 = time.perf_counter()
+            kubectl.run("exec", "-n", "default", POD, "--", "true")
+            samples[j].append(time.perf_counter() - t0)
+    return [statistics.median(taken) * 1000 for taken in samples]
 
 
 def agent_pid(plan: EnvironmentPlan, cluster: str) -> int:
@@ -217,10 +236,15 @@ class RssSampler:
         self.memory.peak_mib = max(self.memory.samples, default=self.memory.before_mib)
 
 
-def measure(kubectl: Kubectl, args: argparse.Namespace) -> Figures:
-    return Figures(mib_s=throughput(kubectl, args.mib, args.rounds),
-                   echo_p50_ms=echo_p50(kubectl, args.lines),
-                   exec_p50_ms=exec_p50(kubectl, args.execs))
+def measure(direct: Kubectl, proxy: Kubectl, args: argparse.Namespace
+            ) -> tuple[Figures, Figures]:
+    """Direct and through the proxy, their samples interleaved."""
+    both = [direct, proxy]
+    mib_s = throughput(both, args.mib, args.rounds)
+    echo = echo_p50(both, args.lines)
+    whole = exec_p50(both, args.execs)
+    d, p = (Figures(mib_s=mib_s[i], echo_p50_ms=echo[i], exec_p50_ms=whole[i]) for i in (0, 1))
+    return d, p
 
 
 def report(console: Console, cluster: str, mode: str, direct: Figures,
@@ -241,7 +265,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--state-dir", type=Path, default=None)
     parser.add_argument("--mib", type=int, default=100, help="size of the forwarded file")
-    parser.add_argument("--rounds", type=int, default=3, help="downloads per way")
+    parser.add_argument("--rounds", type=int, default=5, help="downloads per way")
     parser.add_argument("--lines", type=int, default=200, help="echoed lines per way")
     parser.add_argument("--execs", type=int, default=15, help="whole execs per way")
     args = parser.parse_args()
@@ -256,15 +280,13 @@ def main() -> None:
                                                      Path(tmp) / f"{cluster}.kubeconfig"))
             with console.status(f"{cluster}: pod with a {args.mib} MiB file"):
                 prepare_pod(direct, args.mib)
-            with console.status(f"{cluster}: direct"):
-                d = measure(direct, args)
-            with console.status(f"{cluster}: through the proxy"):
+            with console.status(f"{cluster}: direct and through the proxy, taking turns"):
                 if mode == "register":
                     with RssSampler(agent_pid(plan, cluster)) as sampler:
-                        p = measure(proxy, args)
+                        d, p = measure(direct, proxy, args)
                     memory = sampler.memory
                 else:
-                    p = measure(proxy, args)
+                    d, p = measure(direct, proxy, args)
             report(console, cluster, mode, d, p)
         console.print(f"agent RSS: {memory.before_mib:.1f} MiB before, "
                       f"{memory.peak_mib:.1f} MiB peak while {args.rounds + 1} x "

@@ -376,9 +376,13 @@ def _raw_upgrade(platform: Platform, path: str, token: str) -> tuple[int, dict[s
                      "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n"
                      "Content-Length: 0\r\n\r\n").encode())
         answer = b""
-        while chunk := tls.recv(65536):
+        while b"\r\n\r\n" not in answer and (chunk := tls.recv(65536)):
             answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        while len(body) < length and (chunk := tls.recv(65536)):
+            body += chunk  # the gateway keeps the connection open: read what was promised
     return int(head.split()[1]), json.loads(body)
 
 

@@ -19,7 +19,8 @@ from kubeglobe.kube.rest import RestTarget
 from kubeglobe.tunnel.mux import Stream
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "te",
-               "content-length", "host", "authorization"}
+               "host", "authorization"}
+_NOT_FORWARDED = _HOP_BY_HOP | {"content-length"}  # the request body is re-framed
 
 
 async def _body(stream: Stream) -> AsyncIterator[bytes]:
@@ -44,7 +45,7 @@ class Forwarder:
             await serve_upgrade(stream, self._target)
             return
         headers = [(k, v) for k, v in meta.get("headers", [])
-                   if k.lower() not in _HOP_BY_HOP]
+                   if k.lower() not in _NOT_FORWARDED]
         request = self._client.build_request(
             meta["method"], httpx.URL(path=meta["path"], query=meta.get("query", "").encode()),
             headers=headers, content=_body(stream) if meta.get("body", True) else None,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+import uvloop
 
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
@@ -29,6 +31,9 @@ def server_command(
         help="CA of the serving certificates, handed to agents and used for peers.")] = None,
     agent_image: Annotated[str | None, typer.Option(
         help="Image the agent manifests use.")] = None,
+    gateway_socket: Annotated[Path | None, typer.Option(
+        help="Also serve plain HTTP on this UNIX socket, for a gateway on the same host "
+             "(its directory should be private to the gateway's user).")] = None,
 ) -> None:
     """Serve the platform API; TLS when --tls-cert and --tls-key are given."""
     if (tls_cert is None) != (tls_key is None):
@@ -44,7 +49,28 @@ def server_command(
         agent_image=agent_image or ServerSettings.agent_image,
     )
     app = create_app(hub=async_client(config), settings=settings)
-    uvicorn.run(app, host=host, port=port, log_level="warning",
-                http=upgrade_protocol(app.state.streams), loop="uvloop",
-                ssl_certfile=str(tls_cert) if tls_cert else None,
-                ssl_keyfile=str(tls_key) if tls_key else None)
+    http = upgrade_protocol(app.state.streams)
+    configs = [uvicorn.Config(app, host=host, port=port, log_level="warning", http=http,
+                              ssl_certfile=str(tls_cert) if tls_cert else None,
+                              ssl_keyfile=str(tls_key) if tls_key else None)]
+    if gateway_socket is not None:
+        # The same app for the gateway next door: no TLS to pay for twice on one host.
+        # Every request is still authenticated; the socket only saves the encryption.
+        configs.append(uvicorn.Config(app, uds=str(gateway_socket), log_level="warning",
+                                      http=http, lifespan="off"))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(configs))
+
+
+async def _serve(configs: list[uvicorn.Config]) -> None:
+    """Start the first server (it runs the app's lifespan), then the others.
+
+    Each server handles SIGTERM/SIGINT itself (a graceful shutdown) and passes the
+    signal on to the one started before it, so all of them stop in turn.
+    """
+    first, *others = [uvicorn.Server(c) for c in configs]
+    tasks = [asyncio.create_task(first.serve())]
+    while not first.started and not tasks[0].done():
+        await asyncio.sleep(0.05)
+    tasks += [asyncio.create_task(server.serve()) for server in others]
+    await asyncio.gather(*tasks)

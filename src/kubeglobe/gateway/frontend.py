@@ -38,6 +38,14 @@ class GatewayFiles:
     def certs(self) -> Path:
         return self.directory / "certs"
 
+    @property
+    def server_sockets(self) -> Path:
+        """Where the API server replicas listen for this gateway (kept private: 0700)."""
+        return self.directory / "servers"
+
+    def server_socket(self, replica: int) -> Path:
+        return self.server_sockets / f"server-{replica}.sock"
+
     def admin_socket(self) -> Path:
         return self.directory / "admin.sock"
 

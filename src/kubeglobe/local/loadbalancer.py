@@ -7,10 +7,10 @@ one reconnect. It binds the host bridge address (for nodes) and loopback (for pe
 The platform frontend is the gateway: HTTP, TLS ended here with the platform's serving
 certificate. Cluster-proxy requests for imported clusters, with a token the gateway
 knows, are answered by HAProxy itself (`gateway/frontend.py`); everything else goes to
-the API server replicas, over TLS again. HAProxy runs in master-worker mode so that
-`kubeglobe gateway` (a process next to it, started with the platform's processes) can
-reload new cluster backends through the master socket without dropping open
-connections.
+the API server replicas, as plain HTTP over private UNIX sockets (same host). HAProxy
+runs in master-worker mode so that `kubeglobe gateway` (a process next to it, started
+with the platform's processes) can reload new cluster backends through the master
+socket without dropping open connections.
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file
     if cluster.platform_endpoint_port is not None:
         assert gateway is not None and serving_pem is not None
         admin = f"    stats socket {gateway.admin_socket()} mode 600 level admin\n"
-        replicas = "\n".join(
-            f"    server server-{i} {env.host_ip}:{port} ssl verify required "
-            f"ca-file {ca_file} alpn http/1.1 check inter 1s fall 2 rise 2"
-            for i, port in enumerate(cluster.platform_server_ports)
+        replicas = "\n".join(  # same host: plain HTTP over a private UNIX socket
+            f"    server server-{i} unix@{gateway.server_socket(i)} check inter 1s fall 2 rise 2"
+            for i, _ in enumerate(cluster.platform_server_ports)
         )
         bind = f"ssl crt {serving_pem} alpn http/1.1"
         platform = f"""
@@ -118,6 +117,8 @@ def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki) 
             raise RuntimeError(f"socket path {socket} is longer than {UNIX_PATH_MAX} "
                                "characters; use a shorter --state-dir")
     gateway.certs.mkdir(parents=True, exist_ok=True)
+    gateway.server_sockets.mkdir(mode=0o700, exist_ok=True)
+    gateway.server_sockets.chmod(0o700)
     for seeded in (gateway.identities, gateway.clusters, gateway.backends):
         if not seeded.exists():
             _write_private(seeded, b"")

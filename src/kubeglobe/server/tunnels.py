@@ -195,22 +195,24 @@ class TunnelHub:
         }
         try:
             stream = await mux.open(meta)
-            if has_body:
+            if has_body:  # without one the agent reads no data: no END needed either
                 async for chunk in request.stream():
                     if chunk:
                         await stream.send(chunk)
-            await stream.send_end()
+                await stream.send_end()
             head = await stream.head()
         except StreamClosed as e:
             raise HTTPException(502, detail=f"tunnel to cluster {cluster} failed: {e}") from e
 
         async def body() -> AsyncIterator[bytes]:
+            finished = False
             try:
                 while (chunk := await stream.recv()) is not None:
                     yield chunk
+                finished = True  # the agent ended the stream: it has let go of it already
             finally:
-                if not mux.closed:
-                    await stream.reset("response finished or client went away")
+                if not finished and not mux.closed:
+                    await stream.reset("the client went away")
                 mux.forget(stream.id)
 
         headers = {k: v for k, v in head["headers"] if k.lower() not in _DROP_RESPONSE}
