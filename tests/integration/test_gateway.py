@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import signal
 import time
 from typing import Any
 
@@ -14,9 +16,11 @@ import httpx
 import pytest
 import yaml
 
+from kubeglobe.gateway.identities import LEASE_SECONDS
 from kubeglobe.gateway.runtime import command
 from kubeglobe.hub.tokens import IssuedToken, issue_token
 from kubeglobe.local.loadbalancer import gateway_files
+from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
 from tests.integration.conftest import Platform
 
@@ -117,3 +121,21 @@ def served_by_haproxy(platform: Platform, token: str) -> bool:
 @pytest.fixture(autouse=True)
 def _gateway_has_synced(platform: Platform) -> None:
     until(lambda: "kg-cluster-workload-1" in served(platform), 30)
+
+
+def test_without_its_sync_the_fast_path_lapses_and_up_brings_it_back(
+        platform: Platform) -> None:
+    """A dead sync must not leave HAProxy serving a stale map: entries hold a lease."""
+    admin = saved_login(platform)["token"]
+    assert served_by_haproxy(platform, admin)
+    state = load_state(platform.env.plan.state_dir)
+    assert state is not None
+    record = state.processes["global/kubeglobe-gateway"]
+    os.kill(record.pid, signal.SIGKILL)
+    try:
+        took = until(lambda: not served_by_haproxy(platform, admin), LEASE_SECONDS + 15)
+        print(f"fast path lapsed {took:.1f}s after the sync died")
+        assert get(platform, admin, "workload-1", PODS).status_code == 200  # the slow path
+    finally:
+        platform.env.up()
+    until(lambda: served_by_haproxy(platform, admin), 30)

@@ -11,7 +11,14 @@ import pytest
 
 from kubeglobe.gateway.backends import Unservable, cluster_backend, render
 from kubeglobe.gateway.frontend import GatewayFiles
-from kubeglobe.gateway.identities import MAX_GROUPS, StoredToken, identity_map
+from kubeglobe.gateway.identities import (
+    LEASE_SECONDS,
+    MAX_GROUPS,
+    REFRESH_SECONDS,
+    StoredToken,
+    identity_map,
+    lease_end,
+)
 from kubeglobe.gateway.runtime import parse_map
 from kubeglobe.hub.tokens import TokenRecord
 from kubeglobe.kube.rest import Credentials
@@ -37,9 +44,22 @@ def test_the_map_holds_exactly_the_tokens_the_api_servers_accept() -> None:
     stale = stored("alice", expires=NOW - dt.timedelta(seconds=1))
     wanted = identity_map([admin, alice, bob, ghost, stale], enabled_users={"alice"},
                           groups={"devs": ["alice", "carol"], "ops": ["alice"]}, now=NOW)
-    expires = int((NOW + dt.timedelta(hours=1)).timestamp())
-    assert wanted == {admin.digest: "0|admin|kubeglobe:platform-admins",
-                      alice.digest: f"{expires}|alice|devs|ops"}
+    until = lease_end(NOW)  # neither token ends sooner than the map's lease
+    assert wanted == {admin.digest: f"{until}|admin|kubeglobe:platform-admins",
+                      alice.digest: f"{until}|alice|devs|ops"}
+
+
+def test_entries_lapse_with_the_map_lease_or_the_token_whichever_comes_first() -> None:
+    soon = NOW + dt.timedelta(seconds=5)
+    short = stored("s", kind="system", expires=soon)
+    assert identity_map([short], enabled_users=set(), groups={}, now=NOW) == {
+        short.digest: f"{int(soon.timestamp())}|s"}
+    epoch = int(NOW.timestamp())
+    start = dt.datetime.fromtimestamp(epoch - epoch % REFRESH_SECONDS, dt.UTC)
+    window = {lease_end(start + dt.timedelta(seconds=s)) for s in range(REFRESH_SECONDS)}
+    assert window == {int(start.timestamp()) + LEASE_SECONDS}  # the map changes once a window
+    later = lease_end(start + dt.timedelta(seconds=REFRESH_SECONDS))
+    assert later == int(start.timestamp()) + REFRESH_SECONDS + LEASE_SECONDS
 
 
 def test_identities_the_map_cannot_carry_are_left_to_the_slow_path() -> None:

@@ -11,10 +11,13 @@ token the slow way and answer 401 when it is bad. So the map holds exactly the t
 - `session` and `api` tokens of a User that exists and is not disabled, with the Groups
   that list the user.
 
-Expired tokens are left out (and HAProxy checks the expiry itself, so an entry never
-outlives its token between two syncs). An identity the map cannot carry safely (a name
-with a character outside `SAFE`, or more than `MAX_GROUPS` groups) is left out too: its
-requests take the slow path, which handles anything.
+Expired tokens are left out, and HAProxy checks each entry's expiry itself. That expiry
+is the token's, but never later than `lease_end`: the sync renews the whole map every
+`REFRESH_SECONDS`, so if the sync process dies, the fast path lapses within
+`LEASE_SECONDS` and the API servers (always right) serve everything. An identity the
+map cannot carry safely (a name with a character outside `SAFE`, or more than
+`MAX_GROUPS` groups) is left out too: its requests take the slow path, which handles
+anything.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 from kubeglobe.hub.tokens import USER_TOKEN_KINDS, TokenRecord
 
 MAX_GROUPS = 16  # one HAProxy rule per group slot; more groups take the slow path
+LEASE_SECONDS = 30
+REFRESH_SECONDS = 10
 SAFE = re.compile(r"^[A-Za-z0-9:._@-]+$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -39,12 +44,19 @@ class StoredToken:
     record: TokenRecord
 
 
-def entry(record: TokenRecord, groups: tuple[str, ...]) -> str | None:
+def lease_end(now: dt.datetime) -> int:
+    """Until when (epoch seconds) entries written at `now` may serve; the same for a
+    whole refresh window, so the map only changes once per window."""
+    epoch = int(now.timestamp())
+    return epoch - epoch % REFRESH_SECONDS + LEASE_SECONDS
+
+
+def entry(record: TokenRecord, groups: tuple[str, ...], *, until: int) -> str | None:
     """The map value for this identity, or None if the map cannot carry it."""
     names = (record.user, *groups)
     if len(groups) > MAX_GROUPS or not all(SAFE.match(n) for n in names):
         return None
-    expires = 0 if record.expires is None else int(record.expires.timestamp())
+    expires = until if record.expires is None else min(until, int(record.expires.timestamp()))
     return "|".join((str(expires), *names))
 
 
@@ -61,6 +73,7 @@ def identity_map(tokens: Iterable[StoredToken], *, enabled_users: set[str],
                  groups: Mapping[str, Iterable[str]], now: dt.datetime) -> dict[str, str]:
     """{token digest: map value} for every token the gateway may serve at `now`."""
     member_of = groups_by_member(groups)
+    until = lease_end(now)
     wanted: dict[str, str] = {}
     for token in tokens:
         record = token.record
@@ -69,9 +82,9 @@ def identity_map(tokens: Iterable[StoredToken], *, enabled_users: set[str],
         if record.kind in USER_TOKEN_KINDS:
             if record.user not in enabled_users:
                 continue
-            value = entry(record, member_of.get(record.user, ()))
+            value = entry(record, member_of.get(record.user, ()), until=until)
         else:
-            value = entry(record, record.groups)
+            value = entry(record, record.groups, until=until)
         if value is not None:
             wanted[token.digest] = value
     return wanted
