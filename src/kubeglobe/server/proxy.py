@@ -32,7 +32,8 @@ _DROP_REQUEST = {"authorization", "host", "connection", "keep-alive", "transfer-
                  "upgrade", "proxy-authorization", "te", "trailer", "content-length"}
 BUFFER_LIMIT = 1 << 20
 CACHE_SECONDS = 1.0  # how stale a Cluster's spec may be on the proxy's hot path
-_DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer"}
+# `date` too: uvicorn stamps its own, and a response carries one Date.
+_DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "date"}
 
 
 def is_small(headers: dict[str, str]) -> bool:
