@@ -38,7 +38,7 @@ from kubeglobe.api.tenancy import GroupSpec, UserSpec
 from kubeglobe.gateway.backends import ClusterBackend, Rendered, Unservable, cluster_backend, render
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.identities import StoredToken, identity_map
-from kubeglobe.gateway.runtime import HAProxyRuntime, RuntimeApiError
+from kubeglobe.gateway.runtime import HAProxyRuntime
 from kubeglobe.hub.cluster_access import parse_kubeconfig
 from kubeglobe.hub.tokens import TOKEN_KIND_LABEL, TOKEN_SECRET_TYPE, read_token_record
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
@@ -122,7 +122,7 @@ class GatewaySync:
                 try:
                     await self.sync_once()
                     self._report(None)
-                except (RuntimeApiError, ConfigRefused, ApiError, OSError) as e:
+                except Exception as e:  # HAProxy or the hub away, a bad object: retry, never die
                     self._report(f"{type(e).__name__}: {e}")
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
@@ -201,7 +201,10 @@ class GatewaySync:
         raw = (secret.data or {}).get(ref.key)
         if raw is None:
             raise Unservable(f"its kubeconfig Secret has no key {ref.key!r}")
-        config = load_kubeconfig(data=parse_kubeconfig(base64.b64decode(raw)))
+        try:
+            config = load_kubeconfig(data=parse_kubeconfig(base64.b64decode(raw)))
+        except ValueError as e:  # not base64
+            raise Unservable(f"its kubeconfig Secret's {ref.key!r} is not readable: {e}") from e
         return cluster_backend(name, read_credentials(config))
 
     async def sync_backends(self) -> None:
