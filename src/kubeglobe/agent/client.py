@@ -24,8 +24,10 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from kubeglobe import __version__
+from kubeglobe.agent.apiserver_http import ApiserverHttp
 from kubeglobe.agent.forwarder import Forwarder
 from kubeglobe.kube.rest import RestTarget
+from kubeglobe.kube.upgrade import target_endpoint
 from kubeglobe.tunnel.mux import Multiplexer
 
 log = logging.getLogger("kubeglobe.agent")
@@ -165,9 +167,17 @@ async def serve_replicas(settings: AgentSettings, credential: str,
 
 
 async def run_agent(*, settings: AgentSettings, store: CredentialStore,
-                    apiserver: httpx.AsyncClient, target: RestTarget | None = None) -> None:
-    """`target` is the apiserver `apiserver` talks to, dialed directly for upgrades."""
-    forwarder = Forwarder(apiserver, target)
+                    target: RestTarget) -> None:
+    """Serve the hub's requests against the apiserver `target` until cancelled."""
+    http = ApiserverHttp(target_endpoint(target))
+    try:
+        await _register_and_serve(settings, store, Forwarder(http, target))
+    finally:
+        await http.aclose()
+
+
+async def _register_and_serve(settings: AgentSettings, store: CredentialStore,
+                              forwarder: Forwarder) -> None:
     backoff = 1.0
     loop = asyncio.get_running_loop()
     while True:

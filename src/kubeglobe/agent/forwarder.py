@@ -12,15 +12,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import h11
 
+from kubeglobe.agent.apiserver_http import ApiserverHttp
 from kubeglobe.agent.streams import serve_upgrade
 from kubeglobe.kube.rest import RestTarget
 from kubeglobe.tunnel.mux import Stream
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "te",
                "host", "authorization"}
-_NOT_FORWARDED = _HOP_BY_HOP | {"content-length"}  # the request body is re-framed
+_NOT_FORWARDED = _HOP_BY_HOP | {"content-length", "expect"}  # the body is re-framed
 
 
 async def _body(stream: Stream) -> AsyncIterator[bytes]:
@@ -32,8 +33,8 @@ async def _body(stream: Stream) -> AsyncIterator[bytes]:
 
 
 class Forwarder:
-    def __init__(self, client: httpx.AsyncClient, target: RestTarget | None = None) -> None:
-        self._client = client
+    def __init__(self, http: ApiserverHttp, target: RestTarget | None = None) -> None:
+        self._http = http
         self._target = target  # for upgrades, which need their own connection
 
     async def __call__(self, stream: Stream) -> None:
@@ -46,23 +47,21 @@ class Forwarder:
             return
         headers = [(k, v) for k, v in meta.get("headers", [])
                    if k.lower() not in _NOT_FORWARDED]
-        request = self._client.build_request(
-            meta["method"], httpx.URL(path=meta["path"], query=meta.get("query", "").encode()),
-            headers=headers, content=_body(stream) if meta.get("body", True) else None,
-        )
+        query = meta.get("query", "")
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as e:
+            reply = await self._http.request(
+                meta["method"], meta["path"] + (f"?{query}" if query else ""), headers,
+                _body(stream) if meta.get("body", True) else None)
+        except (OSError, h11.ProtocolError) as e:
             await stream.reset(f"apiserver unreachable from the agent: {e}")
             return
         try:
             await stream.send_head({
-                "status": response.status_code,
-                "headers": [(k, v) for k, v in response.headers.items()
-                            if k.lower() not in _HOP_BY_HOP],
+                "status": reply.status,
+                "headers": [(k, v) for k, v in reply.headers if k.lower() not in _HOP_BY_HOP],
             })
-            async for chunk in response.aiter_raw():
+            async for chunk in reply.chunks():
                 await stream.send(chunk)
             await stream.send_end()
         finally:
-            await response.aclose()
+            reply.release()

@@ -33,9 +33,7 @@ async def _from_secret(name: str, kubeconfig: Path | None) -> None:
                              cluster=text("cluster"))
     await own_bindings_by_namespace(client)
     store: CredentialStore = SecretStore(client, name=name)
-    target = rest_target(config)
-    async with target.client(timeout=None) as apiserver:
-        await run_agent(settings=settings, store=store, apiserver=apiserver, target=target)
+    await run_agent(settings=settings, store=store, target=rest_target(config))
 
 
 async def _standalone(*, hub_url: str, hub_ca: Path, cluster: str, state_dir: Path,
@@ -43,10 +41,8 @@ async def _standalone(*, hub_url: str, hub_ca: Path, cluster: str, state_dir: Pa
     settings = AgentSettings(hub_url=hub_url.rstrip("/"),
                              hub_ca=ssl.create_default_context(cafile=str(hub_ca)),
                              cluster=cluster)
-    target = rest_target(load_kubeconfig(path=kubeconfig))
-    async with target.client(timeout=None) as apiserver:
-        await run_agent(settings=settings, store=FileStore(state_dir), apiserver=apiserver,
-                        target=target)
+    await run_agent(settings=settings, store=FileStore(state_dir),
+                    target=rest_target(load_kubeconfig(path=kubeconfig)))
 
 
 def agent_command(

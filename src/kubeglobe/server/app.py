@@ -32,7 +32,6 @@ from kubeglobe.hub.cluster_access import ClusterAccess
 from kubeglobe.hub.onboarding import OnboardingError
 from kubeglobe.hub.registration import check_agent_credential, redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
-from kubeglobe.kube.http1 import kubernetes_status
 from kubeglobe.local.images import PLATFORM_IMAGE
 from kubeglobe.server.accounts_api import accounts_router
 from kubeglobe.server.admission import TenancyView, WorkloadProbe, admission_router
@@ -41,12 +40,12 @@ from kubeglobe.server.authorize import Authorizer
 from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
 from kubeglobe.server.metrics import RequestMetrics
 from kubeglobe.server.proxy import ClusterProxy
+from kubeglobe.server.proxy_route import PROXY_METHODS, PROXY_ROUTE, ProxyRoute, serve
 from kubeglobe.server.replicas import ReplicaRegistry
 from kubeglobe.server.streams import StreamProxy
 from kubeglobe.server.tenancy_api import tenancy_router
 from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
 
-PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 class AgentRegistration(BaseModel):
     cluster: str
@@ -112,6 +111,9 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
                   description="The platform API: clusters, the cluster proxy, users, "
                   "tokens, projects and their namespaces, role bindings.")
 
+    # Inside the metrics, so proxied requests are counted too (middleware added last
+    # runs first).
+    app.add_middleware(ProxyRoute, authenticate=authenticate, forward=proxy.forward)
     app.add_middleware(RequestMetrics, registry=registry)
 
     @app.get("/healthz", tags=["health"])
@@ -161,18 +163,16 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     async def agent_tunnel(ws: WebSocket) -> None:
         await serve_tunnel(tunnels, ws)
 
-    @app.api_route("/clusters/{name}/k8s/{path:path}", methods=PROXY_METHODS,
-                   tags=["proxy"], include_in_schema=True)
+    @app.api_route(PROXY_ROUTE, methods=list(PROXY_METHODS), tags=["proxy"],
+                   include_in_schema=True)
     async def cluster_proxy(name: str, path: str, request: Request,
                             identity: Annotated[Identity, Depends(authenticate)],
                             ) -> Response:
-        """Any Kubernetes API request to cluster `name`, as the calling user."""
-        try:
-            return await proxy.forward(name=name, path=path, request=request,
-                                       identity=identity)
-        except HTTPException as e:
-            # A Kubernetes Status, so kubectl and client libraries show our message.
-            return JSONResponse(kubernetes_status(e.status_code, str(e.detail)), e.status_code)
+        """Any Kubernetes API request to cluster `name`, as the calling user.
+
+        (Served by `ProxyRoute` ahead of FastAPI; this route documents it.)"""
+        return await serve(authenticate, proxy.forward, name=name, path=path,
+                           request=request, identity=identity)
 
     # Upgraded requests (exec, attach, port-forward) bypass ASGI: see server/upgrade.py.
     app.state.streams = StreamProxy(authenticate=authenticate, proxy=proxy, access=access,
