@@ -39,6 +39,11 @@ async def command(socket: Path, line: str) -> str:
     return answer.decode(errors="replace")
 
 
+def map_text(entries: dict[str, str]) -> bytes:
+    """A map's entries as HAProxy reads them, from a file or a command's payload."""
+    return "".join(f"{k} {v}\n" for k, v in sorted(entries.items())).encode()
+
+
 def parse_map(listing: str) -> dict[str, str]:
     """`show map` output (`<ref> <key> <value>` per line) as {key: value}."""
     entries = {}
@@ -68,7 +73,7 @@ class HAProxyRuntime:
             raise RuntimeApiError(f"HAProxy would not prepare map {map_file}: {answer.strip()}")
         version = found.group(1)
         if entries:
-            payload = "".join(f"{k} {v}\n" for k, v in entries.items())
+            payload = map_text(entries).decode()
             answer = await command(self.admin_socket,
                                    f"add map @{version} {map_file} <<\n{payload}")
             if answer.strip():

@@ -16,7 +16,6 @@ every request takes the API servers' slow path, which is always right.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import datetime as dt
 import logging
@@ -35,13 +34,14 @@ from pydantic import ValidationError
 from kubeglobe.api.cluster import ClusterSpec
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import GroupSpec, UserSpec
+from kubeglobe.files import write_atomic
 from kubeglobe.gateway.backends import ClusterBackend, Rendered, Unservable, cluster_backend, render
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.identities import StoredToken, identity_map
-from kubeglobe.gateway.runtime import HAProxyRuntime
-from kubeglobe.hub.cluster_access import parse_kubeconfig
+from kubeglobe.gateway.runtime import HAProxyRuntime, map_text
+from kubeglobe.hub.cluster_access import ClusterUnreachable, kubeconfig_in
 from kubeglobe.hub.tokens import TOKEN_KIND_LABEL, TOKEN_SECRET_TYPE, read_token_record
-from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
+from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.informer import Informer
 from kubeglobe.kube.resources import ClusterCR, GroupCR, UserCR
 from kubeglobe.kube.rest import read_credentials
@@ -69,20 +69,6 @@ def haproxy_check(base_config: Path) -> Validate:
             raise ConfigRefused((done.stderr or done.stdout).strip()[-2000:])
 
     return check
-
-
-def _write(path: Path, content: bytes, mode: int = 0o600) -> None:
-    """Atomically: readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(content)
-    os.replace(tmp, path)
-
-
-def map_text(entries: dict[str, str]) -> bytes:
-    return "".join(f"{k} {v}\n" for k, v in sorted(entries.items())).encode()
 
 
 def _read(path: Path) -> bytes | None:
@@ -168,7 +154,7 @@ class GatewaySync:
     async def sync_identities(self) -> None:
         wanted = self.desired_identities()
         if await self.runtime.show_map(self.files.identities) != wanted:
-            _write(self.files.identities, map_text(wanted))  # for HAProxy's next start
+            write_atomic(self.files.identities, map_text(wanted))  # for HAProxy's next start
             await self.runtime.replace_map(self.files.identities, wanted)
 
     # -- cluster backends --------------------------------------------------------------
@@ -198,13 +184,10 @@ class GatewaySync:
             secret = await self.hub.get(Secret, ref.name, namespace=ref.namespace)
         except ApiError as e:
             raise Unservable(f"cannot read its kubeconfig Secret: {e.status.message}") from e
-        raw = (secret.data or {}).get(ref.key)
-        if raw is None:
-            raise Unservable(f"its kubeconfig Secret has no key {ref.key!r}")
         try:
-            config = load_kubeconfig(data=parse_kubeconfig(base64.b64decode(raw)))
-        except ValueError as e:  # not base64
-            raise Unservable(f"its kubeconfig Secret's {ref.key!r} is not readable: {e}") from e
+            config = kubeconfig_in(secret, ref)
+        except ClusterUnreachable as e:
+            raise Unservable(str(e)) from e
         return cluster_backend(name, read_credentials(config))
 
     async def sync_backends(self) -> None:
@@ -219,12 +202,12 @@ class GatewaySync:
                 and set(wanted.clusters.values()) <= live):
             return
         for path, content in wanted.files.items():
-            _write(path, content)
+            write_atomic(path, content)
         candidate = self.files.backends.with_name("gateway.cfg.new")
-        _write(candidate, wanted.config.encode(), mode=0o644)
+        write_atomic(candidate, wanted.config.encode(), mode=0o644)
         await self.validate(candidate)
         os.replace(candidate, self.files.backends)
-        _write(self.files.clusters, cluster_map, mode=0o644)
+        write_atomic(self.files.clusters, cluster_map, mode=0o644)
         await self.runtime.reload()
         log.info("gateway serves clusters: %s", ", ".join(sorted(wanted.clusters)) or "none")
 

@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import yaml
 from lightkube import AsyncClient
+from lightkube.config.kubeconfig import SingleConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 
-from kubeglobe.api.cluster import ClusterSpec
+from kubeglobe.api.cluster import ClusterSpec, SecretRef
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.kube.rest import RestTarget, rest_target
@@ -117,16 +118,29 @@ class ClusterAccess:
         key = (ref.namespace, ref.name, version or "")
         if key in self._cache:
             return self._cache[key]
-        raw = (secret.data or {}).get(ref.key)
-        if raw is None:
-            raise ClusterUnreachable(
-                f"Secret {ref.namespace}/{ref.name} has no key {ref.key!r}; put the cluster's "
-                "kubeconfig under that key"
-            )
-        target = rest_target(load_kubeconfig(data=parse_kubeconfig(base64.b64decode(raw))))
+        target = rest_target(kubeconfig_in(secret, ref))
         self._cache = {k: v for k, v in self._cache.items() if k[:2] != key[:2]}
         self._cache[key] = target
         return target
+
+
+def kubeconfig_in(secret: Secret, ref: SecretRef) -> SingleConfig:
+    """The kubeconfig a Cluster's Secret holds under `ref.key`.
+
+    ClusterUnreachable if the key is missing or not base64, KubeconfigError if what it
+    holds is not a usable kubeconfig."""
+    raw = (secret.data or {}).get(ref.key)
+    if raw is None:
+        raise ClusterUnreachable(
+            f"Secret {ref.namespace}/{ref.name} has no key {ref.key!r}; put the cluster's "
+            "kubeconfig under that key"
+        )
+    try:
+        decoded = base64.b64decode(raw)
+    except ValueError as e:
+        raise ClusterUnreachable(
+            f"Secret {ref.namespace}/{ref.name} key {ref.key!r} is not base64: {e}") from e
+    return load_kubeconfig(data=parse_kubeconfig(decoded))
 
 
 def parse_kubeconfig(raw: bytes) -> dict[str, Any]:

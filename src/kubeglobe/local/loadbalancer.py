@@ -15,9 +15,9 @@ socket without dropping open connections.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from kubeglobe.files import write_atomic
 from kubeglobe.gateway.frontend import GatewayFiles, fast_path_rules
 from kubeglobe.local.component import Component
 from kubeglobe.local.health import probe_http
@@ -99,18 +99,11 @@ backend apiservers
 {platform}"""
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(content)
-
-
 def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki) -> None:
     """The serving bundle HAProxy ends TLS with, and the gateway's files seeded empty
     (the gateway process owns them from then on)."""
     pair = pki.pair("platform-server")
-    _write_private(serving_pem, pair.cert.read_bytes().rstrip(b"\n") + b"\n"
+    write_atomic(serving_pem, pair.cert.read_bytes().rstrip(b"\n") + b"\n"
                    + pair.key.read_bytes())
     for socket in (gateway.admin_socket(), gateway.master_socket()):
         if len(str(socket)) > UNIX_PATH_MAX:
@@ -121,7 +114,7 @@ def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki) 
     gateway.server_sockets.chmod(0o700)
     for seeded in (gateway.identities, gateway.clusters, gateway.backends):
         if not seeded.exists():
-            _write_private(seeded, b"")
+            write_atomic(seeded, b"")
 
 
 def loadbalancer_components(

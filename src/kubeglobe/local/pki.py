@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubeglobe.files import write_atomic
 from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
 
 VALIDITY = dt.timedelta(days=365)
@@ -42,22 +42,6 @@ class Issuer:
 
 def _new_key() -> PrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _write_public(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _key_pem(key: PrivateKey) -> bytes:
@@ -105,8 +89,8 @@ def ensure_ca(*, pair: CertPair, common_name: str) -> Issuer:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(pair.key, _key_pem(key))
-    _write_public(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_atomic(pair.key, _key_pem(key))
+    write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return Issuer(cert=cert, key=key, pair=pair)
 
 
@@ -163,8 +147,8 @@ def ensure_cert(
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(issuer.key, hashes.SHA256())
-    _write_private(pair.key, _key_pem(key))
-    _write_public(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_atomic(pair.key, _key_pem(key))
+    write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return pair
 
 
@@ -282,8 +266,8 @@ def _ensure_service_account_key(pair: CertPair) -> None:
     if pair.key.exists() and pair.cert.exists():
         return
     key = _new_key()
-    _write_private(pair.key, _key_pem(key))
+    write_atomic(pair.key, _key_pem(key))
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _write_public(pair.cert, public)
+    write_atomic(pair.cert, public, 0o644)
