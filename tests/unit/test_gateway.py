@@ -23,6 +23,7 @@ from kubeglobe.gateway.runtime import parse_map
 from kubeglobe.hub.tokens import TokenRecord
 from kubeglobe.kube.rest import Credentials
 from kubeglobe.local.loadbalancer import render_haproxy_config
+from kubeglobe.local.pki import CertPair, ensure_ca
 from kubeglobe.local.topology import plan_environment
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -122,12 +123,10 @@ def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path) -> None
     env = plan_environment(state_dir=tmp_path, slot=1, workload_clusters=0)
     files = GatewayFiles(tmp_path / "gw")
     files.certs.mkdir(parents=True)
+    ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
+                   common_name="t")
     pem = tmp_path / "serving.pem"
-    key = tmp_path / "k.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
-                    "/CN=t", "-keyout", str(key), "-out", str(pem), "-days", "1"],
-                   check=True, capture_output=True)
-    pem.write_bytes(pem.read_bytes() + key.read_bytes())
+    pem.write_bytes(ca.pair.cert.read_bytes() + ca.pair.key.read_bytes())
     main = tmp_path / "haproxy.cfg"
     main.write_text(render_haproxy_config(env=env, cluster=env.clusters[0],
                                           ca_file=str(pem), gateway=files, serving_pem=pem))
