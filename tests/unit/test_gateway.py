@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from kubeglobe.gateway.backends import Unservable, cluster_backend, render
+from kubeglobe.gateway.backends import Unservable, cluster_backend, render, tunnel_backend
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.identities import (
     LEASE_SECONDS,
@@ -20,11 +21,17 @@ from kubeglobe.gateway.identities import (
     lease_end,
 )
 from kubeglobe.gateway.runtime import parse_map
+from kubeglobe.gateway.sockets import (
+    UNIX_PATH_MAX,
+    cluster_socket,
+    replica_directories,
+    replica_directory,
+)
 from kubeglobe.hub.tokens import TokenRecord
 from kubeglobe.kube.rest import Credentials
 from kubeglobe.local.loadbalancer import render_haproxy_config
 from kubeglobe.local.pki import CertPair, ensure_ca
-from kubeglobe.local.topology import plan_environment
+from kubeglobe.local.topology import EnvironmentPlan, plan_environment
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
@@ -121,7 +128,11 @@ def test_runtime_map_listings_parse() -> None:
 
 def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path) -> None:
     env = plan_environment(state_dir=tmp_path, slot=1, workload_clusters=0)
-    files = GatewayFiles(tmp_path / "gw")
+    with tempfile.TemporaryDirectory(prefix="gw", dir="/tmp") as short:  # socket paths fit
+        check_whole_configuration(tmp_path, env, GatewayFiles(Path(short)))
+
+
+def check_whole_configuration(tmp_path: Path, env: EnvironmentPlan, files: GatewayFiles) -> None:
     files.certs.mkdir(parents=True)
     ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
                    common_name="t")
@@ -130,9 +141,11 @@ def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path) -> None
     main = tmp_path / "haproxy.cfg"
     main.write_text(render_haproxy_config(env=env, cluster=env.clusters[0],
                                           ca_file=str(pem), gateway=files, serving_pem=pem))
+    sockets = {i: (cluster_socket(files.cluster_sockets(i), "workload-2"), files.server_socket(i))
+               for i in (0, 1)}
     out = render([cluster_backend("workload-1", creds(ca=pem.read_bytes(),
                                                       cert=pem.read_bytes(), key=b""))],
-                 files.certs)
+                 files.certs, [tunnel_backend("workload-2", sockets)])
     for path, content in out.files.items():
         path.write_bytes(content)
     files.backends.write_text(out.config)
@@ -141,3 +154,41 @@ def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path) -> None
     done = subprocess.run(["haproxy", "-c", "-f", str(main), "-f", str(files.backends)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_registered_cluster_goes_to_the_replicas_sockets_or_else_as_it_came() -> None:
+    files = GatewayFiles(Path("/gw"))
+    out = render([], files.certs, [tunnel_backend("workload-2", {
+        i: (cluster_socket(files.cluster_sockets(i), "workload-2"), files.server_socket(i))
+        for i in (0, 1)})])
+    assert out.clusters == {"workload-2": "kg-cluster-workload-2"}
+    lines = out.config.splitlines()
+    assert "    server tunnel-1 unix@/gw/servers/server-1.d/workload-2.sock check inter 1s " \
+           "fall 1 rise 1 pool-purge-delay 30s" in lines
+    assert "    server platform-0 unix@/gw/servers/server-0.sock backup" in lines
+    assert "    acl kg_tunnel srv_is_up(kg-cluster-workload-2/tunnel-0)" in lines
+    # Every rewrite waits for a live tunnel socket: the backups get the request unchanged.
+    rewrites = [line for line in lines if "http-request" in line]
+    assert rewrites and all(" if kg_tunnel" in line for line in rewrites)
+    assert "    http-request del-header Authorization if kg_tunnel" in lines
+    assert out.files == {}  # no credential: the agent's certificate authenticates
+
+
+def test_a_registered_cluster_without_usable_sockets_says_why() -> None:
+    with pytest.raises(Unservable, match="no API server replica"):
+        tunnel_backend("w", {})
+    with pytest.raises(Unservable, match="too long"):
+        tunnel_backend("w", {0: (None, Path("/gw/servers/server-0.sock"))})
+
+
+def test_replicas_and_gateway_agree_on_socket_names(tmp_path: Path) -> None:
+    servers = tmp_path / "servers"
+    for i in (1, 0):
+        replica_directory(servers, i).mkdir(parents=True)
+    (servers / "server-0.sock").touch()
+    (servers / "server-x.d").mkdir()
+    assert replica_directories(servers) == {0: servers / "server-0.d",
+                                            1: servers / "server-1.d"}
+    assert replica_directories(tmp_path / "absent") == {}
+    assert cluster_socket(servers / "server-0.d", "w") == servers / "server-0.d" / "w.sock"
+    assert cluster_socket(servers, "x" * UNIX_PATH_MAX) is None

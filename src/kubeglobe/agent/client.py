@@ -13,6 +13,7 @@ says so once per attempt, quietly, and keeps trying (an admin can issue a new to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -21,10 +22,12 @@ from typing import Protocol
 
 import httpx
 import websockets
+from lightkube import AsyncClient
 from websockets.asyncio.client import ClientConnection
 
 from kubeglobe import __version__
 from kubeglobe.agent.apiserver_http import ApiserverHttp
+from kubeglobe.agent.connections import CertificateStore, DirectAccess
 from kubeglobe.agent.forwarder import Forwarder
 from kubeglobe.kube.rest import RestTarget
 from kubeglobe.kube.upgrade import target_endpoint
@@ -35,9 +38,11 @@ MAX_BACKOFF = 30.0
 REPLICAS_EVERY = 30.0  # how often the agent re-reads the hub's replica list
 STABLE_AFTER = 30.0
 CLUSTER_HEADER = "X-KubeGlobe-Cluster"
+FEATURES_HEADER = "X-KubeGlobe-Agent-Features"
+FIRST_CERTIFICATE_SECONDS = 20.0  # how long the first tunnels wait for `connect`
 
 
-class CredentialStore(Protocol):
+class CredentialStore(CertificateStore, Protocol):
     async def load(self) -> tuple[str | None, str | None]:
         """(bootstrap token, agent credential), either may be missing."""
 
@@ -49,6 +54,7 @@ class AgentSettings:
     hub_url: str  # the platform API, https://...
     hub_ca: ssl.SSLContext
     cluster: str
+    features: tuple[str, ...] = ()  # what the agent offers beyond per-request streams
 
 
 class RegistrationRefused(RuntimeError):
@@ -90,6 +96,7 @@ async def hold_tunnel(settings: AgentSettings, credential: str,
         tunnel_url(settings.hub_url), ssl=settings.hub_ca, max_size=None,
         additional_headers={"Authorization": f"Bearer {credential}",
                             CLUSTER_HEADER: settings.cluster,
+                            FEATURES_HEADER: ",".join(settings.features),
                             "X-KubeGlobe-Agent-Version": __version__},
         ping_interval=10, ping_timeout=20, open_timeout=10,
         compression=None,  # frames carry TLS-encrypted or already-compressed bytes mostly;
@@ -138,12 +145,23 @@ async def keep_tunnel(settings: AgentSettings, url: str, credential: str,
 
 
 async def serve_replicas(settings: AgentSettings, credential: str,
-                         forwarder: Forwarder) -> None:
+                         forwarder: Forwarder, offer_changed: asyncio.Event) -> None:
     """Keep one tunnel to every live replica (the public URL while none is known),
-    following the list as replicas come and go. Raises CredentialRefused."""
+    following the list as replicas come and go; when `offer_changed` is set, the
+    tunnels reconnect to announce the agent's new features. Raises CredentialRefused."""
     tunnels: dict[str, asyncio.Task[None]] = {}
+    offer_changed.clear()
+    settings = replace(settings, features=tuple(forwarder.features()))
     try:
         while True:
+            if offer_changed.is_set():
+                offer_changed.clear()
+                for task in tunnels.values():
+                    task.cancel()
+                await asyncio.gather(*tunnels.values(), return_exceptions=True)
+                tunnels.clear()
+                settings = replace(settings, features=tuple(forwarder.features()))
+                log.info("offering the hub: %s", ", ".join(settings.features) or "requests")
             try:
                 urls = await fetch_replicas(settings, credential) or [settings.hub_url]
             except (OSError, httpx.HTTPError, ValueError, KeyError) as e:
@@ -158,8 +176,10 @@ async def serve_replicas(settings: AgentSettings, credential: str,
                 tunnels.pop(url).cancel()
             for task in [t for t in tunnels.values() if t.done()]:
                 task.result()  # CredentialRefused ends them all; re-raised here
-            await asyncio.wait(tunnels.values(), timeout=REPLICAS_EVERY,
+            changed = asyncio.create_task(offer_changed.wait())
+            await asyncio.wait([*tunnels.values(), changed], timeout=REPLICAS_EVERY,
                                return_when=asyncio.FIRST_COMPLETED)
+            changed.cancel()
     finally:
         for task in tunnels.values():
             task.cancel()
@@ -167,17 +187,29 @@ async def serve_replicas(settings: AgentSettings, credential: str,
 
 
 async def run_agent(*, settings: AgentSettings, store: CredentialStore,
-                    target: RestTarget) -> None:
-    """Serve the hub's requests against the apiserver `target` until cancelled."""
-    http = ApiserverHttp(target_endpoint(target))
-    try:
-        await _register_and_serve(settings, store, Forwarder(http, target))
+                    target: RestTarget, client: AsyncClient, ca_pem: bytes | None) -> None:
+    """Serve the hub's requests against the apiserver `target` until cancelled.
+
+    `client` (the same apiserver, through lightkube) obtains the agent's client
+    certificate for raw connections; `ca_pem` is the apiserver's CA.
+    """
+    where = target_endpoint(target)
+    http = ApiserverHttp(where)
+    direct = DirectAccess(client=client, store=store, cluster=settings.cluster,
+                          apiserver=where, ca_pem=ca_pem)
+    certificate = asyncio.create_task(direct.keep())
+    try:  # the first tunnels wait a little for the certificate, not to reconnect soon after
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(direct.ready.wait(), FIRST_CERTIFICATE_SECONDS)
+        await _register_and_serve(settings, store, Forwarder(http, target, direct),
+                                  direct.changed)
     finally:
+        certificate.cancel()
         await http.aclose()
 
 
 async def _register_and_serve(settings: AgentSettings, store: CredentialStore,
-                              forwarder: Forwarder) -> None:
+                              forwarder: Forwarder, offer_changed: asyncio.Event) -> None:
     backoff = 1.0
     loop = asyncio.get_running_loop()
     while True:
@@ -191,7 +223,7 @@ async def _register_and_serve(settings: AgentSettings, store: CredentialStore,
                 credential = await register(settings, bootstrap)
                 await store.save_credential(credential)
                 log.info("registered cluster %s with the hub", settings.cluster)
-            await serve_replicas(settings, credential, forwarder)
+            await serve_replicas(settings, credential, forwarder, offer_changed)
         except CredentialRefused as e:
             log.warning("hub refused the agent credential (%s); dropping it", e)
             await store.save_credential(None)

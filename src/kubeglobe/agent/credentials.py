@@ -2,22 +2,26 @@
 
 In a cluster: the Secret the agent's manifest created (`kubeglobe-agent`), which the
 agent's ServiceAccount may update. Outside one (development): a directory of files.
-The bootstrap token is deleted as soon as a credential is saved: it is one-time.
+The bootstrap token is deleted as soon as a credential is saved: it is one-time. The
+agent's client certificate for its own apiserver (`apiserver_certificate.py`) is kept
+beside them, so a restarted agent does not ask the cluster for a new one.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Secret
 
+from kubeglobe.agent.apiserver_certificate import ClientCertificate
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.files import write_atomic
 from kubeglobe.kube.secrets import secret_text
 
 AGENT_SECRET = "kubeglobe-agent"
+CERT_KEY, KEY_KEY = "apiserver-client.crt", "apiserver-client.key"
 
 
 def _text(data: dict[str, str] | None, key: str) -> str | None:
@@ -43,6 +47,19 @@ class SecretStore:
         await self._client.patch(Secret, self._name, {"data": data},
                                  namespace=self._namespace)
 
+    async def load_certificate(self) -> ClientCertificate | None:
+        secret = await self._client.get(Secret, self._name, namespace=self._namespace)
+        cert, key = _text(secret.data, CERT_KEY), _text(secret.data, KEY_KEY)
+        if cert is None or key is None:
+            return None
+        return ClientCertificate(cert_pem=cert.encode(), key_pem=key.encode())
+
+    async def save_certificate(self, found: ClientCertificate) -> None:
+        data = {CERT_KEY: base64.b64encode(found.cert_pem).decode(),
+                KEY_KEY: base64.b64encode(found.key_pem).decode()}
+        await self._client.patch(Secret, self._name, {"data": data},
+                                 namespace=self._namespace)
+
 
 class FileStore:
     def __init__(self, directory: Path) -> None:
@@ -60,7 +77,15 @@ class FileStore:
         if credential is None:
             path.unlink(missing_ok=True)
             return
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(credential)
+        write_atomic(path, credential.encode())
         (self._dir / "bootstrap-token").unlink(missing_ok=True)
+
+    async def load_certificate(self) -> ClientCertificate | None:
+        cert, key = self._dir / CERT_KEY, self._dir / KEY_KEY
+        if not (cert.exists() and key.exists()):
+            return None
+        return ClientCertificate(cert_pem=cert.read_bytes(), key_pem=key.read_bytes())
+
+    async def save_certificate(self, found: ClientCertificate) -> None:
+        write_atomic(self._dir / KEY_KEY, found.key_pem)
+        write_atomic(self._dir / CERT_KEY, found.cert_pem)

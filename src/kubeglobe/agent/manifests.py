@@ -2,8 +2,10 @@
 
 Apply the result to the workload cluster (`kubectl apply -f`): a namespace, the agent's
 ServiceAccount with the rights to impersonate (cluster-admin: the agent acts only as the
-users the hub names), the platform admins' binding, a Secret with the hub's address, CA
-and the one-time bootstrap token, and the agent Deployment.
+users the hub names, and it approves its own client certificate), the role of that
+certificate's user (`kubeglobe-agent`: impersonation only), the platform admins'
+binding, a Secret with the hub's address, CA and the one-time bootstrap token, and the
+agent Deployment.
 """
 
 from __future__ import annotations
@@ -13,27 +15,44 @@ from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Namespace
-from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
+from kubeglobe.agent.apiserver_certificate import AGENT_USER
 from kubeglobe.agent.credentials import AGENT_SECRET
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.hub.tokens import PLATFORM_ADMINS
 
 AGENT_NAME = "kubeglobe-agent"
 PLATFORM_ADMIN_BINDING = "kubeglobe:platform-admins"
+IMPERSONATOR = "kubeglobe-agent-impersonator"
+_MANAGED = {"app.kubernetes.io/managed-by": "kubeglobe"}
 
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _binding(name: str, subject: dict[str, str]) -> dict[str, Any]:
+def _binding(name: str, subject: dict[str, str], role: str = "cluster-admin") -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "kubeglobe"}},
+        "metadata": {"name": name, "labels": _MANAGED},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "cluster-admin"},
+                    "name": role},
         "subjects": [subject],
+    }
+
+
+def impersonator_role() -> dict[str, Any]:
+    """All the agent's client certificate may do: act as the users the hub names."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": IMPERSONATOR, "labels": _MANAGED},
+        "rules": [
+            {"apiGroups": [""], "resources": ["users", "groups", "serviceaccounts"],
+             "verbs": ["impersonate"]},
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/*", "uids"],
+             "verbs": ["impersonate"]},
+        ],
     }
 
 
@@ -52,6 +71,9 @@ def agent_manifests(*, cluster: str, hub_url: str, hub_ca_pem: str, bootstrap_to
          "metadata": {"name": AGENT_NAME, "namespace": SYSTEM_NAMESPACE}},
         _binding(AGENT_NAME, {"kind": "ServiceAccount", "name": AGENT_NAME,
                               "namespace": SYSTEM_NAMESPACE}),
+        impersonator_role(),
+        _binding(IMPERSONATOR, {"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                                "name": AGENT_USER}, role=IMPERSONATOR),
         platform_admins_binding(),
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
          "metadata": {"name": AGENT_SECRET, "namespace": SYSTEM_NAMESPACE},
@@ -91,6 +113,7 @@ async def own_bindings_by_namespace(client: AsyncClient) -> None:
     assert namespace.metadata is not None
     owner = {"apiVersion": "v1", "kind": "Namespace", "name": SYSTEM_NAMESPACE,
              "uid": namespace.metadata.uid}
-    for name in (AGENT_NAME, PLATFORM_ADMIN_BINDING):
-        await client.patch(ClusterRoleBinding, name,
-                           {"metadata": {"ownerReferences": [owner]}})
+    patch = {"metadata": {"ownerReferences": [owner]}}
+    for name in (AGENT_NAME, PLATFORM_ADMIN_BINDING, IMPERSONATOR):
+        await client.patch(ClusterRoleBinding, name, patch)
+    await client.patch(ClusterRole, IMPERSONATOR, patch)

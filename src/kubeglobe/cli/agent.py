@@ -16,7 +16,7 @@ from kubeglobe.agent.manifests import own_bindings_by_namespace
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors, run_until_signalled
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
-from kubeglobe.kube.rest import rest_target
+from kubeglobe.kube.rest import read_credentials, rest_target
 from kubeglobe.kube.secrets import required_secret_text
 
 
@@ -33,7 +33,8 @@ async def _from_secret(name: str, kubeconfig: Path | None) -> None:
                              cluster=text("cluster"))
     await own_bindings_by_namespace(client)
     store: CredentialStore = SecretStore(client, name=name)
-    await run_agent(settings=settings, store=store, target=rest_target(config))
+    await run_agent(settings=settings, store=store, target=rest_target(config), client=client,
+                    ca_pem=read_credentials(config).ca)
 
 
 async def _standalone(*, hub_url: str, hub_ca: Path, cluster: str, state_dir: Path,
@@ -41,8 +42,9 @@ async def _standalone(*, hub_url: str, hub_ca: Path, cluster: str, state_dir: Pa
     settings = AgentSettings(hub_url=hub_url.rstrip("/"),
                              hub_ca=ssl.create_default_context(cafile=str(hub_ca)),
                              cluster=cluster)
-    await run_agent(settings=settings, store=FileStore(state_dir),
-                    target=rest_target(load_kubeconfig(path=kubeconfig)))
+    config = load_kubeconfig(path=kubeconfig)
+    await run_agent(settings=settings, store=FileStore(state_dir), target=rest_target(config),
+                    client=async_client(config), ca_pem=read_credentials(config).ca)
 
 
 def agent_command(

@@ -34,6 +34,10 @@ def server_command(
     gateway_socket: Annotated[Path | None, typer.Option(
         help="Also serve plain HTTP on this UNIX socket, for a gateway on the same host "
              "(its directory should be private to the gateway's user).")] = None,
+    cluster_sockets: Annotated[Path | None, typer.Option(
+        help="Open a UNIX socket per registered cluster here while holding its tunnel, "
+             "for the gateway on the same host to send that cluster's requests as bytes "
+             "(made private, 0700).")] = None,
 ) -> None:
     """Serve the platform API; TLS when --tls-cert and --tls-key are given."""
     if (tls_cert is None) != (tls_key is None):
@@ -47,6 +51,7 @@ def server_command(
         advertise_url=own, public_url=public_url or own,
         ca_file=str(ca_file) if ca_file else None,
         agent_image=agent_image or ServerSettings.agent_image,
+        cluster_sockets=cluster_sockets,
     )
     app = create_app(hub=async_client(config), settings=settings)
     http = upgrade_protocol(app.state.streams)

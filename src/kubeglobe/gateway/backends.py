@@ -1,13 +1,22 @@
-"""The gateway's HAProxy backends for imported clusters (pure).
+"""The gateway's HAProxy backends: imported clusters and registered ones (pure).
 
 One backend per imported cluster whose kubeconfig HAProxy can use as it is: the
 apiserver's address, its CA (HAProxy verifies the chain, and the host name when the
 server is named rather than numbered), the client certificate or bearer token. A
 cluster it cannot use (no CA, insecure TLS, an IPv6 literal, a token with odd
 characters, ...) gets no backend: its requests take the API servers' slow path, which
-handles every kubeconfig. Identity rules live in the frontend (`frontend.py`), so a
-backend only adds the cluster's own credential and strips the `/clusters/NAME/k8s`
-prefix.
+handles every kubeconfig. The backend impersonates the caller the frontend identified
+(`frontend.impersonation_rules`), adds the cluster's own credential and strips the
+`/clusters/NAME/k8s` prefix.
+
+A registered cluster's backend (`TunnelBackend`) has one server per API server replica:
+the replica's socket for that cluster (`sockets.py`), open while the replica holds the
+cluster's tunnel with raw connections on offer; HAProxy's one-second checks mark the
+others down. The agent's client certificate authenticates those connections, so the
+backend adds no credential. While no replica serves the socket (the agent away, or an
+agent without raw connections), the rules leave the request as it came and the
+replicas' platform sockets (backup servers) serve it the per-request way, whose answers
+say what is wrong.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from kubeglobe.gateway.frontend import impersonation_rules
 from kubeglobe.kube.rest import Credentials
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
@@ -37,6 +47,16 @@ class ClusterBackend:
     ca: bytes
     client_pem: bytes | None  # certificate then key
     token: str | None
+
+    @property
+    def name(self) -> str:
+        return backend_name(self.cluster)
+
+
+@dataclass(frozen=True)
+class TunnelBackend:
+    cluster: str
+    servers: dict[int, tuple[Path, Path]]  # replica -> (cluster socket, platform socket)
 
     @property
     def name(self) -> str:
@@ -85,7 +105,32 @@ def _is_name(host: str) -> bool:
     return False
 
 
-def render(backends: list[ClusterBackend], files_dir: Path) -> Rendered:
+def tunnel_backend(cluster: str, replicas: dict[int, tuple[Path | None, Path]]) -> TunnelBackend:
+    """The backend for registered `cluster`, or Unservable with the reason."""
+    servers = {i: (own, platform) for i, (own, platform) in replicas.items() if own is not None}
+    if not replicas:
+        raise Unservable("no API server replica has a directory for per-cluster sockets")
+    if len(servers) < len(replicas):
+        raise Unservable("its socket path is too long for a UNIX socket")
+    return TunnelBackend(cluster=cluster, servers=servers)
+
+
+def _render_tunnel(b: TunnelBackend) -> str:
+    lines = [f"backend {b.name}", "    mode http", "    http-reuse aggressive",
+             "    option redispatch", "    retries 2"]
+    lines += [f"    acl kg_tunnel srv_is_up({b.name}/tunnel-{i})" for i in b.servers]
+    lines += [f"    {rule}" for rule in impersonation_rules("kg_tunnel")]
+    lines.append("    http-request replace-path ^/clusters/[^/]+/k8s/?(.*)$ /\\1 if kg_tunnel")
+    for i, (own, _) in b.servers.items():
+        lines.append(f"    server tunnel-{i} unix@{own} check inter 1s fall 1 rise 1 "
+                     "pool-purge-delay 30s")
+    for i, (_, platform) in b.servers.items():
+        lines.append(f"    server platform-{i} unix@{platform} backup")
+    return "\n".join(lines) + "\n"
+
+
+def render(backends: list[ClusterBackend], files_dir: Path,
+           tunnels: list[TunnelBackend] | None = None) -> Rendered:
     files: dict[Path, bytes] = {}
     sections = ["# Written by the kubeglobe gateway; do not edit: it is rewritten.\n"]
     for b in sorted(backends, key=lambda b: b.cluster):
@@ -100,10 +145,13 @@ def render(backends: list[ClusterBackend], files_dir: Path) -> Rendered:
             files[client_file] = b.client_pem
             server += f" crt {client_file}"
         lines = [f"backend {b.name}", "    mode http"]
+        lines += [f"    {rule}" for rule in impersonation_rules()]
         if b.token is not None:
             lines.append(f'    http-request set-header Authorization "Bearer {b.token}"')
         lines.append(f"    http-request replace-path ^/clusters/[^/]+/k8s/?(.*)$ {b.prefix}/\\1")
         lines.append(server)
         sections.append("\n".join(lines) + "\n")
-    return Rendered(config="\n".join(sections), files=files,
-                    clusters={b.cluster: b.name for b in backends})
+    tunnels = sorted(tunnels or [], key=lambda t: t.cluster)
+    sections += [_render_tunnel(t) for t in tunnels]
+    clusters = {b.cluster: b.name for b in backends} | {t.cluster: t.name for t in tunnels}
+    return Rendered(config="\n".join(sections), files=files, clusters=clusters)

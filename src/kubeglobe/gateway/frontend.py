@@ -1,11 +1,13 @@
 """The gateway's fast path: HTTP rules for the platform frontend (pure).
 
 A request for `/clusters/NAME/k8s/...` is answered by HAProxy itself when NAME has a
-backend (an imported cluster, `clusters.map`) and the bearer token's SHA-256 is in
-`identities.map` and not expired. HAProxy then drops the caller's credentials and any
-impersonation headers they sent, impersonates the identity the map gives, and sends the
-request to the cluster's backend. Anything else (register-mode clusters, unknown or bad
-tokens, the rest of the platform API) goes to the API server replicas as before.
+backend (`clusters.map`: imported clusters, and registered ones whose agents take raw
+connections) and the bearer token's SHA-256 is in `identities.map` and not expired.
+The cluster's backend then drops the caller's credentials and any impersonation headers
+they sent, impersonates the identity the map gives, and sends the request on (rules
+from `impersonation_rules`, rendered by `backends.py`). Anything else (unknown or bad
+tokens, clusters without a backend, the rest of the platform API) goes to the API
+server replicas, which handle every case.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubeglobe.gateway.identities import MAX_GROUPS
+from kubeglobe.gateway.sockets import replica_directory
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class GatewayFiles:
     def server_socket(self, replica: int) -> Path:
         return self.server_sockets / f"server-{replica}.sock"
 
+    def cluster_sockets(self, replica: int) -> Path:
+        """Where replica `replica` opens a socket per registered cluster it holds."""
+        return replica_directory(self.server_sockets, replica)
+
     def admin_socket(self) -> Path:
         return self.directory / "admin.sock"
 
@@ -53,9 +60,13 @@ class GatewayFiles:
         return self.directory / "master.sock"
 
 
+IDENTITY = "var(txn.kg_id)"  # expiry|user|group|... of the caller, from identities.map
+
+
 def fast_path_rules(files: GatewayFiles) -> str:
-    """The rules, to be placed in the platform's `mode http` frontend."""
-    identity = "var(txn.kg_id)"
+    """The rules, to be placed in the platform's `mode http` frontend: who is calling,
+    and which cluster backend serves them (each backend rewrites the request itself,
+    `backends.py`)."""
     digest = ('req.hdr(authorization),regsub("^Bearer kg_[0-9a-f]{12}_",""),'
               f"sha2(256),hex,lower,map_str({files.identities})")
     rules = [
@@ -66,20 +77,30 @@ def fast_path_rules(files: GatewayFiles) -> str:
         "acl kg_cluster var(txn.kg_backend) -m found",
         'acl kg_bearer req.hdr(authorization) -m beg "Bearer kg_"',
         f"http-request set-var(txn.kg_id) {digest} if kg_cluster kg_bearer",
-        f"http-request set-var(txn.kg_expires) {identity},field(1,|) if {{ {identity} -m found }}",
-        f"acl kg_known {identity} -m found",
+        f"http-request set-var(txn.kg_expires) {IDENTITY},field(1,|) if {{ {IDENTITY} -m found }}",
+        f"acl kg_known {IDENTITY} -m found",
         "acl kg_forever var(txn.kg_expires) -m int eq 0",
         "acl kg_unexpired date,neg,add(txn.kg_expires) gt 0",
         "http-request set-var(txn.kg_route) str(fast) "
         "if kg_cluster kg_known kg_forever || kg_cluster kg_known kg_unexpired",
-        "acl kg_fast var(txn.kg_route) -m str fast",
-        "http-request del-header Authorization if kg_fast",
-        "http-request del-header (?i)^impersonate- -m reg if kg_fast",
-        f"http-request set-header Impersonate-User %[{identity},field(2,|)] if kg_fast",
+        "use_backend %[var(txn.kg_backend)] if { var(txn.kg_route) -m str fast }",
+    ]
+    return "".join(f"    {rule}\n" for rule in rules)
+
+
+def impersonation_rules(acl: str | None = None) -> list[str]:
+    """A backend's rules making the request the caller's, as the cluster sees it: the
+    caller's credentials and any impersonation they sent dropped, the identity from the
+    map impersonated (the backend strips the `/clusters/NAME/k8s` prefix). With `acl`,
+    every rule applies only when that ACL of the backend holds."""
+    guard = f" if {acl}" if acl else ""
+    rules = [
+        f"http-request del-header Authorization{guard}",
+        f"http-request del-header (?i)^impersonate- -m reg{guard}",
+        f"http-request set-header Impersonate-User %[{IDENTITY},field(2,|)]{guard}",
     ]
     for slot in range(3, 3 + MAX_GROUPS):
-        group = f"{identity},field({slot},|)"
+        group = f"{IDENTITY},field({slot},|)"
         rules.append(f"http-request add-header Impersonate-Group %[{group}] "
-                     f"if kg_fast {{ {group} -m len gt 0 }}")
-    rules.append("use_backend %[var(txn.kg_backend)] if kg_fast")
-    return "".join(f"    {rule}\n" for rule in rules)
+                     f"if {acl + ' ' if acl else ''}{{ {group} -m len gt 0 }}")
+    return rules

@@ -1,7 +1,8 @@
 """The gateway controller: keeps HAProxy's fast path in line with the platform's state.
 
 Level-triggered: on any change to tokens, Users, Groups or Clusters (list+watch
-copies), and at least every `RESYNC_SECONDS`, it computes what HAProxy should hold
+copies), and at least every `RESYNC_SECONDS` (which also picks up API server replicas'
+socket directories), it computes what HAProxy should hold
 (`identities.py`, `backends.py`, pure) and compares it with what HAProxy holds now
 (asked over its runtime API, not remembered), so a restarted HAProxy is refilled:
 
@@ -35,10 +36,19 @@ from kubeglobe.api.cluster import ClusterSpec
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import GroupSpec, UserSpec
 from kubeglobe.files import write_atomic
-from kubeglobe.gateway.backends import ClusterBackend, Rendered, Unservable, cluster_backend, render
+from kubeglobe.gateway.backends import (
+    ClusterBackend,
+    Rendered,
+    TunnelBackend,
+    Unservable,
+    cluster_backend,
+    render,
+    tunnel_backend,
+)
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.identities import StoredToken, identity_map
 from kubeglobe.gateway.runtime import HAProxyRuntime, map_text
+from kubeglobe.gateway.sockets import cluster_socket, replica_directories
 from kubeglobe.hub.cluster_access import ClusterUnreachable, kubeconfig_in
 from kubeglobe.hub.tokens import TOKEN_KIND_LABEL, TOKEN_SECRET_TYPE, read_token_record
 from kubeglobe.kube.client import KubeconfigError
@@ -161,21 +171,28 @@ class GatewaySync:
     async def desired_backends(self) -> Rendered:
         clusters = self.clusters.items()
         backends: list[ClusterBackend] = []
+        tunnels: list[TunnelBackend] = []
+        replicas = replica_directories(self.files.server_sockets)
         for name, obj in sorted((clusters or {}).items()):
             try:
                 spec = ClusterSpec.model_validate(obj.get("spec") or {})
             except ValidationError:
                 continue
-            if spec.mode != "import" or spec.kubeconfigSecretRef is None:
-                continue
             try:
-                backends.append(await self._backend(name, spec))
+                if spec.mode == "register":
+                    tunnels.append(tunnel_backend(name, {
+                        i: (cluster_socket(d, name), self.files.server_socket(i))
+                        for i, d in replicas.items()}))
+                elif spec.kubeconfigSecretRef is not None:
+                    backends.append(await self._backend(name, spec))
+                else:
+                    continue
                 self._unservable.pop(name, None)
             except (Unservable, KubeconfigError) as e:
                 if self._unservable.get(name) != str(e):
                     log.info("cluster %s is served by the API servers only: %s", name, e)
                     self._unservable[name] = str(e)
-        return render(backends, self.files.certs)
+        return render(backends, self.files.certs, tunnels)
 
     async def _backend(self, name: str, spec: ClusterSpec) -> ClusterBackend:
         ref = spec.kubeconfigSecretRef

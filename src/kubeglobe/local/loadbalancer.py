@@ -19,12 +19,11 @@ from pathlib import Path
 
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.frontend import GatewayFiles, fast_path_rules
+from kubeglobe.gateway.sockets import UNIX_PATH_MAX
 from kubeglobe.local.component import Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
-
-UNIX_PATH_MAX = 107
 
 
 def haproxy_config_path(env: EnvironmentPlan, cluster: ClusterPlan) -> Path:
@@ -99,19 +98,23 @@ backend apiservers
 {platform}"""
 
 
-def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki) -> None:
-    """The serving bundle HAProxy ends TLS with, and the gateway's files seeded empty
-    (the gateway process owns them from then on)."""
+def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki,
+                     replicas: int) -> None:
+    """The serving bundle HAProxy ends TLS with, the replicas' socket directories, and
+    the gateway's files seeded empty (the gateway process owns them from then on)."""
     pair = pki.pair("platform-server")
     write_atomic(serving_pem, pair.cert.read_bytes().rstrip(b"\n") + b"\n"
                    + pair.key.read_bytes())
-    for socket in (gateway.admin_socket(), gateway.master_socket()):
+    for socket in (gateway.admin_socket(), gateway.master_socket(),
+                   *(gateway.server_socket(i) for i in range(replicas))):
         if len(str(socket)) > UNIX_PATH_MAX:
             raise RuntimeError(f"socket path {socket} is longer than {UNIX_PATH_MAX} "
                                "characters; use a shorter --state-dir")
     gateway.certs.mkdir(parents=True, exist_ok=True)
     gateway.server_sockets.mkdir(mode=0o700, exist_ok=True)
     gateway.server_sockets.chmod(0o700)
+    for i in range(replicas):  # the gateway renders registered clusters' backends from these
+        gateway.cluster_sockets(i).mkdir(mode=0o700, exist_ok=True)
     for seeded in (gateway.identities, gateway.clusters, gateway.backends):
         if not seeded.exists():
             write_atomic(seeded, b"")
@@ -148,6 +151,7 @@ def loadbalancer_components(
         files={config: render_haproxy_config(env=env, cluster=cluster,
                                              ca_file=str(pki.ca.cert), gateway=gateway,
                                              serving_pem=serving_pem)},
-        prepare=lambda: _prepare_gateway(gateway, serving_pem, pki),
+        prepare=lambda: _prepare_gateway(gateway, serving_pem, pki,
+                                         len(cluster.platform_server_ports)),
     )
     return [haproxy]

@@ -67,6 +67,7 @@ class ServerSettings:
     public_url: str = "https://127.0.0.1:8443"  # how agents and people reach the platform
     ca_file: str | None = None  # CA of the serving certificates (given to agents, peers)
     agent_image: str = f"{PLATFORM_IMAGE}:{__version__}"
+    cluster_sockets: Path | None = None  # per-cluster sockets for the gateway next door
 
 
 def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
@@ -75,8 +76,9 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     access = access or ClusterAccess(hub=hub)
     authenticate = TokenAuthenticator(accounts=Accounts(hub))
     authorize = Authorizer(hub=hub)
-    tunnels = TunnelHub(hub=hub, settings=TunnelSettings(advertise_url=settings.advertise_url,
-                                                         peer_ca=settings.ca_file))
+    tunnels = TunnelHub(hub=hub, settings=TunnelSettings(
+        advertise_url=settings.advertise_url, peer_ca=settings.ca_file,
+        cluster_sockets=settings.cluster_sockets))
     proxy = ClusterProxy(access=access, tunnels=tunnels)
     ca_pem = Path(settings.ca_file).read_text() if settings.ca_file else ""
 

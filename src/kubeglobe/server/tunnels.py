@@ -7,6 +7,11 @@ publishes, per cluster, a Lease `kubeglobe-tunnel-<cluster>-<replica>` naming it
 renewed while the tunnel lives. A request that arrives at a replica without a tunnel
 for the cluster (the agent has not reached it yet) is passed, unchanged (the caller's
 own token included), to a replica whose Lease is fresh.
+
+When the agent offers raw connections (feature `connect`, it holds a client certificate
+for its apiserver) and the replica has a directory for the gateway, the replica also
+opens the cluster's socket there (`cluster_sockets.py`): HAProxy then sends the
+cluster's requests as bytes, with no per-request work in this process.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +41,7 @@ from kubeglobe.hub.registration import check_agent_credential
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.microtime import micro_now
 from kubeglobe.kube.ttl import TtlCache
+from kubeglobe.server.cluster_sockets import ClusterSockets
 from kubeglobe.server.proxy import _DROP_RESPONSE, forward_headers, is_small
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 
@@ -42,6 +49,8 @@ log = logging.getLogger("kubeglobe.tunnels")
 LEASE_SECONDS = 15
 RENEW_SECONDS = 5.0
 FORWARDED_HEADER = "X-KubeGlobe-Forwarded"
+FEATURES_HEADER = "x-kubeglobe-agent-features"
+CONNECT_FEATURE = "connect"
 
 
 TUNNEL_CLUSTER_LABEL = "kubeglobe.io/tunnel-cluster"
@@ -83,6 +92,7 @@ class WebSocketTransport:
 class TunnelSettings:
     advertise_url: str  # how other replicas reach this one
     peer_ca: str | None = None  # CA of the replicas' serving certificates
+    cluster_sockets: Path | None = None  # where the gateway finds per-cluster sockets
 
 
 @dataclass(eq=False)
@@ -92,6 +102,12 @@ class TunnelHub:
     _local: dict[str, Multiplexer] = field(default_factory=dict)
     _peer: httpx.AsyncClient | None = None
     _holders: TtlCache[str, str | None] = field(default_factory=lambda: TtlCache(1.0))
+    _sockets: ClusterSockets | None = None
+
+    def __post_init__(self) -> None:
+        if self.settings.cluster_sockets is not None:
+            self._sockets = ClusterSockets(self.settings.cluster_sockets)
+            self._sockets.prepare()
 
     # -- agents connecting -------------------------------------------------------------
     async def accept(self, ws: WebSocket) -> None:
@@ -107,7 +123,14 @@ class TunnelHub:
         if old is not None and not old.closed:
             log.info("cluster %s: a newer tunnel replaces the older one here", cluster)
         self._local[cluster] = mux
-        log.info("agent of cluster %s connected", cluster)
+        features = {f.strip() for f in ws.headers.get(FEATURES_HEADER, "").split(",")}
+        log.info("agent of cluster %s connected (offers: %s)", cluster,
+                 ", ".join(sorted(features - {""})) or "requests")
+        if self._sockets is not None:
+            if CONNECT_FEATURE in features:
+                await self._sockets.open(cluster, mux)
+            else:
+                await self._sockets.close(cluster)
         renewer = asyncio.create_task(self._publish(cluster, mux))
         try:
             await mux.run()
@@ -115,6 +138,8 @@ class TunnelHub:
             renewer.cancel()
             if self._local.get(cluster) is mux:
                 del self._local[cluster]
+                if self._sockets is not None:
+                    await self._sockets.close(cluster)
                 await self._withdraw(cluster)
             log.info("agent of cluster %s disconnected", cluster)
             with contextlib.suppress(Exception):
@@ -245,6 +270,8 @@ class TunnelHub:
     async def aclose(self) -> None:
         if self._peer is not None:
             await self._peer.aclose()
+        if self._sockets is not None:
+            await self._sockets.aclose()
 
 
 async def serve_tunnel(hub: TunnelHub, ws: WebSocket) -> None:

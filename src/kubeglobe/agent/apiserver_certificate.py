@@ -1,0 +1,175 @@
+"""The agent's own client certificate for its apiserver, from the cluster's CSR API.
+
+The hub sends a registered cluster's proxied requests to the agent as raw bytes
+(`agent/connections.py`): the agent cannot add a bearer token to bytes it does not
+parse, so it authenticates those connections with a client certificate instead. It
+asks its own cluster for one: a CertificateSigningRequest for the signer
+`kubernetes.io/kube-apiserver-client`, approved by the agent itself (its
+ServiceAccount may), signed by the cluster's controller-manager. The certificate's
+user, `kubeglobe-agent`, may only impersonate (the agent's manifests bind that), so a
+request without the hub's impersonation headers is refused by the cluster.
+
+The key never leaves the agent's Secret; the certificate is renewed once two thirds of
+its lifetime have passed. Pure parts (`new_request`, `renew_at`, `ClientCertificate`)
+are separate from the calls to the cluster (`obtain`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import logging
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.models.certificates_v1 import (
+    CertificateSigningRequestCondition,
+    CertificateSigningRequestSpec,
+    CertificateSigningRequestStatus,
+)
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.certificates_v1 import (
+    CertificateSigningRequest,
+    CertificateSigningRequestApproval,
+)
+
+log = logging.getLogger("kubeglobe.agent.certificate")
+AGENT_USER = "kubeglobe-agent"
+SIGNER = "kubernetes.io/kube-apiserver-client"
+SIGN_SECONDS = 60.0  # how long the agent waits for the controller-manager to sign
+POLL_SECONDS = 0.5
+
+
+class CertificateUnavailable(RuntimeError):
+    """The cluster did not issue a certificate; says why (the agent then keeps using
+    its slower per-request path)."""
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    cert_pem: bytes
+    key_pem: bytes
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.cert_pem)
+
+    def renew_at(self) -> dt.datetime:
+        cert = self.certificate
+        return renew_at(cert.not_valid_before_utc, cert.not_valid_after_utc)
+
+    def ssl_context(self, ca_pem: bytes) -> ssl.SSLContext:
+        """A TLS context trusting the cluster's CA and presenting this certificate."""
+        context = ssl.create_default_context(cadata=ca_pem.decode())
+        with tempfile.TemporaryDirectory() as tmp:  # ssl loads key pairs from files only
+            cert_file, key_file = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+            for path, content in ((cert_file, self.cert_pem), (key_file, self.key_pem)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(content)
+            context.load_cert_chain(str(cert_file), str(key_file))
+        return context
+
+
+def renew_at(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
+    """When to ask for the next certificate: two thirds into this one's lifetime."""
+    return not_before + (not_after - not_before) * 2 / 3
+
+
+def due(found: ClientCertificate | None, now: dt.datetime) -> bool:
+    """True when there is no usable certificate or it is time to renew it."""
+    if found is None:
+        return True
+    try:
+        return now >= found.renew_at()
+    except ValueError:  # not a certificate at all: replace it
+        return True
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    name: str
+    key_pem: bytes
+    csr_pem: bytes
+
+
+def new_request(cluster: str) -> PendingRequest:
+    """A fresh key and its signing request; the name follows from the key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, AGENT_USER)]))
+           .sign(key, hashes.SHA256()))
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashlib.sha256(public).hexdigest()[:12]
+    return PendingRequest(
+        name=f"kubeglobe-agent-{cluster}-{digest}"[:253],
+        key_pem=key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()),
+        csr_pem=csr.public_bytes(serialization.Encoding.PEM))
+
+
+def issued(csr: CertificateSigningRequest) -> bytes | None:
+    """The signed certificate, None while pending; CertificateUnavailable if refused."""
+    status = csr.status
+    for condition in (status.conditions or []) if status else []:
+        if condition.type in ("Denied", "Failed") and condition.status == "True":
+            raise CertificateUnavailable(
+                f"the cluster {condition.type.lower()} the agent's certificate request: "
+                f"{condition.message or condition.reason or 'no reason given'}")
+    if status is None or not status.certificate:
+        return None
+    return base64.b64decode(status.certificate)
+
+
+async def obtain(client: AsyncClient, cluster: str) -> ClientCertificate:
+    """Ask the cluster for a new certificate, approve the request, wait for the signature."""
+    pending = new_request(cluster)
+    csr = CertificateSigningRequest(
+        metadata=ObjectMeta(name=pending.name,
+                            labels={"app.kubernetes.io/managed-by": "kubeglobe"}),
+        spec=CertificateSigningRequestSpec(
+            request=base64.b64encode(pending.csr_pem).decode(), signerName=SIGNER,
+            usages=["digital signature", "client auth"]))
+    try:
+        await client.create(csr)
+        await client.replace(CertificateSigningRequestApproval(
+            metadata=ObjectMeta(name=pending.name),
+            spec=csr.spec,
+            status=CertificateSigningRequestStatus(conditions=[
+                CertificateSigningRequestCondition(
+                    type="Approved", status="True", reason="KubeGlobeAgent",
+                    message="the kubeglobe agent's certificate for the hub's proxied "
+                            "connections; its user may only impersonate")])), pending.name)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SIGN_SECONDS
+        while (cert := issued(await client.get(CertificateSigningRequest,
+                                               pending.name))) is None:
+            if loop.time() > deadline:
+                raise CertificateUnavailable(
+                    f"the cluster did not sign request {pending.name} within "
+                    f"{SIGN_SECONDS:.0f} s: is its controller-manager signing for "
+                    f"{SIGNER} (--cluster-signing-cert-file)?")
+            await asyncio.sleep(POLL_SECONDS)
+    except ApiError as e:
+        raise CertificateUnavailable(
+            f"certificate request {pending.name} failed: {e.status.message}") from e
+    finally:
+        try:  # the request has done its work (or failed): leave nothing behind
+            await client.delete(CertificateSigningRequest, pending.name)
+        except ApiError as e:
+            if e.status.code != 404:
+                log.info("could not delete request %s: %s", pending.name, e.status.message)
+    return ClientCertificate(cert_pem=cert, key_pem=pending.key_pem)
