@@ -22,10 +22,23 @@ import yaml
 
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import build_binaries
+from kubeglobe.local.node import NodePaths
 from kubeglobe.local.platform import admin_token_file, api_url
+from kubeglobe.local.process import descendants, list_processes, shims_of
 from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
 STATE_DIR = Path(os.environ.get("KUBEGLOBE_TEST_STATE_DIR", "/tmp/kubeglobe-it"))
+
+
+def agent_pid(env: Env) -> int:
+    """The PID of workload-2's agent (the container's process, found below its shim)."""
+    node = env.plan.cluster("workload-2").nodes[0]
+    procs = list_processes()
+    below = descendants({p.pid for p in shims_of(str(NodePaths(env.plan, node).socket), procs)},
+                        procs)
+    agents = [p.pid for p in procs if p.pid in below and "kubeglobe agent" in p.cmdline]
+    assert len(agents) == 1, agents
+    return agents[0]
 
 
 def pytest_configure(config: pytest.Config) -> None:

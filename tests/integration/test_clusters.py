@@ -20,12 +20,11 @@ from kubeglobe.hub.registration import issue_bootstrap_token
 from kubeglobe.hub.tokens import issue_token
 from kubeglobe.kube.client import async_client, load_kubeconfig
 from kubeglobe.local.network import set_node_link
-from kubeglobe.local.node import NodePaths
 from kubeglobe.local.platform import api_url
-from kubeglobe.local.process import descendants, list_processes, shims_of, stop_process
+from kubeglobe.local.process import stop_process
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import STATE_DIR, Platform
+from tests.integration.conftest import STATE_DIR, Platform, agent_pid
 
 
 def _record(key: str) -> Any:
@@ -208,16 +207,6 @@ def test_registered_cluster_is_reached_only_through_its_agent(platform: Platform
     assert holders == replicas
 
 
-def _agent_pid(platform: Platform) -> int:
-    node = platform.env.plan.cluster("workload-2").nodes[0]
-    socket = str(NodePaths(platform.env.plan, node).socket)
-    procs = list_processes()
-    below = descendants({p.pid for p in shims_of(socket, procs)}, procs)
-    agents = [p.pid for p in procs if p.pid in below and "kubeglobe agent" in p.cmdline]
-    assert len(agents) == 1, agents
-    return agents[0]
-
-
 def _proxy_works(platform: Platform, kc: Path, timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -230,7 +219,7 @@ def _proxy_works(platform: Platform, kc: Path, timeout: float) -> float:
 def test_killed_agent_comes_back_by_itself(platform: Platform) -> None:
     kc = platform.proxy_kubeconfig("workload-2")
     _proxy_works(platform, kc, timeout=30)
-    os.kill(_agent_pid(platform), 9)
+    os.kill(agent_pid(platform.env), 9)
     took = _proxy_works(platform, kc, timeout=90)
     print(f"agent back after {took:.1f}s")
     restarts = platform.env.kubectl("workload-2", "-n", "kubeglobe-system", "get", "pods", "-o",

@@ -1,6 +1,7 @@
 """The gateway's fast path on the real platform: HAProxy answers cluster-proxy requests
-for imported clusters itself, as the right user, and drops tokens as soon as the API
-servers would."""
+itself, as the right user (imported clusters straight to their apiservers, registered
+ones as bytes through the replicas' sockets and the agent's tunnel), falls back to the
+API servers when it cannot, and drops tokens as soon as the API servers would."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import time
 from typing import Any
 
@@ -22,17 +24,41 @@ from kubeglobe.hub.tokens import IssuedToken, issue_token
 from kubeglobe.local.loadbalancer import gateway_files
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import Platform
+from tests.integration.conftest import Platform, agent_pid
 
 PODS = "/api/v1/namespaces/default/pods"
 
 
-def served(platform: Platform) -> dict[str, int]:
-    """Requests each HAProxy backend has served (`show stat`, column stot)."""
+def stats(platform: Platform) -> dict[tuple[str, str], list[str]]:
+    """HAProxy's `show stat` rows by (backend, server)."""
     files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
     out = asyncio.run(command(files.admin_socket(), "show stat"))
-    return {row.split(",")[0]: int(row.split(",")[7]) for row in out.splitlines()
-            if row.count(",") > 8 and row.split(",")[1] == "BACKEND"}
+    return {(r[0], r[1]): r for r in (row.split(",") for row in out.splitlines())
+            if len(r) > 17 and not r[0].startswith("#")}
+
+
+def served(platform: Platform) -> dict[str, int]:
+    """Requests each HAProxy backend has served (`show stat`, column stot)."""
+    return {b: int(r[7]) for (b, s), r in stats(platform).items() if s == "BACKEND"}
+
+
+def by_server(platform: Platform, backend: str) -> dict[str, tuple[int, str]]:
+    """Requests each server of `backend` has served, and its status (UP, DOWN, ...)."""
+    return {s: (int(r[7]), r[17]) for (b, s), r in stats(platform).items()
+            if b == backend and s != "BACKEND"}
+
+
+TUNNEL = "kg-tunnel-workload-2"
+
+
+def through_tunnels(before: dict[str, tuple[int, str]],
+                    after: dict[str, tuple[int, str]]) -> int:
+    return sum(after[s][0] - before[s][0] for s in after if s.startswith("tunnel-"))
+
+
+def through_servers(before: dict[str, tuple[int, str]],
+                    after: dict[str, tuple[int, str]]) -> int:
+    return sum(after[s][0] - before[s][0] for s in after if s.startswith("platform-"))
 
 
 def saved_login(platform: Platform) -> dict[str, Any]:
@@ -63,19 +89,77 @@ def until(check: Any, timeout: float) -> float:
     raise AssertionError(f"not within {timeout}s")
 
 
-def test_imported_clusters_are_served_by_haproxy_registered_ones_by_the_servers(
-        platform: Platform) -> None:
+def test_both_kinds_of_cluster_are_served_by_haproxy(platform: Platform) -> None:
     admin = saved_login(platform)["token"]
-    before = served(platform)
+    until(lambda: all(status == "UP" for s, (_, status) in by_server(platform, TUNNEL).items()
+                      if s.startswith("tunnel-")), 30)
+    before, tunnel_before = served(platform), by_server(platform, TUNNEL)
     for _ in range(10):
         assert get(platform, admin, "workload-1", PODS).status_code == 200
         registered = get(platform, admin, "workload-2", PODS)
         assert registered.status_code == 200
-        assert len(registered.headers.get_list("date")) == 1  # the apiserver's is dropped
-    after = served(platform)
+        assert len(registered.headers.get_list("date")) == 1
+    after, tunnel_after = served(platform), by_server(platform, TUNNEL)
     assert after["kg-cluster-workload-1"] - before["kg-cluster-workload-1"] == 10
-    assert after["platform-servers"] - before["platform-servers"] >= 10
-    assert "kg-cluster-workload-2" not in after  # a tunnel lives in the servers only
+    # The registered cluster's requests went as bytes through the replicas' sockets...
+    assert through_tunnels(tunnel_before, tunnel_after) == 10
+    assert through_servers(tunnel_before, tunnel_after) == 0
+    # ... and every replica holding the tunnel takes its share.
+    assert all(tunnel_after[s][0] > tunnel_before[s][0] for s in tunnel_after
+               if s.startswith("tunnel-"))
+
+
+def test_the_agents_certificate_may_only_impersonate(platform: Platform) -> None:
+    """A request on a replica's socket without the gateway's impersonation is refused
+    by the workload cluster: the agent's own user has no other right."""
+    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
+    path = files.cluster_sockets(0) / "workload-2.sock"
+    until(path.exists, 30)
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(30)
+        raw.connect(str(path))
+        raw.sendall(f"GET {PODS} HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403"), head
+    assert 'User \\"kubeglobe-agent\\" cannot list resource \\"pods\\"' in body.decode(), body
+
+
+def test_registered_impersonation_headers_sent_by_the_caller_are_dropped(
+        platform: Platform) -> None:
+    issued = issue_token(user="mallet", groups=())
+    apply_token(platform, issued)
+    until(lambda: get(platform, issued.token, "workload-2", PODS).status_code == 403, 5)
+    before = by_server(platform, TUNNEL)
+    spoofed = get(platform, issued.token, "workload-2", PODS,
+                  headers={"Impersonate-User": "admin", "Impersonate-Group": "system:masters"})
+    assert spoofed.status_code == 403
+    assert 'User "mallet" cannot list resource "pods"' in spoofed.json()["message"]
+    assert through_tunnels(before, by_server(platform, TUNNEL)) == 1
+
+
+def test_without_its_agent_a_registered_cluster_is_answered_by_the_servers(
+        platform: Platform) -> None:
+    admin = saved_login(platform)["token"]
+    until(lambda: get(platform, admin, "workload-2", PODS).status_code == 200, 30)
+    before = by_server(platform, TUNNEL)
+    os.kill(agent_pid(platform.env), signal.SIGKILL)
+    # The replicas close the cluster's sockets with the tunnel; HAProxy's checks see it.
+    until(lambda: all(status != "UP" for s, (_, status) in by_server(platform, TUNNEL).items()
+                      if s.startswith("tunnel-")), 5)
+    answer = get(platform, admin, "workload-2", PODS)
+    assert answer.status_code == 503, answer.text
+    assert "agent of cluster workload-2 is not connected" in answer.json()["message"]
+    assert through_servers(before, by_server(platform, TUNNEL)) >= 1  # the servers said it
+    took = until(lambda: get(platform, admin, "workload-2", PODS).status_code == 200, 120)
+    print(f"registered cluster answered again {took:.1f}s after the servers' 503")
+    until(lambda: any(status == "UP" for s, (_, status) in by_server(platform, TUNNEL).items()
+                      if s.startswith("tunnel-")), 30)
+    again = by_server(platform, TUNNEL)
+    assert get(platform, admin, "workload-2", PODS).status_code == 200
+    assert through_tunnels(again, by_server(platform, TUNNEL)) == 1
 
 
 def test_impersonation_headers_sent_by_the_caller_are_dropped(platform: Platform) -> None:

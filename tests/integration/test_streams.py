@@ -26,11 +26,9 @@ import pytest
 import yaml
 
 from kubeglobe.hub.tokens import issue_token
-from kubeglobe.local.node import NodePaths
 from kubeglobe.local.platform import admin_token_file, api_url
-from kubeglobe.local.process import descendants, list_processes, shims_of
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import Env, Platform
+from tests.integration.conftest import Env, Platform, agent_pid
 
 NS = "streams"
 IMAGE = "kubeglobe.local/busybox-httpd:1.0"
@@ -255,16 +253,6 @@ def test_port_forward_with_concurrent_forwards(kubes: dict[str, Kube], cluster: 
         proc.wait(timeout=10)
 
 
-def _agent_pid(env: Env) -> int:
-    node = env.plan.cluster("workload-2").nodes[0]
-    procs = list_processes()
-    below = descendants({p.pid for p in shims_of(str(NodePaths(env.plan, node).socket), procs)},
-                        procs)
-    agents = [p.pid for p in procs if p.pid in below and "kubeglobe agent" in p.cmdline]
-    assert len(agents) == 1, agents
-    return agents[0]
-
-
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -277,7 +265,7 @@ def test_port_forward_of_100_mib_keeps_the_agent_small(kubes: dict[str, Kube], c
                                                        platform: Platform) -> None:
     kube = kubes[cluster]
     want = _payload(kube, platform.env, "big", 100)
-    pid = _agent_pid(platform.env)
+    pid = agent_pid(platform.env)
     before = _rss_mib(pid)
     samples: list[float] = []
     stop = threading.Event()
@@ -510,7 +498,7 @@ def test_killing_the_agent_ends_the_stream_and_the_next_exec_works(
                       "while true; do echo alive; sleep 0.5; done")
     try:
         assert "alive" in _read_until(proc, "alive", timeout=30)
-        os.kill(_agent_pid(platform.env), 9)
+        os.kill(agent_pid(platform.env), 9)
         killed = time.monotonic()
         proc.wait(timeout=30)
         ended = time.monotonic() - killed

@@ -161,12 +161,12 @@ def test_a_registered_cluster_goes_to_the_replicas_sockets_or_else_as_it_came() 
     out = render([], files.certs, [tunnel_backend("workload-2", {
         i: (cluster_socket(files.cluster_sockets(i), "workload-2"), files.server_socket(i))
         for i in (0, 1)})])
-    assert out.clusters == {"workload-2": "kg-cluster-workload-2"}
+    assert out.clusters == {"workload-2": "kg-tunnel-workload-2"}
     lines = out.config.splitlines()
     assert "    server tunnel-1 unix@/gw/servers/server-1.d/workload-2.sock check inter 1s " \
            "fall 1 rise 1 pool-purge-delay 30s" in lines
     assert "    server platform-0 unix@/gw/servers/server-0.sock backup" in lines
-    assert "    acl kg_tunnel srv_is_up(kg-cluster-workload-2/tunnel-0)" in lines
+    assert "    acl kg_tunnel srv_is_up(kg-tunnel-workload-2/tunnel-0)" in lines
     # Every rewrite waits for a live tunnel socket: the backups get the request unchanged.
     rewrites = [line for line in lines if "http-request" in line]
     assert rewrites and all(" if kg_tunnel" in line for line in rewrites)

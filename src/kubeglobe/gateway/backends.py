@@ -16,7 +16,8 @@ others down. The agent's client certificate authenticates those connections, so 
 backend adds no credential. While no replica serves the socket (the agent away, or an
 agent without raw connections), the rules leave the request as it came and the
 replicas' platform sockets (backup servers) serve it the per-request way, whose answers
-say what is wrong.
+say what is wrong. Connection upgrades (exec, attach, port-forward) of a registered
+cluster never come here: the frontend leaves them to the servers.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kubeglobe.gateway.frontend import impersonation_rules
+from kubeglobe.gateway.frontend import TUNNEL_PREFIX, impersonation_rules
 from kubeglobe.kube.rest import Credentials
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
@@ -60,7 +61,7 @@ class TunnelBackend:
 
     @property
     def name(self) -> str:
-        return backend_name(self.cluster)
+        return f"{TUNNEL_PREFIX}{self.cluster}"
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 A request for `/clusters/NAME/k8s/...` is answered by HAProxy itself when NAME has a
 backend (`clusters.map`: imported clusters, and registered ones whose agents take raw
-connections) and the bearer token's SHA-256 is in `identities.map` and not expired.
-The cluster's backend then drops the caller's credentials and any impersonation headers
-they sent, impersonates the identity the map gives, and sends the request on (rules
-from `impersonation_rules`, rendered by `backends.py`). Anything else (unknown or bad
+connections) and the bearer token's SHA-256 is in `identities.map` and not expired
+(for a registered cluster: and it is no connection upgrade). The cluster's backend then
+drops the caller's credentials and any impersonation headers they sent, impersonates
+the identity the map gives, and sends the request on (rules from `impersonation_rules`,
+rendered by `backends.py`). Anything else (unknown or bad
 tokens, clusters without a backend, the rest of the platform API) goes to the API
 server replicas, which handle every case.
 """
@@ -60,6 +61,7 @@ class GatewayFiles:
         return self.directory / "master.sock"
 
 
+TUNNEL_PREFIX = "kg-tunnel-"  # registered clusters' backends (imported: kg-cluster-)
 IDENTITY = "var(txn.kg_id)"  # expiry|user|group|... of the caller, from identities.map
 
 
@@ -83,7 +85,12 @@ def fast_path_rules(files: GatewayFiles) -> str:
         "acl kg_unexpired date,neg,add(txn.kg_expires) gt 0",
         "http-request set-var(txn.kg_route) str(fast) "
         "if kg_cluster kg_known kg_forever || kg_cluster kg_known kg_unexpired",
-        "use_backend %[var(txn.kg_backend)] if { var(txn.kg_route) -m str fast }",
+        "acl kg_fast var(txn.kg_route) -m str fast",
+        # A registered cluster's exec/attach/port-forward stays with the servers: they
+        # read its SPDY frames, so losing the agent mid-stream ends it with a message.
+        f"acl kg_tunnel var(txn.kg_backend) -m beg {TUNNEL_PREFIX}",
+        "acl kg_upgrade req.hdr(upgrade) -m found",
+        "use_backend %[var(txn.kg_backend)] if kg_fast !kg_tunnel || kg_fast !kg_upgrade",
     ]
     return "".join(f"    {rule}\n" for rule in rules)
 
