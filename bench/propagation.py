@@ -23,7 +23,7 @@ from rich.console import Console
 from benchenv import bench_environment
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import build_binaries
-from kubeglobe.local.topology import GLOBAL
+from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
 CLUSTERS = ("workload-1", "workload-2")
 TIMEOUT = 120.0
@@ -35,7 +35,7 @@ def kubectl(kubectl_bin: str, kubeconfig: Path, *args: str, stdin: str | None = 
     return done.stdout if done.returncode == 0 else ""
 
 
-def one_round(plan: environment.EnvironmentPlan, kubectl_bin: str, n: int,
+def one_round(plan: EnvironmentPlan, kubectl_bin: str, n: int,
               round_no: int) -> tuple[list[float], float]:
     project = f"bench{round_no}"
     docs: list[dict[str, object]] = [

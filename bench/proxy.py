@@ -3,8 +3,9 @@
 Run: .venv/bin/python bench/proxy.py [--state-dir DIR] [--requests N] [--concurrency C]
 
 For workload-1 (imported: the hub dials it) and workload-2 (registered: through its
-agent's tunnel) it measures, in one run, p50/p99 latency of sequential requests and
-requests/s with C concurrent clients, for a `get` (one namespace) and a `list` (the
+agent's tunnel) it measures, in one run, p50/p99 latency of sequential requests
+(direct and proxied in turns) and requests/s with C concurrent clients (three runs each
+way, in turns), for a `get` (one namespace) and a `list` (the
 pods of kube-system), both through the proxy and directly, and prints proxy/direct
 ratios. Targets: p50 at most 1.3x direct, throughput at least 70% of direct.
 Without --state-dir it starts (and afterwards removes) an environment of its own.
@@ -33,6 +34,7 @@ from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
 CALLS = {"get": "/api/v1/namespaces/default", "list": "/api/v1/namespaces/kube-system/pods"}
+ROUNDS = 3  # throughput runs per way, taken in turns
 
 
 @dataclass
@@ -66,6 +68,18 @@ async def _latency(client: httpx.AsyncClient, path: str, n: int) -> list[float]:
     return samples
 
 
+async def _latencies(clients: dict[str, httpx.AsyncClient], path: str,
+                     n: int) -> dict[str, list[float]]:
+    """`n` sequential samples per way, taken in turns (the order swapping every round)
+    so that the machine's other load falls on both ways alike."""
+    samples: dict[str, list[float]] = {way: [] for way in clients}
+    ways = list(clients)
+    for i in range(n):
+        for way in ways if i % 2 == 0 else reversed(ways):
+            samples[way] += await _latency(clients[way], path, 1)
+    return samples
+
+
 async def _throughput(client: httpx.AsyncClient, path: str, n: int, concurrency: int) -> float:
     remaining = n
 
@@ -86,14 +100,19 @@ async def measure(plan: EnvironmentPlan, cluster: str, n: int,
     clients = _clients(plan, cluster)
     try:
         for call, path in CALLS.items():
-            for way, client in clients.items():
+            for client in clients.values():
                 await _latency(client, path, 10)  # warm connections and caches
-                samples = sorted(await _latency(client, path, n))
-                rps = await _throughput(client, path, n, concurrency)
+            latencies = await _latencies(clients, path, n)
+            spent = dict.fromkeys(clients, 0.0)
+            for i in range(ROUNDS):  # throughput in turns too, order swapped every round
+                for way in clients if i % 2 == 0 else reversed(list(clients)):
+                    spent[way] += n / await _throughput(clients[way], path, n, concurrency)
+            for way in clients:
+                samples = sorted(latencies[way])
                 results[(call, way)] = Figures(
                     p50_ms=statistics.median(samples) * 1000,
                     p99_ms=samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
-                    rps=rps)
+                    rps=ROUNDS * n / spent[way])
     finally:
         for client in clients.values():
             await client.aclose()

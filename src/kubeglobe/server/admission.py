@@ -111,9 +111,8 @@ class TenancyView:
 
     async def project(self, name: str) -> ProjectSpec | None:
         cached = self.projects.items()
-        if cached is not None:
-            obj = cached.get(name)
-        else:
+        obj = cached.get(name) if cached is not None else None
+        if obj is None:  # not cached (yet): a project created a moment ago is not denied
             try:
                 obj = await self.hub.get(ProjectCR, name)
             except ApiError as e:
