@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -70,7 +71,8 @@ def get(platform: Platform, token: str, cluster: str, path: str,
         headers: dict[str, str] | None = None) -> httpx.Response:
     saved = saved_login(platform)
     url, ca = saved["server"], saved["ca_file"]
-    return httpx.get(f"{url}/clusters/{cluster}/k8s{path}", verify=ca, timeout=30,
+    return httpx.get(f"{url}/clusters/{cluster}/k8s{path}",
+                     verify=ssl.create_default_context(cafile=ca), timeout=30,
                      trust_env=False,
                      headers={"Authorization": f"Bearer {token}", **(headers or {})})
 

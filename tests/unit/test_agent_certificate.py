@@ -1,9 +1,14 @@
-"""The agent's client certificate: its request, when it is renewed, what a refusal says."""
+"""The agent's client certificate: its request, when it is renewed, what a refusal says,
+and when the agent offers raw connections (an in-memory store, an issuer that signs with
+a throwaway CA: no cluster)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
+import ssl
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -22,10 +27,14 @@ from kubeglobe.agent.apiserver_certificate import (
     CertificateUnavailable,
     ClientCertificate,
     due,
+    expired,
     issued,
     new_request,
     renew_at,
 )
+from kubeglobe.agent.connections import DirectAccess
+from kubeglobe.kube.upgrade import Endpoint
+from kubeglobe.local.pki import CertPair, ensure_ca
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -61,6 +70,8 @@ def test_renewal_comes_two_thirds_into_the_lifetime() -> None:
     assert due(found, START + dt.timedelta(days=20))
     assert due(None, START)
     assert due(ClientCertificate(cert_pem=b"not a certificate", key_pem=b""), START)
+    assert not expired(found, START + dt.timedelta(days=29))
+    assert expired(found, START + dt.timedelta(days=30))
 
 
 def test_a_signed_request_gives_its_certificate_and_a_denied_one_says_so() -> None:
@@ -75,3 +86,88 @@ def test_a_signed_request_gives_its_certificate_and_a_denied_one_says_so() -> No
                                                        message="not for you")]))
     with pytest.raises(CertificateUnavailable, match=r"denied .*not for you"):
         issued(denied)
+
+
+class MemoryStore:
+    def __init__(self, found: ClientCertificate | None = None) -> None:
+        self.found = found
+        self.saves = 0
+
+    async def load_certificate(self) -> ClientCertificate | None:
+        return self.found
+
+    async def save_certificate(self, found: ClientCertificate) -> None:
+        self.found, self.saves = found, self.saves + 1
+
+
+def test_the_agent_offers_raw_connections_once_it_holds_a_certificate(tmp_path: Path) -> None:
+    ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
+                   common_name="cluster-ca")
+    ca_pem = ca.pair.cert.read_bytes()
+    now = [START]
+    asked: list[int] = []
+    failing = [False]
+
+    async def issue() -> ClientCertificate:
+        asked.append(1)
+        if failing[0]:
+            raise CertificateUnavailable("the signer is away")
+        return signed(new_request("w").key_pem, days=30)
+
+    async def scenario() -> None:
+        store = MemoryStore()
+        apiserver = Endpoint(host="10.0.0.1", port=443, ssl=ssl.create_default_context(),
+                             credentials={"Authorization": "Bearer sa"})
+        direct = DirectAccess(issue=issue, store=store, apiserver=apiserver, ca_pem=ca_pem,
+                              clock=lambda: now[0], sleep=lambda _: asyncio.sleep(0.01))
+        assert direct.features() == []
+        keeper = asyncio.create_task(direct.keep())
+        await asyncio.wait_for(direct.ready.wait(), 5)
+        # Issued, kept in the store, offered; connections carry no bearer token.
+        assert (len(asked), store.saves, direct.features()) == (1, 1, ["connect"])
+        assert direct.changed.is_set() and direct.endpoint is not None
+        assert direct.endpoint.credentials == {} and direct.endpoint.host == "10.0.0.1"
+        # Renewal keeps failing until the certificate expires: the offer is withdrawn.
+        direct.changed.clear()
+        failing[0] = True
+        now[0] = START + dt.timedelta(days=31)
+        await asyncio.wait_for(direct.changed.wait(), 5)
+        assert direct.features() == [] and len(asked) >= 2
+        keeper.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_stored_certificate_is_used_without_asking_the_cluster(tmp_path: Path) -> None:
+    ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
+                   common_name="cluster-ca")
+
+    async def never() -> ClientCertificate:
+        raise AssertionError("a valid stored certificate needs no request")
+
+    async def scenario() -> list[str]:
+        store = MemoryStore(signed(new_request("w").key_pem, days=30))
+        apiserver = Endpoint(host="h", port=1, ssl=ssl.create_default_context())
+        direct = DirectAccess(issue=never, store=store, ca_pem=ca.pair.cert.read_bytes(),
+                              apiserver=apiserver, clock=lambda: START + dt.timedelta(days=1))
+        keeper = asyncio.create_task(direct.keep())
+        await asyncio.wait_for(direct.ready.wait(), 5)
+        keeper.cancel()
+        return direct.features()
+
+    assert asyncio.run(scenario()) == ["connect"]
+
+
+def test_an_apiserver_url_with_a_path_gets_no_raw_connections() -> None:
+    async def scenario() -> list[str]:
+        direct = DirectAccess(issue=lambda: never_called(), store=MemoryStore(), ca_pem=b"x",
+                              apiserver=Endpoint(host="h", port=1, base_path="/k8s",
+                                                 ssl=ssl.create_default_context()))
+        await asyncio.wait_for(direct.keep(), 5)  # returns at once: nothing to keep
+        return direct.features()
+
+    assert asyncio.run(scenario()) == []
+
+
+async def never_called() -> ClientCertificate:
+    raise AssertionError("not asked")

@@ -97,6 +97,13 @@ def due(found: ClientCertificate | None, now: dt.datetime) -> bool:
         return True
 
 
+def expired(found: ClientCertificate, now: dt.datetime) -> bool:
+    try:
+        return now >= found.certificate.not_valid_after_utc
+    except ValueError:
+        return True
+
+
 @dataclass(frozen=True)
 class PendingRequest:
     name: str

@@ -26,6 +26,7 @@ from lightkube import AsyncClient
 from websockets.asyncio.client import ClientConnection
 
 from kubeglobe import __version__
+from kubeglobe.agent.apiserver_certificate import obtain
 from kubeglobe.agent.apiserver_http import ApiserverHttp
 from kubeglobe.agent.connections import CertificateStore, DirectAccess
 from kubeglobe.agent.forwarder import Forwarder
@@ -195,7 +196,7 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
     """
     where = target_endpoint(target)
     http = ApiserverHttp(where)
-    direct = DirectAccess(client=client, store=store, cluster=settings.cluster,
+    direct = DirectAccess(issue=lambda: obtain(client, settings.cluster), store=store,
                           apiserver=where, ca_pem=ca_pem)
     certificate = asyncio.create_task(direct.keep())
     try:  # the first tunnels wait a little for the certificate, not to reconnect soon after

@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
-
-from lightkube import AsyncClient
 
 from kubeglobe.agent.apiserver_certificate import (
     CertificateUnavailable,
     ClientCertificate,
     due,
-    obtain,
+    expired,
 )
 from kubeglobe.kube.upgrade import CONNECT_SECONDS, Endpoint
 from kubeglobe.tunnel.mux import Stream
@@ -47,15 +45,16 @@ class CertificateStore(Protocol):
 class DirectAccess:
     """The apiserver endpoint for raw connections, once the agent holds a certificate."""
 
-    def __init__(self, *, client: AsyncClient, store: CertificateStore, cluster: str,
-                 apiserver: Endpoint, ca_pem: bytes | None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
-        self._client = client
+    def __init__(self, *, issue: Callable[[], Awaitable[ClientCertificate]],
+                 store: CertificateStore, apiserver: Endpoint, ca_pem: bytes | None,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._issue = issue  # a new certificate from the cluster (`obtain`)
         self._store = store
-        self._cluster = cluster
         self._apiserver = apiserver
         self._ca_pem = ca_pem
         self._clock = clock
+        self._sleep = sleep
         self.endpoint: Endpoint | None = None
         self.ready = asyncio.Event()  # set once `endpoint` is known (or known to be None)
         self.changed = asyncio.Event()  # set when the offer changes (tunnels re-announce)
@@ -78,31 +77,41 @@ class DirectAccess:
             log.info("serving the hub per request only: %s", reason)
             self.ready.set()
             return
+        in_use: ClientCertificate | None = None
         while True:
             wait = RETRY_SECONDS
             try:
-                found = await self._current()
-                self._use(found)
-                wait = max(1.0, (found.renew_at() - self._clock()).total_seconds())
+                in_use = await self._current()
+                self._use(in_use)
+                wait = max(1.0, (in_use.renew_at() - self._clock()).total_seconds())
             except CertificateUnavailable as e:
-                log.warning("no client certificate for raw connections (%s); serving the "
-                            "hub per request meanwhile, asking again in %.0f s",
-                            e, RETRY_SECONDS)
+                log.warning("no new client certificate for raw connections (%s); asking "
+                            "again in %.0f s", e, RETRY_SECONDS)
             except Exception as e:  # the cluster away for a moment: never stop the agent
                 log.warning("client certificate: %s: %s; retrying in %.0f s",
                             type(e).__name__, e, RETRY_SECONDS)
+            if in_use is not None and expired(in_use, self._clock()):
+                self._withdraw()  # not renewed in time: the per-request path serves
+                in_use = None
             self.ready.set()
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
 
     async def _current(self) -> ClientCertificate:
         found = await self._store.load_certificate()
         if due(found, self._clock()):
-            found = await obtain(self._client, self._cluster)
+            found = await self._issue()
             await self._store.save_certificate(found)
             log.info("obtained a client certificate for raw connections, valid until %s",
                      found.certificate.not_valid_after_utc.isoformat())
         assert found is not None
         return found
+
+    def _withdraw(self) -> None:
+        if self.endpoint is not None:
+            log.warning("the client certificate expired before it was renewed; serving the "
+                        "hub per request until a new one is signed")
+            self.endpoint = None
+            self.changed.set()
 
     def _use(self, found: ClientCertificate) -> None:
         assert self._ca_pem is not None
@@ -110,7 +119,7 @@ class DirectAccess:
         self.endpoint = replace(self._apiserver, ssl=found.ssl_context(self._ca_pem),
                                 credentials={})
         if first:
-            self.changed.set()
+            self.changed.set()  # the tunnels reconnect to offer `connect`
 
 
 async def serve_connection(stream: Stream, where: Endpoint | None) -> None:
