@@ -20,7 +20,7 @@ from kubeglobe.hub.registration import issue_bootstrap_token
 from kubeglobe.hub.tokens import issue_token
 from kubeglobe.kube.client import async_client, load_kubeconfig
 from kubeglobe.local.network import set_node_link
-from kubeglobe.local.platform import api_url
+from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.process import stop_process
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
@@ -147,6 +147,14 @@ def test_lost_cluster_goes_unavailable_and_comes_back(platform: Platform, cluste
         print(f"{cluster} detected Unavailable after {lost_after:.1f}s")
         message = platform.cluster(cluster)["status"]["message"]
         assert "no heartbeat" in message
+        # Meanwhile a caller gets a Status naming the cluster (kubectl prints its message)
+        # from the gateway itself: no HTML error page, no hang.
+        failed = _get(platform, f"/clusters/{cluster}/k8s/api/v1/namespaces/default/pods")
+        assert failed.status_code in (502, 503, 504), failed.text
+        status = failed.json()
+        assert status["kind"] == "Status" and status["code"] == failed.status_code
+        assert f"cluster {cluster}" in status["message"], status
+        print(f"{cluster} while lost: {failed.status_code} {status['message']}")
     finally:
         platform.env.up()
     platform.wait_phase(cluster, "Ready", timeout=90)
@@ -239,6 +247,16 @@ def test_agent_reconnects_after_a_network_cut(platform: Platform) -> None:
     took = _proxy_works(platform, kc, timeout=90)
     print(f"tunnel back {took:.1f}s after the wire")
     platform.wait_phase("workload-2", "Ready", timeout=60)
+
+
+def _get(platform: Platform, path: str) -> httpx.Response:
+    """GET through the platform endpoint with the admin's token."""
+    ca = platform.env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"
+    url = api_url(platform.env.plan, platform.env.plan.cluster(GLOBAL))
+    token = admin_token_file(platform.env.plan).read_text().strip()
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(ca)), trust_env=False,
+                      timeout=30, headers={"Authorization": f"Bearer {token}"}) as http:
+        return http.get(url + path)
 
 
 def _post(platform: Platform, path: str, body: dict[str, Any]) -> httpx.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -172,6 +173,11 @@ def test_a_registered_cluster_goes_to_the_replicas_sockets_or_else_as_it_came() 
     assert rewrites and all(" if kg_tunnel" in line for line in rewrites)
     assert "    http-request del-header Authorization if kg_tunnel" in lines
     assert out.files == {}  # no credential: the agent's certificate authenticates
+    # HAProxy's own errors are Kubernetes Status objects naming the cluster.
+    error = next(line for line in lines if "http-error status 502" in line)
+    status = json.loads(error.split("string '", 1)[1].rstrip("'"))
+    assert (status["kind"], status["code"], status["reason"]) == ("Status", 502, "InternalError")
+    assert "cluster workload-2 did not answer through its agent" in status["message"]
 
 
 def test_a_registered_cluster_without_usable_sockets_says_why() -> None:

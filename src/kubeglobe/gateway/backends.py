@@ -23,6 +23,7 @@ cluster never come here: the frontend leaves them to the servers.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,24 @@ class Rendered:
     config: str
     files: dict[Path, bytes]
     clusters: dict[str, str]  # cluster -> backend, the frontend's map
+
+
+_REASONS = {502: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+
+
+def status_errors(messages: dict[int, str]) -> list[str]:
+    """Backend lines answering HAProxy's own 502/503/504 as Kubernetes `Status` objects
+    (kubectl prints their message) instead of HAProxy's HTML pages. The messages hold
+    cluster names (DNS labels) and plain words only: no quote to escape."""
+    lines = []
+    for code, message in sorted(messages.items()):
+        body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                           "status": "Failure", "message": message,
+                           "reason": _REASONS[code], "code": code}, separators=(",", ":"))
+        assert "'" not in body, "HAProxy's single-quoted strings cannot hold a quote"
+        lines.append(f"    http-error status {code} content-type application/json "
+                     f"string '{body}'")
+    return lines
 
 
 def backend_name(cluster: str) -> str:
@@ -119,6 +138,12 @@ def tunnel_backend(cluster: str, replicas: dict[int, tuple[Path | None, Path]]) 
 def _render_tunnel(b: TunnelBackend) -> str:
     lines = [f"backend {b.name}", "    mode http", "    http-reuse aggressive",
              "    option redispatch", "    retries 2"]
+    lines += status_errors({
+        502: f"cluster {b.cluster} did not answer through its agent: the agent could not "
+             "reach its apiserver, or the tunnel broke during the request",
+        503: f"the agent of cluster {b.cluster} lost its tunnel to this replica just now; "
+             "retry",
+        504: f"cluster {b.cluster} did not answer through its agent in time"})
     lines += [f"    acl kg_tunnel srv_is_up({b.name}/tunnel-{i})" for i in b.servers]
     lines += [f"    {rule}" for rule in impersonation_rules("kg_tunnel")]
     lines.append("    http-request replace-path ^/clusters/[^/]+/k8s/?(.*)$ /\\1 if kg_tunnel")
@@ -146,6 +171,11 @@ def render(backends: list[ClusterBackend], files_dir: Path,
             files[client_file] = b.client_pem
             server += f" crt {client_file}"
         lines = [f"backend {b.name}", "    mode http"]
+        lines += status_errors({
+            502: f"the apiserver of cluster {b.cluster} closed the connection without an "
+                 "answer",
+            503: f"the apiserver of cluster {b.cluster} is not reachable from the platform",
+            504: f"the apiserver of cluster {b.cluster} did not answer in time"})
         lines += [f"    {rule}" for rule in impersonation_rules()]
         if b.token is not None:
             lines.append(f'    http-request set-header Authorization "Bearer {b.token}"')
