@@ -89,6 +89,18 @@ def test_micro_times_always_carry_a_fraction() -> None:
 def test_only_small_known_length_responses_are_buffered() -> None:
     from kubeglobe.server.proxy import BUFFER_LIMIT, is_small
 
-    assert is_small({"Content-Length": "512"})
-    assert not is_small({"content-length": str(BUFFER_LIMIT + 1)})
-    assert not is_small({"Transfer-Encoding": "chunked"})  # a watch: always streamed
+    assert is_small([("Content-Length", "512")])
+    assert not is_small([("content-length", str(BUFFER_LIMIT + 1))])
+    assert not is_small([("Transfer-Encoding", "chunked")])  # a watch: always streamed
+
+
+def test_relayed_responses_keep_repeated_headers_and_frame_their_own_body() -> None:
+    from kubeglobe.server.proxy import relay, relayed_headers
+
+    upstream = [("Content-Type", "application/json"), ("Warning", '299 - "one"'),
+                ("Warning", '299 - "two"'), ("Date", "Fri"), ("Content-Length", "99"),
+                ("Transfer-Encoding", "chunked")]
+    response = relay(200, relayed_headers(upstream), b"{}")
+    assert response.headers.getlist("warning") == ['299 - "one"', '299 - "two"']
+    assert response.headers.getlist("content-length") == ["2"]  # the body's own
+    assert "date" not in response.headers and "transfer-encoding" not in response.headers

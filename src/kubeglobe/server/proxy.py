@@ -8,6 +8,7 @@ streamed both ways, so watches and `logs -f` flow as they happen.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -36,11 +37,33 @@ CACHE_SECONDS = 1.0  # how stale a Cluster's spec may be on the proxy's hot path
 _DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "date"}
 
 
-def is_small(headers: dict[str, str]) -> bool:
+def relayed_headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The far side's response headers the caller gets, in order, repeats included."""
+    return [(k, v) for k, v in pairs if k.lower() not in _DROP_RESPONSE]
+
+
+def is_small(headers: list[tuple[str, str]]) -> bool:
     """A response with a known, small length is relayed whole (cheaper than streaming);
     watches and followed logs have no length and are always streamed."""
-    length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+    length = next((v for k, v in headers if k.lower() == "content-length"), None)
     return length is not None and length.isdigit() and int(length) <= BUFFER_LIMIT
+
+
+def relay(status: int, headers: list[tuple[str, str]], body: bytes | AsyncIterator[bytes],
+          background: BackgroundTask | None = None) -> Response:
+    """The far side's answer as the caller's response, every header kept: a dict would
+    keep one of several `Warning` headers. Starlette frames the body (a whole body's
+    length is its own)."""
+    if isinstance(body, bytes):
+        response: Response = Response(body, status_code=status, background=background)
+    else:
+        response = StreamingResponse(body, status_code=status, background=background)
+    own = {name for name, _ in response.raw_headers}
+    for k, v in headers:
+        name = k.lower().encode("latin-1")
+        if name not in own:
+            response.raw_headers.append((name, v.encode("latin-1")))
+    return response
 
 
 def forward_headers(incoming: list[tuple[str, str]], identity: Identity) -> list[tuple[str, str]]:
@@ -96,13 +119,12 @@ class ClusterProxy:
             upstream = await client.send(outgoing, stream=True)
         except httpx.HTTPError as e:
             raise HTTPException(502, detail=f"cluster {name} did not answer: {e}") from e
-        headers = {k: v for k, v in upstream.headers.items()
-                   if k.lower() not in _DROP_RESPONSE}
+        headers = relayed_headers(upstream.headers.multi_items())
         if is_small(headers):
             try:
                 body = await upstream.aread()
             finally:
                 await upstream.aclose()
-            return Response(body, status_code=upstream.status_code, headers=headers)
-        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
-                                 headers=headers, background=BackgroundTask(upstream.aclose))
+            return relay(upstream.status_code, headers, body)
+        return relay(upstream.status_code, headers, upstream.aiter_raw(),
+                     BackgroundTask(upstream.aclose))

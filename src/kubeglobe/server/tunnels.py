@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx
 from fastapi import HTTPException, Request, Response, WebSocket, WebSocketDisconnect
-from fastapi.responses import StreamingResponse
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.coordination_v1 import LeaseSpec
@@ -42,7 +41,7 @@ from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.microtime import micro_now
 from kubeglobe.kube.ttl import TtlCache
 from kubeglobe.server.cluster_sockets import ClusterSockets
-from kubeglobe.server.proxy import _DROP_RESPONSE, forward_headers, is_small
+from kubeglobe.server.proxy import forward_headers, is_small, relay, relayed_headers
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 
 log = logging.getLogger("kubeglobe.tunnels")
@@ -240,13 +239,12 @@ class TunnelHub:
                     await stream.reset("the client went away")
                 mux.forget(stream.id)
 
-        headers = {k: v for k, v in head["headers"] if k.lower() not in _DROP_RESPONSE}
+        headers = relayed_headers((str(k), str(v)) for k, v in head["headers"])
         if is_small(headers):
-            return Response(b"".join([chunk async for chunk in body()]),
-                            status_code=head["status"], headers=headers)
-        return StreamingResponse(body(), status_code=head["status"], headers=headers)
+            return relay(head["status"], headers, b"".join([chunk async for chunk in body()]))
+        return relay(head["status"], headers, body())
 
-    async def _to_peer(self, holder: str, request: Request) -> StreamingResponse:
+    async def _to_peer(self, holder: str, request: Request) -> Response:
         if self._peer is None:
             self._peer = httpx.AsyncClient(verify=self.settings.peer_ca or True,
                                            trust_env=False, timeout=None)
@@ -262,10 +260,8 @@ class TunnelHub:
         except httpx.HTTPError as e:
             raise HTTPException(502, detail=f"replica {holder} holding the tunnel did not "
                                 f"answer: {e}") from e
-        headers_out = {k: v for k, v in upstream.headers.items()
-                       if k.lower() not in _DROP_RESPONSE}
-        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
-                                 headers=headers_out, background=BackgroundTask(upstream.aclose))
+        return relay(upstream.status_code, relayed_headers(upstream.headers.multi_items()),
+                     upstream.aiter_raw(), BackgroundTask(upstream.aclose))
 
     async def aclose(self) -> None:
         if self._peer is not None:
