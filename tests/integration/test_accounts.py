@@ -4,6 +4,7 @@ groups feeding identities, and who may do what in the platform API."""
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,8 @@ def _token(config: Path) -> str:
 
 def _api(platform: Platform, token: str, method: str, path: str, **kw: Any) -> httpx.Response:
     saved = _admin_login(platform)
-    return httpx.request(method, saved["server"] + path, verify=saved["ca_file"],
+    return httpx.request(method, saved["server"] + path,
+                         verify=ssl.create_default_context(cafile=saved["ca_file"]),
                          headers={"Authorization": f"Bearer {token}"}, timeout=30,
                          trust_env=False, **kw)
 

@@ -19,7 +19,7 @@ from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBi
 
 from kubeglobe.agent.apiserver_certificate import AGENT_USER
 from kubeglobe.agent.credentials import AGENT_SECRET
-from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.api.meta import CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.hub.tokens import PLATFORM_ADMINS
 
 AGENT_NAME = "kubeglobe-agent"
@@ -64,7 +64,7 @@ def platform_admins_binding() -> dict[str, Any]:
 
 def agent_manifests(*, cluster: str, hub_url: str, hub_ca_pem: str, bootstrap_token: str,
                     image: str) -> list[dict[str, Any]]:
-    labels = {"app.kubernetes.io/name": AGENT_NAME, "kubeglobe.io/cluster": cluster}
+    labels = {"app.kubernetes.io/name": AGENT_NAME, CLUSTER_LABEL: cluster}
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}},
         {"apiVersion": "v1", "kind": "ServiceAccount",

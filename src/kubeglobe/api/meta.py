@@ -7,3 +7,4 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 SYSTEM_NAMESPACE = "kubeglobe-system"
 FIELD_MANAGER = "kubeglobe"
+CLUSTER_LABEL = "kubeglobe.io/cluster"  # on what the platform keeps per cluster

@@ -1,9 +1,9 @@
 """The gateway controller: keeps HAProxy's fast path in line with the platform's state.
 
-Level-triggered: on any change to tokens, Users, Groups or Clusters (list+watch
-copies), and at least every `RESYNC_SECONDS` (which also picks up API server replicas'
-socket directories), it computes what HAProxy should hold
-(`identities.py`, `backends.py`, pure) and compares it with what HAProxy holds now
+Level-triggered: on any change to tokens, Users, Groups, Clusters or the platform's
+kubeconfig Secrets (list+watch copies), and at least every `RESYNC_SECONDS` (which
+also picks up API server replicas' socket directories), it computes what HAProxy
+should hold (`identities.py`, `backends.py`, pure) and compares it with what HAProxy holds now
 (asked over its runtime API, not remembered), so a restarted HAProxy is refilled:
 
 - the identity map is swapped whole when it differs (no reload);
@@ -33,7 +33,7 @@ from lightkube.resources.core_v1 import Secret
 from pydantic import ValidationError
 
 from kubeglobe.api.cluster import ClusterSpec
-from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.api.meta import CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import GroupSpec, UserSpec
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.backends import (
@@ -105,7 +105,12 @@ class GatewaySync:
         self.users = Informer(self.hub, UserCR, changed=self.changed)
         self.groups = Informer(self.hub, GroupCR, changed=self.changed)
         self.clusters = Informer(self.hub, ClusterCR, changed=self.changed)
-        self._informers = (self.tokens, self.users, self.groups, self.clusters)
+        # The kubeconfig Secrets the platform made for imported clusters: read from this
+        # copy, not fetched on every pass; a rotated kubeconfig wakes a pass at once.
+        self.kubeconfigs = Informer(self.hub, Secret, namespace=SYSTEM_NAMESPACE,
+                                    labels={CLUSTER_LABEL: exists()}, changed=self.changed)
+        self._informers = (self.tokens, self.users, self.groups, self.clusters,
+                           self.kubeconfigs)
 
     async def run(self) -> None:
         for informer in self._informers:
@@ -197,10 +202,13 @@ class GatewaySync:
     async def _backend(self, name: str, spec: ClusterSpec) -> ClusterBackend:
         ref = spec.kubeconfigSecretRef
         assert ref is not None
-        try:
-            secret = await self.hub.get(Secret, ref.name, namespace=ref.namespace)
-        except ApiError as e:
-            raise Unservable(f"cannot read its kubeconfig Secret: {e.status.message}") from e
+        cached = self.kubeconfigs.items() if ref.namespace == SYSTEM_NAMESPACE else None
+        secret = (cached or {}).get(ref.name)
+        if secret is None:  # a Secret the platform did not make, or the copy is not there
+            try:
+                secret = await self.hub.get(Secret, ref.name, namespace=ref.namespace)
+            except ApiError as e:
+                raise Unservable(f"cannot read its kubeconfig Secret: {e.status.message}") from e
         try:
             config = kubeconfig_in(secret, ref)
         except ClusterUnreachable as e:

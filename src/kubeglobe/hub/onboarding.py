@@ -19,7 +19,7 @@ from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.cluster import CLUSTER_KIND
-from kubeglobe.api.meta import API_VERSION, SYSTEM_NAMESPACE
+from kubeglobe.api.meta import API_VERSION, CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.hub.cluster_access import parse_kubeconfig
 from kubeglobe.hub.cluster_status import version_refusal
 from kubeglobe.hub.inventory import ProbeFailed, probe_inventory
@@ -84,7 +84,7 @@ async def import_cluster(*, hub: AsyncClient, name: str, kubeconfig: bytes,
 
     secret_name = kubeconfig_secret_name(name)
     secret = Secret(metadata=ObjectMeta(name=secret_name, namespace=SYSTEM_NAMESPACE,
-                                        labels={"kubeglobe.io/cluster": name}),
+                                        labels={CLUSTER_LABEL: name}),
                     stringData={"kubeconfig": kubeconfig.decode()})
     try:
         await hub.create(secret)

@@ -21,7 +21,7 @@ from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.cluster import CLUSTER_KIND
-from kubeglobe.api.meta import API_VERSION, SYSTEM_NAMESPACE
+from kubeglobe.api.meta import API_VERSION, CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.hub.onboarding import OnboardingError, check_name
 from kubeglobe.kube.microtime import format_time, parse_time
 from kubeglobe.kube.resources import ClusterCR
@@ -62,7 +62,7 @@ async def _put_secret(hub: AsyncClient, *, name: str, kind: str, data: dict[str,
                       owner: dict[str, Any], cluster: str) -> None:
     secret = Secret(
         metadata=ObjectMeta(name=name, namespace=SYSTEM_NAMESPACE,
-                            labels={"kubeglobe.io/cluster": cluster},
+                            labels={CLUSTER_LABEL: cluster},
                             ownerReferences=_owned(owner)),
         type=kind, data={k: _b64(v) for k, v in data.items()})
     try:
