@@ -27,9 +27,9 @@ from kubeglobe.agent.apiserver_certificate import (
     due,
     expired,
 )
-from kubeglobe.kube.upgrade import CONNECT_SECONDS, Endpoint
+from kubeglobe.kube.upgrade import DialError, Endpoint, connect
 from kubeglobe.tunnel.mux import Stream
-from kubeglobe.tunnel.pipe import READ_SIZE, SocketEnd, StreamEnd, splice
+from kubeglobe.tunnel.pipe import SocketEnd, StreamEnd, splice
 
 log = logging.getLogger("kubeglobe.agent.connections")
 CONNECT = "connect"  # the tunnel feature: the agent takes raw apiserver connections
@@ -128,11 +128,8 @@ async def serve_connection(stream: Stream, where: Endpoint | None) -> None:
         await stream.reset("this agent has no client certificate for raw connections")
         return
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(where.host, where.port, ssl=where.ssl,
-                                    server_hostname=where.host, limit=READ_SIZE),
-            CONNECT_SECONDS)
-    except (OSError, TimeoutError) as e:
-        await stream.reset(f"apiserver unreachable from the agent: {e or type(e).__name__}")
+        reader, writer = await connect(where)
+    except DialError as e:
+        await stream.reset(f"apiserver unreachable from the agent: {e}")
         return
     await splice(SocketEnd(reader, writer), StreamEnd(stream))

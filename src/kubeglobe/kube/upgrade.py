@@ -67,14 +67,19 @@ class Answer:
     pipe: SocketEnd | None  # the upgraded connection after 101
 
 
-async def dial(where: Endpoint, request: RequestHead) -> Answer:
+async def connect(where: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TLS connection to the endpoint (its CA, its client certificate if any)."""
     try:
-        reader, writer = await asyncio.wait_for(
+        return await asyncio.wait_for(
             asyncio.open_connection(where.host, where.port, ssl=where.ssl,
                                     server_hostname=where.host, limit=READ_SIZE),
             CONNECT_SECONDS)
     except (OSError, TimeoutError) as e:
         raise DialError(f"cannot connect to {where.authority}: {e or type(e).__name__}") from e
+
+
+async def dial(where: Endpoint, request: RequestHead) -> Answer:
+    reader, writer = await connect(where)
     try:
         writer.write(request.encode())
         await writer.drain()
