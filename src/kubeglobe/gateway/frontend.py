@@ -6,9 +6,9 @@ connections) and the bearer token's SHA-256 is in `identities.map` and not expir
 (for a registered cluster: and it is no connection upgrade). The cluster's backend then
 drops the caller's credentials and any impersonation headers they sent, impersonates
 the identity the map gives, and sends the request on (rules from `impersonation_rules`,
-rendered by `backends.py`). Anything else (unknown or bad
-tokens, clusters without a backend, the rest of the platform API) goes to the API
-server replicas, which handle every case.
+rendered by `backends.py`). Anything else (unknown or bad tokens, clusters without a
+backend, the rest of the platform API) goes to the API server replicas, which handle
+every case.
 """
 
 from __future__ import annotations
@@ -99,11 +99,13 @@ def impersonation_rules(acl: str | None = None) -> list[str]:
     """A backend's rules making the request the caller's, as the cluster sees it: the
     caller's credentials and any impersonation they sent dropped, the identity from the
     map impersonated (the backend strips the `/clusters/NAME/k8s` prefix). With `acl`,
-    every rule applies only when that ACL of the backend holds."""
+    the rules that rewrite apply only when that ACL of the backend holds; the caller's
+    impersonation headers are dropped always (no path honours them), so a request that
+    reaches a server unrewritten can never carry them."""
     guard = f" if {acl}" if acl else ""
     rules = [
+        "http-request del-header (?i)^impersonate- -m reg",
         f"http-request del-header Authorization{guard}",
-        f"http-request del-header (?i)^impersonate- -m reg{guard}",
         f"http-request set-header Impersonate-User %[{IDENTITY},field(2,|)]{guard}",
     ]
     for slot in range(3, 3 + MAX_GROUPS):
