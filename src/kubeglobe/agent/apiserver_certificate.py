@@ -9,9 +9,10 @@ ServiceAccount may), signed by the cluster's controller-manager. The certificate
 user, `kubeglobe-agent`, may only impersonate (the agent's manifests bind that), so a
 request without the hub's impersonation headers is refused by the cluster.
 
-The key never leaves the agent's Secret; the certificate is renewed once two thirds of
-its lifetime have passed. Pure parts (`new_request`, `renew_at`, `ClientCertificate`)
-are separate from the calls to the cluster (`obtain`).
+The key never leaves the workload cluster (it is kept in the agent's Secret); the
+certificate is renewed once two thirds of its lifetime have passed. Pure parts
+(`new_request`, `renew_at`, `ClientCertificate`) are separate from the calls to the
+cluster (`obtain`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,8 @@ import base64
 import datetime as dt
 import hashlib
 import logging
-import os
 import ssl
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -43,6 +41,8 @@ from lightkube.resources.certificates_v1 import (
     CertificateSigningRequest,
     CertificateSigningRequestApproval,
 )
+
+from kubeglobe.kube.rest import load_client_pair
 
 log = logging.getLogger("kubeglobe.agent.certificate")
 AGENT_USER = "kubeglobe-agent"
@@ -72,13 +72,7 @@ class ClientCertificate:
     def ssl_context(self, ca_pem: bytes) -> ssl.SSLContext:
         """A TLS context trusting the cluster's CA and presenting this certificate."""
         context = ssl.create_default_context(cadata=ca_pem.decode())
-        with tempfile.TemporaryDirectory() as tmp:  # ssl loads key pairs from files only
-            cert_file, key_file = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
-            for path, content in ((cert_file, self.cert_pem), (key_file, self.key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    out.write(content)
-            context.load_cert_chain(str(cert_file), str(key_file))
+        load_client_pair(context, self.cert_pem, self.key_pem)
         return context
 
 

@@ -69,6 +69,18 @@ def read_credentials(config: SingleConfig) -> Credentials:
                        insecure=bool(cluster.insecure))
 
 
+def load_client_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """Make `ctx` present this client certificate (ssl.SSLError if unusable). The ssl
+    module loads key pairs from files only: they exist, private, for the call alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_file, key_file = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+        for f, content in ((cert_file, cert), (key_file, key)):
+            fd = os.open(f, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(content)
+        ctx.load_cert_chain(str(cert_file), str(key_file))
+
+
 def rest_target(config: SingleConfig) -> RestTarget:
     found = read_credentials(config)
     ca, cert, key = found.ca, found.cert, found.key
@@ -81,18 +93,10 @@ def rest_target(config: SingleConfig) -> RestTarget:
     else:
         ctx = ssl.create_default_context()
     if cert is not None and key is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            cert_file, key_file = Path(tmp) / "c", Path(tmp) / "k"
-            for f, content in ((cert_file, cert), (key_file, key)):
-                fd = os.open(f, os.O_WRONLY | os.O_CREAT, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    out.write(content)
-            try:
-                ctx.load_cert_chain(str(cert_file), str(key_file))
-            except ssl.SSLError as e:
-                raise KubeconfigError(
-                    f"the kubeconfig's client certificate is unusable: {e}"
-                ) from e
+        try:
+            load_client_pair(ctx, cert, key)
+        except ssl.SSLError as e:
+            raise KubeconfigError(f"the kubeconfig's client certificate is unusable: {e}") from e
     headers = {}
     if found.token:
         headers["Authorization"] = f"Bearer {found.token}"
