@@ -40,9 +40,6 @@ class ClusterSockets:
         for stale in self._dir.glob("*.sock"):
             stale.unlink(missing_ok=True)
 
-    def serving(self, cluster: str) -> bool:
-        return cluster in self._servers
-
     async def open(self, cluster: str, tunnel: Multiplexer) -> None:
         """Serve `cluster` through `tunnel` (a newer tunnel replaces the older one)."""
         self._tunnels[cluster] = tunnel
@@ -95,7 +92,8 @@ class ClusterSockets:
             first = b""
         tunnel = self._tunnels.get(cluster)
         if not first or tunnel is None or tunnel.closed:
-            # A check, or the tunnel is gone: HAProxy retries on another replica.
+            # HAProxy's check (nothing sent), or the tunnel went a moment ago: HAProxy
+            # answers the caller with the backend's 502 Status.
             await caller.close(None if not first else "no tunnel")
             return
         try:
