@@ -70,6 +70,8 @@ def test_renewal_comes_two_thirds_into_the_lifetime() -> None:
     assert due(found, START + dt.timedelta(days=20))
     assert due(None, START)
     assert due(ClientCertificate(cert_pem=b"not a certificate", key_pem=b""), START)
+    other_key = ClientCertificate(cert_pem=found.cert_pem, key_pem=new_request("w").key_pem)
+    assert due(other_key, START + dt.timedelta(days=1))  # a half-written pair is replaced
     assert not expired(found, START + dt.timedelta(days=29))
     assert expired(found, START + dt.timedelta(days=30))
 

@@ -65,6 +65,15 @@ class ClientCertificate:
     def certificate(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.cert_pem)
 
+    def pair_matches(self) -> bool:
+        """The key is the certificate's own (a half-written pair is not)."""
+        key = serialization.load_pem_private_key(self.key_pem, password=None)
+        mine = key.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+        theirs = self.certificate.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return mine == theirs
+
     def renew_at(self) -> dt.datetime:
         cert = self.certificate
         return renew_at(cert.not_valid_before_utc, cert.not_valid_after_utc)
@@ -82,12 +91,13 @@ def renew_at(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
 
 
 def due(found: ClientCertificate | None, now: dt.datetime) -> bool:
-    """True when there is no usable certificate or it is time to renew it."""
+    """True when there is no usable certificate (none, unreadable, a key that is not its
+    own) or it is time to renew it."""
     if found is None:
         return True
     try:
-        return now >= found.renew_at()
-    except ValueError:  # not a certificate at all: replace it
+        return not found.pair_matches() or now >= found.renew_at()
+    except (ValueError, TypeError):  # not a certificate or key at all: replace it
         return True
 
 
