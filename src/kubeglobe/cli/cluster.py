@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from rich.table import Table
 from kubeglobe.cli.common import cli_errors, out
 from kubeglobe.cli.config import CliError
 from kubeglobe.cli.views import Output, client, emit
+from kubeglobe.files import write_atomic
 
 app = typer.Typer(no_args_is_help=True, help="Workload clusters managed by the hub.")
 def _table(items: list[dict[str, Any]]) -> Table:
@@ -90,9 +90,7 @@ def register(
         if emit(answer, output):
             return
         if manifest_out is not None:
-            fd = os.open(manifest_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(answer["manifest"])
+            write_atomic(manifest_out, answer["manifest"].encode())  # holds the token
             out.print(f"agent manifest written to {manifest_out}")
         else:
             typer.echo(answer["manifest"], nl=False)

@@ -15,6 +15,8 @@ import httpx
 import yaml
 from pydantic import BaseModel
 
+from kubeglobe.files import write_atomic
+
 
 class CliError(RuntimeError):
     pass
@@ -40,11 +42,7 @@ def load_config() -> CliConfig:
 
 def save_config(config: CliConfig) -> Path:
     path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(config.model_dump(), f)
-    path.with_suffix(".tmp").replace(path)
+    write_atomic(path, yaml.safe_dump(config.model_dump()).encode())
     return path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from kubeglobe.cli.config import (
     login_with_password,
     save_config,
 )
+from kubeglobe.files import write_atomic
 
 
 def login_command(
@@ -76,7 +76,5 @@ def kubeconfig_command(
     if output is None:
         typer.echo(text, nl=False)
         return
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    write_atomic(output, text.encode())  # private: it holds the token
     out.print(f"kubeconfig for {cluster} written to {output}")

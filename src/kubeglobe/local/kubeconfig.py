@@ -7,12 +7,12 @@ on the machine. Rendering is a pure function; `write_kubeconfig` is the only I/O
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kubeglobe.files import write_atomic
 from kubeglobe.local.pki import CertPair
 
 
@@ -57,10 +57,5 @@ def write_kubeconfig(
         cert_pem=client.cert.read_bytes(),
         key_pem=client.key.read_bytes(),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(doc, f, sort_keys=False)
-    os.replace(tmp, path)
+    write_atomic(path, yaml.safe_dump(doc, sort_keys=False).encode())
     return path

@@ -10,7 +10,6 @@ once the platform image exists; until then this module is where they are started
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -21,6 +20,7 @@ from lightkube import AsyncClient, codecs
 
 from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import FIELD_MANAGER
+from kubeglobe.files import write_atomic
 from kubeglobe.hub.install import WEBHOOK_PATH, WebhookEndpoint, install
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster
 from kubeglobe.hub.registration import create_registered_cluster
@@ -113,11 +113,7 @@ def prepare_platform(*, env: EnvironmentPlan, cluster: ClusterPlan, kubeconfig: 
                               ca_pem=ca_cert.read_text())
     token = install(sync_client(load_kubeconfig(path=kubeconfig)), webhook)
     if token is not None:
-        path = admin_token_file(env)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(token + "\n")
+        write_atomic(admin_token_file(env), (token + "\n").encode())
     return token
 
 
