@@ -32,6 +32,7 @@ from kubeglobe.agent.connections import CertificateStore, DirectAccess
 from kubeglobe.agent.forwarder import Forwarder
 from kubeglobe.kube.rest import RestTarget
 from kubeglobe.kube.upgrade import target_endpoint
+from kubeglobe.tunnel.frames import FEATURES_HEADER
 from kubeglobe.tunnel.mux import Multiplexer
 
 log = logging.getLogger("kubeglobe.agent")
@@ -39,7 +40,6 @@ MAX_BACKOFF = 30.0
 REPLICAS_EVERY = 30.0  # how often the agent re-reads the hub's replica list
 STABLE_AFTER = 30.0
 CLUSTER_HEADER = "X-KubeGlobe-Cluster"
-FEATURES_HEADER = "X-KubeGlobe-Agent-Features"
 FIRST_CERTIFICATE_SECONDS = 20.0  # how long the first tunnels wait for `connect`
 
 

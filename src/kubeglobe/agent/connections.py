@@ -28,11 +28,11 @@ from kubeglobe.agent.apiserver_certificate import (
     expired,
 )
 from kubeglobe.kube.upgrade import DialError, Endpoint, connect
+from kubeglobe.tunnel.frames import CONNECT
 from kubeglobe.tunnel.mux import Stream
 from kubeglobe.tunnel.pipe import SocketEnd, StreamEnd, splice
 
 log = logging.getLogger("kubeglobe.agent.connections")
-CONNECT = "connect"  # the tunnel feature: the agent takes raw apiserver connections
 RETRY_SECONDS = 300.0  # a cluster that did not sign: ask again this much later
 
 

@@ -16,9 +16,10 @@ from typing import Any
 import h11
 
 from kubeglobe.agent.apiserver_http import ApiserverHttp
-from kubeglobe.agent.connections import CONNECT, DirectAccess, serve_connection
+from kubeglobe.agent.connections import DirectAccess, serve_connection
 from kubeglobe.agent.streams import serve_upgrade
 from kubeglobe.kube.rest import RestTarget
+from kubeglobe.tunnel.frames import CONNECT
 from kubeglobe.tunnel.mux import Stream
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "te",

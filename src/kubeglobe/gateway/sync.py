@@ -3,8 +3,9 @@
 Level-triggered: on any change to tokens, Users, Groups, Clusters or the platform's
 kubeconfig Secrets (list+watch copies), and at least every `RESYNC_SECONDS` (which
 also picks up API server replicas' socket directories), it computes what HAProxy
-should hold (`identities.py`, `backends.py`, pure) and compares it with what HAProxy holds now
-(asked over its runtime API, not remembered), so a restarted HAProxy is refilled:
+should hold (`identities.py`, `backends.py`, pure) and compares it with what HAProxy
+holds now (asked over its runtime API, not remembered), so a restarted HAProxy is
+refilled:
 
 - the identity map is swapped whole when it differs (no reload);
 - the cluster backends are rewritten, checked with `haproxy -c` and reloaded when

@@ -19,11 +19,12 @@ import logging
 from pathlib import Path
 
 from kubeglobe.gateway.sockets import cluster_socket
+from kubeglobe.tunnel.frames import CONNECT
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 from kubeglobe.tunnel.pipe import READ_SIZE, SocketEnd, StreamEnd, splice
 
 log = logging.getLogger("kubeglobe.cluster_sockets")
-CONNECT_META = {"connect": "apiserver"}
+CONNECT_META = {CONNECT: "apiserver"}
 
 
 class ClusterSockets:

@@ -42,14 +42,13 @@ from kubeglobe.kube.microtime import micro_now
 from kubeglobe.kube.ttl import TtlCache
 from kubeglobe.server.cluster_sockets import ClusterSockets
 from kubeglobe.server.proxy import forward_headers, is_small, relay, relayed_headers
+from kubeglobe.tunnel.frames import CONNECT, FEATURES_HEADER
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 
 log = logging.getLogger("kubeglobe.tunnels")
 LEASE_SECONDS = 15
 RENEW_SECONDS = 5.0
 FORWARDED_HEADER = "X-KubeGlobe-Forwarded"
-FEATURES_HEADER = "x-kubeglobe-agent-features"
-CONNECT_FEATURE = "connect"
 
 
 TUNNEL_CLUSTER_LABEL = "kubeglobe.io/tunnel-cluster"
@@ -126,7 +125,7 @@ class TunnelHub:
         log.info("agent of cluster %s connected (offers: %s)", cluster,
                  ", ".join(sorted(features - {""})) or "requests")
         if self._sockets is not None:
-            if CONNECT_FEATURE in features:
+            if CONNECT in features:
                 await self._sockets.open(cluster, mux)
             else:
                 await self._sockets.close(cluster)
