@@ -21,6 +21,7 @@ from kubeglobe.gateway.identities import (
     identity_map,
     lease_end,
 )
+from kubeglobe.gateway.reverse import AgentPort, render_reverse, reverse_backend
 from kubeglobe.gateway.runtime import parse_map
 from kubeglobe.gateway.sockets import (
     UNIX_PATH_MAX,
@@ -30,6 +31,7 @@ from kubeglobe.gateway.sockets import (
 )
 from kubeglobe.hub.tokens import TokenRecord
 from kubeglobe.kube.rest import Credentials
+from kubeglobe.local.haproxy_build import require_haproxy
 from kubeglobe.local.loadbalancer import render_haproxy_config
 from kubeglobe.local.pki import CertPair, ensure_ca
 from kubeglobe.local.topology import EnvironmentPlan, plan_environment
@@ -149,11 +151,14 @@ def check_whole_configuration(tmp_path: Path, env: EnvironmentPlan, files: Gatew
                  files.certs, [tunnel_backend("workload-2", sockets)])
     for path, content in out.files.items():
         path.write_bytes(content)
-    files.backends.write_text(out.config)
+    agents = AgentPort(bind="127.0.0.1:20017", serving_pem=pem, agents_ca=ca.pair.cert)
+    reverse = reverse_backend("workload-2", "0f5c8a3e-1b2d-4c6e-9a7b-3d2e1f0a9b8c")
+    assert reverse is not None
+    files.backends.write_text(out.config + "\n" + render_reverse(agents, [reverse]))
     for m in (files.identities, files.clusters):
         m.write_text("")
-    done = subprocess.run(["haproxy", "-c", "-f", str(main), "-f", str(files.backends)],
-                          capture_output=True, text=True)
+    done = subprocess.run([str(require_haproxy()), "-c", "-f", str(main),
+                           "-f", str(files.backends)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 

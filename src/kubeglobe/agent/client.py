@@ -30,6 +30,7 @@ from kubeglobe.agent.apiserver_certificate import obtain
 from kubeglobe.agent.apiserver_http import ApiserverHttp
 from kubeglobe.agent.connections import CertificateStore, DirectAccess
 from kubeglobe.agent.forwarder import Forwarder
+from kubeglobe.agent.gateway_link import GatewayGrant, GatewayLink, find_haproxy, request_grant
 from kubeglobe.kube.rest import RestTarget
 from kubeglobe.kube.upgrade import target_endpoint
 from kubeglobe.tunnel.frames import FEATURES_HEADER
@@ -199,6 +200,7 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
     direct = DirectAccess(issue=lambda: obtain(client, settings.cluster), store=store,
                           apiserver=where, ca_pem=ca_pem)
     certificate = asyncio.create_task(direct.keep())
+    link = _gateway_link(settings, store, direct)
     try:  # the first tunnels wait a little for the certificate, not to reconnect soon after
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(direct.ready.wait(), FIRST_CERTIFICATE_SECONDS)
@@ -206,7 +208,30 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
                                   direct.changed)
     finally:
         certificate.cancel()
+        if link is not None:
+            link.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await link  # stops the agent's HAProxy
         await http.aclose()
+
+
+def _gateway_link(settings: AgentSettings, store: CredentialStore,
+                  direct: DirectAccess) -> asyncio.Task[None] | None:
+    """The agent's HAProxy serving the gateway (reverse HTTP), where HAProxy can."""
+    program = find_haproxy()
+    if program is None:
+        log.info("no HAProxy 2.9+ here: the tunnels alone serve the hub")
+        return None
+
+    async def grant() -> GatewayGrant:
+        _, credential = await store.load()
+        if credential is None:
+            raise RuntimeError("the agent is not registered yet")
+        return await request_grant(hub_url=settings.hub_url, hub_ca=settings.hub_ca,
+                                   cluster=settings.cluster, credential=credential)
+
+    link = GatewayLink(program=program, grant=grant, apiserver=direct.for_gateway_link)
+    return asyncio.create_task(link.keep())
 
 
 async def _register_and_serve(settings: AgentSettings, store: CredentialStore,

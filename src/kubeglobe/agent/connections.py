@@ -27,6 +27,7 @@ from kubeglobe.agent.apiserver_certificate import (
     due,
     expired,
 )
+from kubeglobe.agent.gateway_link import Apiserver
 from kubeglobe.kube.upgrade import DialError, Endpoint, connect
 from kubeglobe.tunnel.frames import CONNECT
 from kubeglobe.tunnel.mux import Stream
@@ -56,8 +57,16 @@ class DirectAccess:
         self._clock = clock
         self._sleep = sleep
         self.endpoint: Endpoint | None = None
+        self.certificate: ClientCertificate | None = None  # the one `endpoint` presents
         self.ready = asyncio.Event()  # set once `endpoint` is known (or known to be None)
         self.changed = asyncio.Event()  # set when the offer changes (tunnels re-announce)
+
+    def for_gateway_link(self) -> Apiserver | None:
+        """The apiserver as the agent's HAProxy reaches it, once there is a certificate."""
+        if self.certificate is None or self._ca_pem is None:
+            return None
+        return Apiserver(host=self._apiserver.host, port=self._apiserver.port,
+                         ca_pem=self._ca_pem, certificate=self.certificate)
 
     def features(self) -> list[str]:
         return [CONNECT] if self.endpoint is not None else []
@@ -111,11 +120,13 @@ class DirectAccess:
             log.warning("the client certificate expired before it was renewed; serving the "
                         "hub per request until a new one is signed")
             self.endpoint = None
+            self.certificate = None
             self.changed.set()
 
     def _use(self, found: ClientCertificate) -> None:
         assert self._ca_pem is not None
         first = self.endpoint is None
+        self.certificate = found
         self.endpoint = replace(self._apiserver, ssl=found.ssl_context(self._ca_pem),
                                 credentials={})
         if first:

@@ -16,6 +16,7 @@ from rich.table import Table
 from kubeglobe.cli.common import cli_errors, console, out
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import BinariesError, build_binaries
+from kubeglobe.local.haproxy_build import HAPROXY_VERSION, HaproxyBuildError, build_haproxy
 from kubeglobe.local.health import NotHealthy
 from kubeglobe.local.images import ImageError, build_all_images
 from kubeglobe.local.network import NetworkError
@@ -27,8 +28,8 @@ from kubeglobe.local.topology import GLOBAL
 
 app = typer.Typer(no_args_is_help=True, help="Run real local clusters: a HA global and workloads.")
 KNOWN_ERRORS = (
-    EnvironmentConflict, environment.EnvironmentError_, BinariesError, ImageError,
-    NetworkError, NotHealthy, PreflightError, ValueError, KeyError,
+    EnvironmentConflict, environment.EnvironmentError_, BinariesError, HaproxyBuildError,
+    ImageError, NetworkError, NotHealthy, PreflightError, ValueError, KeyError,
 )
 
 
@@ -59,11 +60,16 @@ def _status_line(title: str) -> Iterator[environment.Report]:
 
 @app.command()
 def build() -> None:
-    """Build (or find in the cache) the Kubernetes binaries and the node images."""
-    with _errors(), _status_line("kubernetes binaries") as report:
-        binaries = build_binaries(progress=report)
-        images = [*build_all_images(), build_platform_image(progress=report)]
+    """Build (or find in the cache) the Kubernetes binaries, HAProxy and the node images."""
+    with _errors():
+        with _status_line("kubernetes binaries") as report:
+            binaries = build_binaries(progress=report)
+        with _status_line(f"haproxy {HAPROXY_VERSION}") as report:
+            haproxy = build_haproxy(progress=report)
+        with _status_line("images") as report:  # the platform image holds that HAProxy
+            images = [*build_all_images(), build_platform_image(progress=report)]
     out.print(f"binaries: {binaries.dir}")
+    out.print(f"haproxy: {haproxy}")
     for spec, path in images:
         out.print(f"image {spec.name}: {path}")
 

@@ -12,6 +12,7 @@ import uvicorn
 import uvloop
 
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors
+from kubeglobe.hub.agent_certificates import load_agents_ca
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
 from kubeglobe.server.app import ServerSettings, create_app
 from kubeglobe.server.upgrade import upgrade_protocol
@@ -38,10 +39,27 @@ def server_command(
         help="Open a UNIX socket per registered cluster here while holding its tunnel, "
              "for the gateway on the same host to send that cluster's requests as bytes "
              "(made private, 0700).")] = None,
+    agent_gateway: Annotated[str | None, typer.Option(
+        help="HOST:PORT of the gateway's agent port, where registered clusters' agents "
+             "attach and serve the gateway's requests (reverse HTTP); needs --agents-ca-cert "
+             "and --agents-ca-key.")] = None,
+    agents_ca_cert: Annotated[Path | None, typer.Option(
+        help="CA certificate (PEM) that signs agents' certificates for the agent port.")] = None,
+    agents_ca_key: Annotated[Path | None, typer.Option(
+        help="Its private key (PEM).")] = None,
 ) -> None:
     """Serve the platform API; TLS when --tls-cert and --tls-key are given."""
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("pass both --tls-cert and --tls-key, or neither")
+    if agent_gateway is not None and (agents_ca_cert is None or agents_ca_key is None):
+        raise typer.BadParameter("--agent-gateway needs --agents-ca-cert and --agents-ca-key "
+                                 "to sign the agents' certificates", param_hint="--agent-gateway")
+    agents_ca = None
+    if agents_ca_cert is not None and agents_ca_key is not None:
+        try:
+            agents_ca = load_agents_ca(cert=agents_ca_cert, key=agents_ca_key)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--agents-ca-cert") from e
     with cli_errors(KubeconfigError):
         config = load_kubeconfig(path=kubeconfig)
     for noisy in ("httpx", "httpx2"):
@@ -51,7 +69,7 @@ def server_command(
         advertise_url=own, public_url=public_url or own,
         ca_file=str(ca_file) if ca_file else None,
         agent_image=agent_image or ServerSettings.agent_image,
-        cluster_sockets=cluster_sockets,
+        cluster_sockets=cluster_sockets, agent_gateway=agent_gateway, agents_ca=agents_ca,
     )
     app = create_app(hub=async_client(config), settings=settings)
     http = upgrade_protocol(app.state.streams)

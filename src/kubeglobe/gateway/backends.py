@@ -70,6 +70,7 @@ class Rendered:
     config: str
     files: dict[Path, bytes]
     clusters: dict[str, str]  # cluster -> backend, the frontend's map
+    reverse: frozenset[str] = frozenset()  # reverse backends, switched to at runtime
 
 
 _REASONS = {502: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}

@@ -62,6 +62,7 @@ class GatewayFiles:
 
 
 TUNNEL_PREFIX = "kg-tunnel-"  # registered clusters' backends (imported: kg-cluster-)
+REVERSE_PREFIX = "kg-reverse-"  # theirs too, while their agents are attached (reverse.py)
 IDENTITY = "var(txn.kg_id)"  # expiry|user|group|... of the caller, from identities.map
 
 
@@ -88,7 +89,7 @@ def fast_path_rules(files: GatewayFiles) -> str:
         "acl kg_fast var(txn.kg_route) -m str fast",
         # A registered cluster's exec/attach/port-forward stays with the servers: they
         # read its SPDY frames, so losing the agent mid-stream ends it with a message.
-        f"acl kg_tunnel var(txn.kg_backend) -m beg {TUNNEL_PREFIX}",
+        f"acl kg_tunnel var(txn.kg_backend) -m beg {TUNNEL_PREFIX} {REVERSE_PREFIX}",
         "acl kg_upgrade req.hdr(upgrade) -m found",
         "use_backend %[var(txn.kg_backend)] if kg_fast !kg_tunnel || kg_fast !kg_upgrade",
     ]

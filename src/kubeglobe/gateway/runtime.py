@@ -88,6 +88,10 @@ class HAProxyRuntime:
         return {row.strip() for row in answer.splitlines()
                 if row.strip() and not row.startswith("#")}
 
+    async def server_connections(self) -> str:
+        """`show servers conn`: each server's used and idle connections."""
+        return await command(self.admin_socket, "show servers conn")
+
     async def reloads(self) -> tuple[int, int]:
         """(reloads done, reloads failed) as HAProxy's master counts them."""
         found = _RELOADS.search(await command(self.master_socket, "show proc"))

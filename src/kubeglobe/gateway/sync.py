@@ -9,7 +9,9 @@ refilled:
 
 - the identity map is swapped whole when it differs (no reload);
 - the cluster backends are rewritten, checked with `haproxy -c` and reloaded when
-  they differ; connections already open (watches, exec) stay on the old worker.
+  they differ; connections already open (watches, exec) stay on the old worker;
+- every `ROUTES_SECONDS`, a registered cluster's map entry points at its reverse
+  backend while its agent is attached, at its tunnel backend otherwise (`reverse.py`).
 
 It fails closed: while any of its copies is broken it empties the identity map, and
 every request takes the API servers' slow path, which is always right.
@@ -24,7 +26,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lightkube import AsyncClient
@@ -48,6 +50,14 @@ from kubeglobe.gateway.backends import (
 )
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.identities import StoredToken, identity_map
+from kubeglobe.gateway.reverse import (
+    AgentPort,
+    ReverseBackend,
+    attached,
+    render_reverse,
+    reverse_backend,
+    routes,
+)
 from kubeglobe.gateway.runtime import HAProxyRuntime, map_text
 from kubeglobe.gateway.sockets import cluster_socket, replica_directories
 from kubeglobe.hub.cluster_access import ClusterUnreachable, kubeconfig_in
@@ -60,6 +70,7 @@ from kubeglobe.kube.secrets import secret_text
 
 log = logging.getLogger("kubeglobe.gateway")
 RESYNC_SECONDS = 5.0
+ROUTES_SECONDS = 1.0
 RETRY_SECONDS = 2.0
 
 Validate = Callable[[Path], Awaitable[None]]
@@ -69,12 +80,12 @@ class ConfigRefused(RuntimeError):
     """`haproxy -c` refused the rendered backends; the message has its words."""
 
 
-def haproxy_check(base_config: Path) -> Validate:
+def haproxy_check(base_config: Path, haproxy: str = "haproxy") -> Validate:
     """A validator running `haproxy -c` on the base configuration plus new backends."""
 
     async def check(candidate: Path) -> None:
         done = await asyncio.to_thread(
-            subprocess.run, ["haproxy", "-c", "-q", "-f", str(base_config), "-f", str(candidate)],
+            subprocess.run, [haproxy, "-c", "-q", "-f", str(base_config), "-f", str(candidate)],
             capture_output=True, text=True)
         if done.returncode != 0:
             raise ConfigRefused((done.stderr or done.stdout).strip()[-2000:])
@@ -95,10 +106,14 @@ class GatewaySync:
     runtime: HAProxyRuntime
     files: GatewayFiles
     validate: Validate
+    agent_port: AgentPort | None = None  # where agents attach (reverse HTTP), if anywhere
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     _unservable: dict[str, str] = field(default_factory=dict)
     _last_error: str | None = None
+    _rendered: dict[str, str] = field(default_factory=dict)  # the cluster map as written
+    _reverse: set[str] = field(default_factory=set)  # reverse backends as written
+    _haproxy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one writer at once
 
     def __post_init__(self) -> None:
         self.tokens = Informer(self.hub, Secret, namespace=SYSTEM_NAMESPACE,
@@ -116,6 +131,7 @@ class GatewaySync:
     async def run(self) -> None:
         for informer in self._informers:
             informer.start()
+        follow = asyncio.create_task(self._follow_agents())
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
@@ -128,8 +144,28 @@ class GatewaySync:
                     self._report(f"{type(e).__name__}: {e}")
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
             for informer in self._informers:
                 await informer.stop()
+
+    async def _follow_agents(self) -> None:
+        while True:
+            await asyncio.sleep(ROUTES_SECONDS)
+            with contextlib.suppress(Exception):  # HAProxy reloading: the next round
+                await self.sync_routes()
+
+    async def sync_routes(self) -> None:
+        """Point each registered cluster at its reverse backend while its agent is
+        attached, at its tunnel backend otherwise (no reload: the map at runtime)."""
+        async with self._haproxy_lock:
+            if not self._reverse:
+                return
+            now = attached(await self.runtime.server_connections())
+            wanted = routes(self._rendered, self._reverse, now)
+            if await self.runtime.show_map(self.files.clusters) != wanted:
+                await self.runtime.replace_map(self.files.clusters, wanted)
 
     def _report(self, error: str | None) -> None:
         """Log a failure once, and its end once: a broken HAProxy is not a log storm."""
@@ -178,6 +214,7 @@ class GatewaySync:
         clusters = self.clusters.items()
         backends: list[ClusterBackend] = []
         tunnels: list[TunnelBackend] = []
+        reverse: list[ReverseBackend] = []
         replicas = replica_directories(self.files.server_sockets)
         for name, obj in sorted((clusters or {}).items()):
             try:
@@ -189,6 +226,9 @@ class GatewaySync:
                     tunnels.append(tunnel_backend(name, {
                         i: (cluster_socket(d, name), self.files.server_socket(i))
                         for i, d in replicas.items()}))
+                    found = reverse_backend(name, (obj.get("metadata") or {}).get("uid", ""))
+                    if self.agent_port is not None and found is not None:
+                        reverse.append(found)
                 elif spec.kubeconfigSecretRef is not None:
                     backends.append(await self._backend(name, spec))
                 else:
@@ -198,7 +238,11 @@ class GatewaySync:
                 if self._unservable.get(name) != str(e):
                     log.info("cluster %s is served by the API servers only: %s", name, e)
                     self._unservable[name] = str(e)
-        return render(backends, self.files.certs, tunnels)
+        rendered = render(backends, self.files.certs, tunnels)
+        if self.agent_port is None:
+            return rendered
+        return replace(rendered, config=rendered.config + "\n" + render_reverse(
+            self.agent_port, reverse), reverse=frozenset(b.name for b in reverse))
 
     async def _backend(self, name: str, spec: ClusterSpec) -> ClusterBackend:
         ref = spec.kubeconfigSecretRef
@@ -217,6 +261,10 @@ class GatewaySync:
         return cluster_backend(name, read_credentials(config))
 
     async def sync_backends(self) -> None:
+        async with self._haproxy_lock:
+            await self._sync_backends()
+
+    async def _sync_backends(self) -> None:
         if self.clusters.items() is None:
             return  # keep what HAProxy has until the copy is back; identities fail closed
         wanted = await self.desired_backends()
@@ -225,7 +273,8 @@ class GatewaySync:
         if (_read(self.files.backends) == wanted.config.encode()
                 and _read(self.files.clusters) == cluster_map
                 and all(_read(p) == c for p, c in wanted.files.items())
-                and set(wanted.clusters.values()) <= live):
+                and set(wanted.clusters.values()) | wanted.reverse <= live):
+            self._rendered, self._reverse = dict(wanted.clusters), set(wanted.reverse)
             return
         for path, content in wanted.files.items():
             write_atomic(path, content)
@@ -235,6 +284,7 @@ class GatewaySync:
         os.replace(candidate, self.files.backends)
         write_atomic(self.files.clusters, cluster_map, mode=0o644)
         await self.runtime.reload()
+        self._rendered, self._reverse = dict(wanted.clusters), set(wanted.reverse)
         log.info("gateway serves clusters: %s", ", ".join(sorted(wanted.clusters)) or "none")
 
 

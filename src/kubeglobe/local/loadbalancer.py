@@ -11,6 +11,10 @@ the API server replicas, as plain HTTP over private UNIX sockets (same host). HA
 runs in master-worker mode so that `kubeglobe gateway` (a process next to it, started
 with the platform's processes) can reload new cluster backends through the master
 socket without dropping open connections.
+
+The binary is HAProxy 3.0 as built into the cache (`haproxy_build.py`), not the Debian
+package. Only its path is taken here: `status` and `down` build these components too,
+and must work without the cache; `up`'s preflight checks that the binary is there.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from kubeglobe.files import write_atomic
 from kubeglobe.gateway.frontend import GatewayFiles, fast_path_rules
 from kubeglobe.gateway.sockets import UNIX_PATH_MAX
 from kubeglobe.local.component import Component
+from kubeglobe.local.haproxy_build import haproxy_binary
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
@@ -46,7 +51,10 @@ def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file
     admin = ""
     if cluster.platform_endpoint_port is not None:
         assert gateway is not None and serving_pem is not None
-        admin = f"    stats socket {gateway.admin_socket()} mode 600 level admin\n"
+        # Agents attach to the gateway by HAProxy's reverse HTTP (gateway/reverse.py),
+        # still marked experimental in 3.0; the gateway writes those rules.
+        admin = (f"    stats socket {gateway.admin_socket()} mode 600 level admin\n"
+                 "    expose-experimental-directives\n")
         replicas = "\n".join(  # same host: plain HTTP over a private UNIX socket
             f"    server server-{i} unix@{gateway.server_socket(i)} check inter 1s fall 2 rise 2"
             for i, _ in enumerate(cluster.platform_server_ports)
@@ -129,10 +137,11 @@ def loadbalancer_components(
     url = f"https://{env.host_ip}:{cluster.endpoint_port}/readyz"
     admin = pki.pair("admin")
     logs = env.cluster_dir(cluster.name) / "logs"
+    binary = str(haproxy_binary())
     if cluster.platform_endpoint_port is None:
         return [Component(
             key=f"{cluster.name}/haproxy", cluster=cluster.name, kind="haproxy",
-            argv=["haproxy", "-db", "-f", str(config)], log=logs / "haproxy.log",
+            argv=[binary, "-db", "-f", str(config)], log=logs / "haproxy.log",
             probe=lambda: probe_http(url, ca=pki.ca.cert, client=admin),
             port=cluster.endpoint_port,
             files={config: render_haproxy_config(env=env, cluster=cluster,
@@ -142,12 +151,13 @@ def loadbalancer_components(
     serving_pem = gateway.directory / "serving.pem"
     haproxy = Component(
         key=f"{cluster.name}/haproxy", cluster=cluster.name, kind="haproxy",
-        argv=["haproxy", "-W", "-db", "-S", f"{gateway.master_socket()},mode,600",
+        argv=[binary, "-W", "-db", "-S", f"{gateway.master_socket()},mode,600",
               "-f", str(config), "-f", str(gateway.backends)],
         log=logs / "haproxy.log",
         probe=lambda: probe_http(url, ca=pki.ca.cert, client=admin),
         port=cluster.endpoint_port,
-        extra_ports=(cluster.platform_endpoint_port,),
+        extra_ports=tuple(p for p in (cluster.platform_endpoint_port,
+                                      cluster.agent_endpoint_port) if p is not None),
         files={config: render_haproxy_config(env=env, cluster=cluster,
                                              ca_file=str(pki.ca.cert), gateway=gateway,
                                              serving_pem=serving_pem)},

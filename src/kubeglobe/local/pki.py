@@ -184,6 +184,10 @@ class ClusterPki:
         return self.pair("ca")
 
     @property
+    def agents_ca(self) -> CertPair:
+        return self.pair("agents-ca")
+
+    @property
     def etcd_ca(self) -> CertPair:
         return self.pair("etcd-ca")
 
@@ -254,6 +258,9 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
             dns_names=(node.name,), ip_addresses=(node.ip,), server=True,
         )
     if cluster.platform_server_ports:
+        # Signs only agents' certificates for the gateway's agent port: a certificate
+        # of the cluster CA would also log in to the global apiserver.
+        ensure_ca(pair=pki.agents_ca, common_name=f"kubeglobe-{cluster.name}-agents-ca")
         ensure_cert(
             issuer=ca, pair=pki.pair("platform-server"), common_name="kubeglobe-server",
             dns_names=("localhost",), ip_addresses=host_ips, server=True,

@@ -26,6 +26,7 @@ from kubeglobe.hub.onboarding import OnboardingError, import_cluster
 from kubeglobe.hub.registration import create_registered_cluster
 from kubeglobe.kube.client import async_client, load_kubeconfig, sync_client
 from kubeglobe.local.component import Component
+from kubeglobe.local.haproxy_build import haproxy_binary
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.loadbalancer import gateway_files, haproxy_config_path
 from kubeglobe.local.pki import ClusterPki
@@ -46,6 +47,11 @@ def admin_token_file(env: EnvironmentPlan) -> Path:
 
 def api_url(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
     return f"https://{env.host_ip}:{cluster.platform_endpoint_port}"
+
+
+def agent_gateway(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
+    """Where agents attach to the gateway (HOST:PORT of its agent port)."""
+    return f"{env.host_ip}:{cluster.agent_endpoint_port}"
 
 
 def _kubeglobe(*args: str) -> list[str]:
@@ -80,7 +86,11 @@ def platform_components(
         kind="kubeglobe-gateway",
         argv=_kubeglobe("gateway", "--dir", str(gateway.directory),
                         "--haproxy-config", str(haproxy_config_path(env, cluster)),
-                        "--kubeconfig", str(kubeconfig)),
+                        "--kubeconfig", str(kubeconfig),
+                        "--haproxy", str(haproxy_binary()),
+                        "--agent-bind", agent_gateway(env, cluster),
+                        "--serving-pem", str(gateway.directory / "serving.pem"),
+                        "--agents-ca", str(pki.agents_ca.cert)),
         log=logs / "gateway.log",
         env=build,
         probe=lambda: "ok",  # running is healthy; it logs when HAProxy is out of sync
@@ -97,7 +107,10 @@ def platform_components(
                             "--public-url", api_url(env, cluster),
                             "--ca-file", str(pki.ca.cert), "--agent-image", agent_image,
                             "--gateway-socket", str(gateway.server_socket(i)),
-                            "--cluster-sockets", str(gateway.cluster_sockets(i))),
+                            "--cluster-sockets", str(gateway.cluster_sockets(i)),
+                            "--agent-gateway", agent_gateway(env, cluster),
+                            "--agents-ca-cert", str(pki.agents_ca.cert),
+                            "--agents-ca-key", str(pki.agents_ca.key)),
             log=logs / f"server-{i}.log",
             env=build,
             probe=partial(probe_http, f"https://{env.host_ip}:{port}/readyz", ca=pki.ca.cert),

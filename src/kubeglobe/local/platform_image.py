@@ -1,9 +1,12 @@
 """The platform's own container image (`kubeglobe.local/kubeglobe`), built locally.
 
-Two layers. The base: a Debian bookworm root filesystem (debootstrap, minbase, with
+Three layers. The base: a Debian bookworm root filesystem (debootstrap, minbase, with
 python3) plus the pinned runtime dependencies, cached by the hash of what goes into it,
-so it is built once per dependency change. The app: this package's source, rebuilt in a
-second from the working tree. Every node imports the result like any other image.
+so it is built once per dependency change. HAProxy: the 3.0 binary built into the cache
+(`haproxy_build.py`) at /usr/local/sbin/haproxy, for the agent; the base already holds
+every library it links (libc, libcrypt1, libssl3). The app: this package's source,
+rebuilt in a second from the working tree. Every node imports the result like any other
+image.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from kubeglobe import __version__
 from kubeglobe.local.binaries import cache_dir
+from kubeglobe.local.haproxy_build import build_haproxy
 from kubeglobe.local.images import (
     PLATFORM_IMAGE,
     ImageError,
@@ -34,6 +38,7 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "ca-certificates")
 SITE = "opt/kubeglobe/lib"
+HAPROXY_PATH = "usr/local/sbin/haproxy"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/kubeglobe
 PROJECT_DIR = PACKAGE_DIR.parents[1]
 ENTRYPOINT = (
@@ -116,6 +121,12 @@ def _app_files() -> list[LayerFile]:
     return [LayerFile(path=d, directory=True, mode=0o755) for d in sorted(parents)] + files
 
 
+def _haproxy_files(binary: Path) -> list[LayerFile]:
+    dirs = [LayerFile(path=d, directory=True, mode=0o755)
+            for d in ("usr", "usr/local", "usr/local/sbin")]
+    return [*dirs, LayerFile(path=HAPROXY_PATH, data=binary.read_bytes(), mode=0o755)]
+
+
 def build_platform_image(*, progress: Callable[[str], None]) -> tuple[ImageSpec, Path]:
     """The platform image as an OCI archive in the cache (base built once, app each time).
 
@@ -129,14 +140,19 @@ def build_platform_image(*, progress: Callable[[str], None]) -> tuple[ImageSpec,
         for stale in images.glob("platform-base-*.tar"):
             stale.unlink()
         _build_base(base, progress)
+    haproxy_layer = _layer_tar(_haproxy_files(build_haproxy(progress=progress)))
     app_layer = _layer_tar(_app_files())
-    tag = hashlib.sha256(base.name.encode() + app_layer).hexdigest()[:12]
+    digest = hashlib.sha256(base.name.encode())
+    for layer in (haproxy_layer, app_layer):
+        digest.update(hashlib.sha256(layer).digest())
+    tag = digest.hexdigest()[:12]
     spec = ImageSpec(name=f"{PLATFORM_IMAGE}:{__version__}-{tag}", files=list,
-                     env=["PATH=/usr/local/bin:/usr/bin:/bin", f"PYTHONPATH=/{SITE}"],
+                     env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/bin:/bin",
+                          f"PYTHONPATH=/{SITE}"],
                      cmd=["kubeglobe", "--help"])
     out = cache_dir() / "images" / spec.archive_name
     if not out.exists():
         for stale in images.glob(f"{PLATFORM_IMAGE.replace('/', '_')}_*.oci.tar"):
             stale.unlink()
-        out = write_archive(spec, [base, io.BytesIO(app_layer)])
+        out = write_archive(spec, [base, io.BytesIO(haproxy_layer), io.BytesIO(app_layer)])
     return spec, out

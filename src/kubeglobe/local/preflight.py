@@ -1,7 +1,8 @@
 """Checks that this machine can run a local environment, before anything starts.
 
 Each missing program is named with the Debian package that provides it, so the error
-says exactly what to install (`make deps` installs them all).
+says exactly what to install (`make deps` installs them all). HAProxy is the exception:
+bookworm's 2.6 is too old, so it is built into the cache and named with `make k8s`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
+from kubeglobe.local.haproxy_build import HAPROXY_VERSION, find_haproxy, haproxy_binary
+
 PROGRAMS = {
     "etcd": "etcd-server",
     "etcdctl": "etcd-client",
@@ -17,7 +20,6 @@ PROGRAMS = {
     "containerd-shim-runc-v2": "containerd",
     "ctr": "containerd",
     "runc": "runc",
-    "haproxy": "haproxy",
     "nsenter": "util-linux",
     "umount": "mount",
     "ip": "iproute2",
@@ -45,6 +47,9 @@ def missing_requirements() -> list[str]:
             f"{CNI_DIR}/{p}" for p in missing_cni)
     for package, programs in packages.items():
         problems.append(f"{', '.join(programs)} (Debian package {package})")
+    if find_haproxy() is None:
+        problems.append(f"{haproxy_binary()} (HAProxy {HAPROXY_VERSION}, built from Debian "
+                        "trixie's source by `make k8s` or `kubeglobe local build`)")
     return problems
 
 

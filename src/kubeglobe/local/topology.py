@@ -70,6 +70,7 @@ class ClusterPlan:
     # The platform's own processes (global only): API server replicas and their endpoint.
     platform_server_ports: tuple[int, ...] = ()
     platform_endpoint_port: int | None = None
+    agent_endpoint_port: int | None = None  # the gateway's port for agents (reverse HTTP)
 
     @property
     def kubernetes_service_ip(self) -> str:
@@ -85,6 +86,8 @@ class ClusterPlan:
         found += list(self.platform_server_ports)
         if self.platform_endpoint_port is not None:
             found.append(self.platform_endpoint_port)
+        if self.agent_endpoint_port is not None:
+            found.append(self.agent_endpoint_port)
         return found
 
 
@@ -193,6 +196,7 @@ def _cluster(
         cluster_cidr=f"10.{200 + slot}.0.0/16",
         platform_server_ports=(base + 14, base + 15) if name == GLOBAL else (),
         platform_endpoint_port=base + 16 if name == GLOBAL else None,
+        agent_endpoint_port=base + 17 if name == GLOBAL else None,
     )
 
 

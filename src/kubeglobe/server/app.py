@@ -6,6 +6,7 @@ cluster access) are passed in, never read from globals.
 """
 
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,10 +29,12 @@ from kubeglobe import __version__
 from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.hub.accounts.store import Accounts
+from kubeglobe.hub.agent_certificates import AgentsCA, RequestRefused, sign_agent_request
 from kubeglobe.hub.cluster_access import ClusterAccess
 from kubeglobe.hub.onboarding import OnboardingError
 from kubeglobe.hub.registration import check_agent_credential, redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
+from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.local.images import PLATFORM_IMAGE
 from kubeglobe.server.accounts_api import accounts_router
 from kubeglobe.server.admission import TenancyView, WorkloadProbe, admission_router
@@ -61,6 +64,16 @@ class AgentReplicas(BaseModel):
     replicas: list[str]
 
 
+class GatewayCertificateRequest(BaseModel):
+    csr: str  # PEM; only its public key is used
+
+
+class GatewayCertificate(BaseModel):
+    certificate: str  # PEM, CN = the cluster, O = the Cluster's UID
+    gatewayAddress: str  # HOST:PORT of the gateway's agent port (reverse HTTP)
+    gatewayCA: str  # PEM of the CA the gateway's serving certificate chains to
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     advertise_url: str = "https://127.0.0.1:8443"  # how other replicas reach this one
@@ -68,6 +81,8 @@ class ServerSettings:
     ca_file: str | None = None  # CA of the serving certificates (given to agents, peers)
     agent_image: str = f"{PLATFORM_IMAGE}:{__version__}"
     cluster_sockets: Path | None = None  # per-cluster sockets for the gateway next door
+    agent_gateway: str | None = None  # HOST:PORT where agents attach to the gateway
+    agents_ca: AgentsCA | None = None  # signs their certificates for that port
 
 
 def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
@@ -151,15 +166,39 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
             raise HTTPException(e.status, detail=str(e)) from e
         return AgentCredential(credential=credential)
 
-    @app.get("/api/v1/agent/replicas", tags=["agent"], response_model=AgentReplicas)
-    async def agent_replicas(request: Request) -> AgentReplicas:
-        """The live API server replicas; an agent keeps a tunnel to each."""
+    async def agent_of(request: Request) -> str:
+        """The cluster whose agent is calling, by its credential (else 401)."""
         cluster = request.headers.get("x-kubeglobe-cluster", "")
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not cluster or not await check_agent_credential(
                 hub=hub, cluster=cluster, credential=credential.strip()):
             raise HTTPException(401, detail="unknown cluster or agent credential")
+        return cluster
+
+    @app.get("/api/v1/agent/replicas", tags=["agent"], response_model=AgentReplicas)
+    async def agent_replicas(cluster: Annotated[str, Depends(agent_of)]) -> AgentReplicas:
+        """The live API server replicas; an agent keeps a tunnel to each."""
         return AgentReplicas(replicas=await replicas.live())
+
+    @app.post("/api/v1/agent/gateway-certificate", tags=["agent"],
+              response_model=GatewayCertificate)
+    async def agent_gateway_certificate(
+            body: GatewayCertificateRequest,
+            cluster: Annotated[str, Depends(agent_of)]) -> GatewayCertificate:
+        """Sign the agent's key for the gateway's agent port, where the agent's own
+        HAProxy attaches and serves the gateway's requests (reverse HTTP)."""
+        if settings.agent_gateway is None or settings.agents_ca is None:
+            raise HTTPException(404, detail="this platform has no agent port on its gateway; "
+                                "agents serve it through their tunnels")
+        found = await hub.get(ClusterCR, cluster)
+        uid = found.metadata.uid if found.metadata and found.metadata.uid else ""
+        try:
+            cert = sign_agent_request(body.csr.encode(), cluster=cluster, cluster_uid=uid,
+                                      ca=settings.agents_ca, now=dt.datetime.now(dt.UTC))
+        except RequestRefused as e:
+            raise HTTPException(422, detail=str(e)) from e
+        return GatewayCertificate(certificate=cert.decode(), gatewayCA=ca_pem,
+                                  gatewayAddress=settings.agent_gateway)
 
     @app.websocket("/api/v1/agent/tunnel")
     async def agent_tunnel(ws: WebSocket) -> None:

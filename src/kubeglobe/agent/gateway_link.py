@@ -1,0 +1,256 @@
+"""The agent's own HAProxy: it attaches to the hub's gateway and serves its requests.
+
+HAProxy 3.0's reverse HTTP (`rhttp@`, experimental): this HAProxy dials the gateway's
+agent port with the certificate the platform signed for this cluster and offers the
+connection as a server; the gateway sends its requests for this cluster down it over
+HTTP/2, already rewritten (impersonation, no platform token, no path prefix). This
+HAProxy sends each on to the apiserver with the agent's apiserver client certificate
+(`apiserver_certificate.py`), which may only impersonate. Python touches no request.
+
+`GatewayLink` keeps that HAProxy running for as long as the agent runs: it waits for
+the apiserver certificate, asks the hub for a gateway certificate (a fresh key per
+agent start, renewed at two thirds of its life), writes HAProxy's files in a private
+directory, restarts HAProxy when they change or it dies, and stops it (by its PID) when
+the agent stops. A hub without an agent port answers 404: the tunnels then serve alone.
+The gateway uses this path only while it sees the connections, so any failure here
+falls back to the tunnel by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import logging
+import re
+import shutil
+import ssl
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from kubeglobe.agent.apiserver_certificate import ClientCertificate, due, new_request
+from kubeglobe.files import write_atomic
+
+log = logging.getLogger("kubeglobe.agent.gateway")
+CONNECTIONS = 2  # connections kept to the gateway; HTTP/2 multiplexes requests on each
+CHECK_SECONDS = 5.0  # how often the link looks at its HAProxy and certificates
+RETRY_SECONDS = 30.0
+NO_PORT_SECONDS = 600.0  # a hub without an agent port: ask again this much later
+STOP_SECONDS = 5.0
+MIN_VERSION = (2, 9)  # reverse HTTP came with HAProxy 2.9
+PROGRAM_PLACES = ("/usr/local/sbin/haproxy",)
+_VERSION = re.compile(r"HAProxy version (\d+)\.(\d+)")
+
+
+class NoAgentPort(RuntimeError):
+    """The hub's gateway takes no agent connections; its tunnels serve this cluster."""
+
+
+@dataclass(frozen=True)
+class GatewayGrant:
+    """What the hub gave: the certificate, where to attach and whom to trust there."""
+
+    certificate: ClientCertificate
+    address: str  # HOST:PORT
+    ca_pem: bytes
+
+
+@dataclass(frozen=True)
+class Apiserver:
+    """The agent's apiserver as its HAProxy reaches it."""
+
+    host: str
+    port: int
+    ca_pem: bytes
+    certificate: ClientCertificate
+
+
+def find_haproxy() -> str | None:
+    """An HAProxy program that has reverse HTTP (2.9 or later), or None."""
+    for candidate in (*PROGRAM_PLACES, shutil.which("haproxy")):
+        if candidate is None or not Path(candidate).is_file():
+            continue
+        try:
+            done = subprocess.run([candidate, "-v"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        found = _VERSION.search(done.stdout)
+        if found and (int(found.group(1)), int(found.group(2))) >= MIN_VERSION:
+            return candidate
+    return None
+
+
+def _is_name(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def _server_tls(host: str, ca: Path, crt: Path) -> str:
+    """TLS to `host`: verified against `ca` (and by name when it is a name)."""
+    line = f"ssl crt {crt} ca-file {ca} verify required"
+    if _is_name(host):
+        line += f" sni str({host}) verifyhost {host}"
+    return line
+
+
+def render_config(*, directory: Path, gateway: str, apiserver: Apiserver,
+                  connections: int = CONNECTIONS) -> str:
+    """HAProxy's configuration: attach to `gateway`, serve it from `apiserver`."""
+    gateway_host = gateway.rsplit(":", 1)[0].strip("[]")
+    apiserver_host = f"[{apiserver.host}]" if ":" in apiserver.host else apiserver.host
+    hub_tls = _server_tls(gateway_host, directory / "gateway-ca.pem",
+                          directory / "gateway-client.pem")
+    api_tls = _server_tls(apiserver.host, directory / "apiserver-ca.pem",
+                          directory / "apiserver-client.pem")
+    return f"""# Written by the kubeglobe agent (agent/gateway_link.py); rewritten on change.
+global
+    expose-experimental-directives
+    nbthread 1
+    log stderr format short local0 notice
+
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+    timeout http-keep-alive 2m
+
+frontend gateway
+    bind rhttp@hub/gateway nbconn {connections}
+    default_backend apiserver
+
+backend hub
+    server gateway {gateway} {hub_tls} alpn h2
+
+backend apiserver
+    http-reuse always
+    server apiserver {apiserver_host}:{apiserver.port} {api_tls} alpn http/1.1
+"""
+
+
+def link_files(*, directory: Path, grant: GatewayGrant,
+               apiserver: Apiserver) -> dict[Path, bytes]:
+    """Every file the agent's HAProxy reads, by path."""
+    def pair(c: ClientCertificate) -> bytes:
+        return c.cert_pem.rstrip(b"\n") + b"\n" + c.key_pem
+
+    return {
+        directory / "gateway-client.pem": pair(grant.certificate),
+        directory / "gateway-ca.pem": grant.ca_pem,
+        directory / "apiserver-client.pem": pair(apiserver.certificate),
+        directory / "apiserver-ca.pem": apiserver.ca_pem,
+        directory / "haproxy.cfg": render_config(directory=directory, gateway=grant.address,
+                                                 apiserver=apiserver).encode(),
+    }
+
+
+async def request_grant(*, hub_url: str, hub_ca: ssl.SSLContext, cluster: str,
+                        credential: str) -> GatewayGrant:
+    """A gateway certificate for a fresh key, signed by the hub (NoAgentPort on 404)."""
+    pending = new_request(cluster)
+    async with httpx.AsyncClient(verify=hub_ca, trust_env=False, timeout=15) as http:
+        r = await http.post(f"{hub_url}/api/v1/agent/gateway-certificate",
+                            json={"csr": pending.csr_pem.decode()},
+                            headers={"Authorization": f"Bearer {credential}",
+                                     "X-KubeGlobe-Cluster": cluster})
+    if r.status_code == 404:
+        raise NoAgentPort(r.json().get("detail", r.text))
+    r.raise_for_status()
+    body = r.json()
+    return GatewayGrant(
+        certificate=ClientCertificate(cert_pem=body["certificate"].encode(),
+                                      key_pem=pending.key_pem),
+        address=str(body["gatewayAddress"]), ca_pem=str(body["gatewayCA"]).encode())
+
+
+class HAProxyChild:
+    """One HAProxy process started by this agent, restarted when its files change."""
+
+    def __init__(self, program: str, directory: Path) -> None:
+        self._program = program
+        self._directory = directory
+        self._process: asyncio.subprocess.Process | None = None
+        self._written: dict[Path, bytes] = {}
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def ensure(self, files: dict[Path, bytes]) -> None:
+        """Running with exactly `files` (restarted if they changed or it exited)."""
+        if self.running and files == self._written:
+            return
+        if self._process is not None and self._process.returncode is not None:
+            log.warning("the agent's HAProxy exited with status %s; starting it again",
+                        self._process.returncode)
+        await self.stop()
+        for path, content in files.items():
+            write_atomic(path, content)
+        self._written = dict(files)
+        self._process = await asyncio.create_subprocess_exec(
+            self._program, "-db", "-f", str(self._directory / "haproxy.cfg"),
+            stdin=asyncio.subprocess.DEVNULL)
+        log.info("the agent's HAProxy (pid %s) attaches to the gateway", self._process.pid)
+
+    async def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_SECONDS)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+class GatewayLink:
+    def __init__(self, *, program: str, grant: Callable[[], Awaitable[GatewayGrant]],
+                 apiserver: Callable[[], Apiserver | None],
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._program = program
+        self._grant = grant  # asks the hub (`request_grant`)
+        self._apiserver = apiserver  # None until the agent holds its apiserver certificate
+        self._clock = clock
+        self._sleep = sleep
+
+    async def keep(self) -> None:
+        """Keep the HAProxy attached for as long as the agent runs."""
+        directory = Path(tempfile.mkdtemp(prefix="kubeglobe-gateway-link-"))  # 0700
+        child = HAProxyChild(self._program, directory)
+        grant: GatewayGrant | None = None
+        try:
+            while True:
+                wait = CHECK_SECONDS
+                try:
+                    apiserver = self._apiserver()
+                    if apiserver is None:
+                        await child.stop()  # no certificate for the apiserver (yet)
+                    else:
+                        if grant is None or due(grant.certificate, self._clock()):
+                            grant = await self._grant()
+                        await child.ensure(link_files(directory=directory, grant=grant,
+                                                      apiserver=apiserver))
+                except NoAgentPort as e:
+                    log.info("not attaching to the gateway: %s", e)
+                    wait = NO_PORT_SECONDS
+                except Exception as e:  # the hub away for a moment: never stop the agent
+                    log.warning("gateway link: %s: %s; retrying in %.0f s",
+                                type(e).__name__, e, RETRY_SECONDS)
+                    wait = RETRY_SECONDS
+                await self._sleep(wait)
+        finally:
+            await child.stop()
+            with contextlib.suppress(OSError):
+                shutil.rmtree(directory)
