@@ -30,15 +30,24 @@ from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 STATE_DIR = Path(os.environ.get("KUBEGLOBE_TEST_STATE_DIR", "/tmp/kubeglobe-it"))
 
 
-def agent_pid(env: Env) -> int:
-    """The PID of workload-2's agent (the container's process, found below its shim)."""
+def _in_agent_pod(env: Env, marker: str) -> int:
     node = env.plan.cluster("workload-2").nodes[0]
     procs = list_processes()
     below = descendants({p.pid for p in shims_of(str(NodePaths(env.plan, node).socket), procs)},
                         procs)
-    agents = [p.pid for p in procs if p.pid in below and "kubeglobe agent" in p.cmdline]
-    assert len(agents) == 1, agents
-    return agents[0]
+    found = [p.pid for p in procs if p.pid in below and marker in p.cmdline]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def agent_pid(env: Env) -> int:
+    """The PID of workload-2's agent (the container's process, found below its shim)."""
+    return _in_agent_pod(env, "kubeglobe agent")
+
+
+def agent_haproxy_pid(env: Env) -> int:
+    """The PID of the HAProxy workload-2's agent runs (reverse HTTP to the gateway)."""
+    return _in_agent_pod(env, "kubeglobe-gateway-link")
 
 
 def pytest_configure(config: pytest.Config) -> None:

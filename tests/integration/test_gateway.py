@@ -1,7 +1,8 @@
 """The gateway's fast path on the real platform: HAProxy answers cluster-proxy requests
 itself, as the right user (imported clusters straight to their apiservers, registered
-ones as bytes through the replicas' sockets and the agent's tunnel), falls back to the
-API servers when it cannot, and drops tokens as soon as the API servers would."""
+ones through the agent's own HAProxy attached by reverse HTTP, else as bytes through the
+replicas' sockets and the agent's tunnel), falls back to the API servers when it
+cannot, and drops tokens as soon as the API servers would."""
 
 from __future__ import annotations
 
@@ -13,19 +14,25 @@ import signal
 import socket
 import ssl
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 
+from kubeglobe.agent.apiserver_certificate import new_request
 from kubeglobe.gateway.identities import LEASE_SECONDS
-from kubeglobe.gateway.runtime import command
+from kubeglobe.gateway.runtime import command, parse_map
+from kubeglobe.hub.agent_certificates import load_agents_ca, sign_agent_request
 from kubeglobe.hub.tokens import IssuedToken, issue_token
 from kubeglobe.local.loadbalancer import gateway_files
+from kubeglobe.local.pki import ClusterPki
+from kubeglobe.local.platform import agent_gateway
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import Platform, agent_pid
+from tests.integration.conftest import Platform, agent_haproxy_pid, agent_pid
 
 PODS = "/api/v1/namespaces/default/pods"
 
@@ -50,6 +57,18 @@ def by_server(platform: Platform, backend: str) -> dict[str, tuple[int, str]]:
 
 
 TUNNEL = "kg-tunnel-workload-2"
+REVERSE = "kg-reverse-workload-2"
+
+
+def route(platform: Platform, cluster: str = "workload-2") -> str:
+    """The backend the gateway's cluster map names for `cluster` right now."""
+    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
+    listing = asyncio.run(command(files.admin_socket(), f"show map {files.clusters}"))
+    return parse_map(listing).get(cluster, "")
+
+
+def through_agent(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]]) -> int:
+    return after["agent"][0] - before["agent"][0]
 
 
 def through_tunnels(before: dict[str, tuple[int, str]],
@@ -93,9 +112,9 @@ def until(check: Any, timeout: float) -> float:
 
 def test_both_kinds_of_cluster_are_served_by_haproxy(platform: Platform) -> None:
     admin = saved_login(platform)["token"]
-    until(lambda: all(status == "UP" for s, (_, status) in by_server(platform, TUNNEL).items()
-                      if s.startswith("tunnel-")), 30)
-    before, tunnel_before = served(platform), by_server(platform, TUNNEL)
+    until(lambda: route(platform) == REVERSE, 60)
+    before, reverse_before = served(platform), by_server(platform, REVERSE)
+    tunnel_before = by_server(platform, TUNNEL)
     for _ in range(10):
         assert get(platform, admin, "workload-1", PODS).status_code == 200
         registered = get(platform, admin, "workload-2", PODS)
@@ -103,12 +122,68 @@ def test_both_kinds_of_cluster_are_served_by_haproxy(platform: Platform) -> None
         assert len(registered.headers.get_list("date")) == 1
     after, tunnel_after = served(platform), by_server(platform, TUNNEL)
     assert after["kg-cluster-workload-1"] - before["kg-cluster-workload-1"] == 10
-    # The registered cluster's requests went as bytes through the replicas' sockets...
-    assert through_tunnels(tunnel_before, tunnel_after) == 10
+    # The registered cluster's requests went down the agent's own connections...
+    assert through_agent(reverse_before, by_server(platform, REVERSE)) == 10
+    # ... and neither through the replicas' sockets nor the servers.
+    assert through_tunnels(tunnel_before, tunnel_after) == 0
     assert through_servers(tunnel_before, tunnel_after) == 0
-    # ... and every replica holding the tunnel takes its share.
-    assert all(tunnel_after[s][0] > tunnel_before[s][0] for s in tunnel_after
-               if s.startswith("tunnel-"))
+
+
+def test_without_the_agents_haproxy_the_tunnel_serves_until_it_is_back(
+        platform: Platform) -> None:
+    """The agent's HAProxy dies: the gateway routes the cluster through the replicas'
+    sockets and the tunnel within seconds, and back once the agent restarted it."""
+    admin = saved_login(platform)["token"]
+    until(lambda: route(platform) == REVERSE, 60)
+    until(lambda: all(status == "UP" for s, (_, status) in by_server(platform, TUNNEL).items()
+                      if s.startswith("tunnel-")), 30)
+    os.kill(agent_haproxy_pid(platform.env), signal.SIGKILL)
+    took = until(lambda: route(platform) == TUNNEL, 5)
+    print(f"tunnel route {took:.1f}s after the agent's HAProxy died")
+    before = by_server(platform, TUNNEL)
+    for _ in range(5):
+        assert get(platform, admin, "workload-2", PODS).status_code == 200
+    assert through_tunnels(before, by_server(platform, TUNNEL)) == 5
+    back = until(lambda: route(platform) == REVERSE, 30)
+    print(f"reverse route again {back:.1f}s later")
+    reverse_before = by_server(platform, REVERSE)
+    assert get(platform, admin, "workload-2", PODS).status_code == 200
+    assert through_agent(reverse_before, by_server(platform, REVERSE)) == 1
+
+
+def test_the_agent_port_refuses_connections_of_no_current_cluster(
+        platform: Platform, tmp_path: Path) -> None:
+    """Only a certificate naming a registered Cluster's UID attaches; one signed by the
+    agents CA for a UID of no cluster (a cluster unregistered since) is dropped, and one
+    without a certificate fails its handshake."""
+    plan = platform.env.plan
+    pki = ClusterPki(dir=plan.cluster_dir(GLOBAL) / "pki")
+    ca = load_agents_ca(cert=pki.agents_ca.cert, key=pki.agents_ca.key)
+    pending = new_request("workload-2")
+    cert = sign_agent_request(pending.csr_pem, cluster="workload-2",
+                              cluster_uid=str(uuid.uuid4()), ca=ca, now=dt.datetime.now(dt.UTC))
+    host, port = agent_gateway(plan, plan.cluster(GLOBAL)).rsplit(":", 1)
+
+    def dropped(context: ssl.SSLContext) -> bool:
+        """True when the gateway ends the connection without a word of HTTP/2."""
+        context.set_alpn_protocols(["h2"])
+        try:
+            with socket.create_connection((host, int(port)), timeout=10) as raw, \
+                    context.wrap_socket(raw, server_hostname=host) as tls:
+                tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+                return tls.recv(65536) == b""
+        except (ssl.SSLError, ConnectionError):
+            return True
+
+    without = ssl.create_default_context(cafile=str(pki.ca.cert))
+    assert dropped(without)
+    stale = ssl.create_default_context(cafile=str(pki.ca.cert))
+    cert_file, key_file = tmp_path / "stale-agent.crt", tmp_path / "stale-agent.key"
+    cert_file.write_bytes(cert)
+    key_file.write_bytes(pending.key_pem)
+    stale.load_cert_chain(str(cert_file), str(key_file))
+    assert dropped(stale)
+    assert route(platform) == REVERSE  # the real agent's connections are untouched
 
 
 def test_the_agents_certificate_may_only_impersonate(platform: Platform) -> None:
@@ -134,12 +209,17 @@ def test_registered_impersonation_headers_sent_by_the_caller_are_dropped(
     issued = issue_token(user="mallet", groups=())
     apply_token(platform, issued)
     until(lambda: get(platform, issued.token, "workload-2", PODS).status_code == 403, 5)
-    before = by_server(platform, TUNNEL)
-    spoofed = get(platform, issued.token, "workload-2", PODS,
-                  headers={"Impersonate-User": "admin", "Impersonate-Group": "system:masters"})
-    assert spoofed.status_code == 403
-    assert 'User "mallet" cannot list resource "pods"' in spoofed.json()["message"]
-    assert through_tunnels(before, by_server(platform, TUNNEL)) == 1
+    for backend, count in ((REVERSE, through_agent), (TUNNEL, through_tunnels)):
+        # both of a registered cluster's HAProxy paths: the agent's and the tunnel's
+        until(lambda b=backend: route(platform) == b, 60)
+        before = by_server(platform, backend)
+        spoofed = get(platform, issued.token, "workload-2", PODS, headers={
+            "Impersonate-User": "admin", "Impersonate-Group": "system:masters"})
+        assert spoofed.status_code == 403
+        assert 'User "mallet" cannot list resource "pods"' in spoofed.json()["message"]
+        assert count(before, by_server(platform, backend)) == 1
+        if backend == REVERSE:
+            os.kill(agent_haproxy_pid(platform.env), signal.SIGKILL)
 
 
 def test_without_its_agent_a_registered_cluster_is_answered_by_the_servers(
@@ -148,9 +228,11 @@ def test_without_its_agent_a_registered_cluster_is_answered_by_the_servers(
     until(lambda: get(platform, admin, "workload-2", PODS).status_code == 200, 30)
     before = by_server(platform, TUNNEL)
     os.kill(agent_pid(platform.env), signal.SIGKILL)
-    # The replicas close the cluster's sockets with the tunnel; HAProxy's checks see it.
+    # The replicas close the cluster's sockets with the tunnel; HAProxy's checks see it,
+    # and the gateway sees the agent's own connections gone.
     until(lambda: all(status != "UP" for s, (_, status) in by_server(platform, TUNNEL).items()
                       if s.startswith("tunnel-")), 5)
+    until(lambda: route(platform) == TUNNEL, 5)
     answers: list[httpx.Response] = []
 
     def refused() -> bool:  # polled: the kubelet restarts the agent within seconds
@@ -164,9 +246,10 @@ def test_without_its_agent_a_registered_cluster_is_answered_by_the_servers(
     print(f"registered cluster answered again {took:.1f}s after the servers' 503")
     until(lambda: any(status == "UP" for s, (_, status) in by_server(platform, TUNNEL).items()
                       if s.startswith("tunnel-")), 30)
-    again = by_server(platform, TUNNEL)
+    until(lambda: route(platform) == REVERSE, 60)
+    again = by_server(platform, REVERSE)
     assert get(platform, admin, "workload-2", PODS).status_code == 200
-    assert through_tunnels(again, by_server(platform, TUNNEL)) == 1
+    assert through_agent(again, by_server(platform, REVERSE)) == 1
 
 
 def test_impersonation_headers_sent_by_the_caller_are_dropped(platform: Platform) -> None:
