@@ -12,8 +12,8 @@ through its agent's tunnel) it measures, in one run and with kubectl itself (SPD
 
 each through the proxy and straight to the apiserver, the two taking turns sample by
 sample (so the rest of the machine's load hits both alike), printed as ratios; and the
-agent's RSS (its container process, sampled every 20 ms) before and at its peak during
-the register-mode transfers. Targets: throughput >= 50% of direct through the tunnel,
+agent's RSS (its container's processes: the agent and the HAProxy it runs, summed,
+sampled every 20 ms) before and at its peak during the register-mode transfers. Targets: throughput >= 50% of direct through the tunnel,
 exec round trip p50 <= 2x direct, agent memory bounded (a figure, printed).
 Without --state-dir it starts (and afterwards removes) an environment of its own.
 Traffic goes only to this machine's own environment; every loop is bounded.
@@ -209,10 +209,16 @@ def agent_pid(plan: EnvironmentPlan, cluster: str) -> int:
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """The RSS of `pid` and every process below it (the agent's HAProxy)."""
+    total = 0.0
+    for one in descendants({pid}, list_processes()):
+        try:
+            lines = Path(f"/proc/{one}/status").read_text().splitlines()
+        except OSError:  # gone meanwhile
+            continue
+        total += next((int(line.split()[1]) / 1024 for line in lines
+                       if line.startswith("VmRSS:")), 0.0)
+    return total
 
 
 class RssSampler:

@@ -154,7 +154,8 @@ def check_whole_configuration(tmp_path: Path, env: EnvironmentPlan, files: Gatew
     agents = AgentPort(bind="127.0.0.1:20017", serving_pem=pem, agents_ca=ca.pair.cert)
     reverse = reverse_backend("workload-2", "0f5c8a3e-1b2d-4c6e-9a7b-3d2e1f0a9b8c")
     assert reverse is not None
-    files.backends.write_text(out.config + "\n" + render_reverse(agents, [reverse]))
+    agent_side = render_reverse(agents, [reverse], files.agents_socket())
+    files.backends.write_text(out.config + "\n" + agent_side)
     for m in (files.identities, files.clusters):
         m.write_text("")
     done = subprocess.run([str(require_haproxy()), "-c", "-f", str(main),

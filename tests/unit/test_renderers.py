@@ -21,7 +21,8 @@ def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
     assert "option httpchk GET /readyz" in text
     assert f"bind 127.0.0.1:{g.endpoint_port}" in text
     assert f"bind 127.0.0.1:{g.platform_endpoint_port} ssl crt /s/gw/serving.pem" in text
-    assert "use_backend %[var(txn.kg_backend)] if kg_fast !kg_tunnel || kg_fast !kg_upgrade" in text
+    assert "use_backend %[var(txn.kg_backend)] if kg_fast !kg_registered" in text
+    assert "tune.bufsize 262144" in text  # HTTP/2 to agents: port-forward speed
     assert "default_backend platform-servers" in text
 
 

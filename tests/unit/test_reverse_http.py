@@ -90,16 +90,26 @@ PORT = AgentPort(bind="10.0.0.1:9443", serving_pem=Path("/gw/serving.pem"),
 def test_the_gateway_attaches_agents_by_their_clusters_uid_and_refuses_the_rest() -> None:
     b = reverse_backend("workload-2", UID)
     assert b is not None
-    lines = render_reverse(PORT, [b]).splitlines()
+    lines = render_reverse(PORT, [b], Path("/gw/servers/agents.sock")).splitlines()
     assert ("    bind 10.0.0.1:9443 ssl crt /gw/serving.pem ca-file /pki/agents-ca.crt "
             "verify required alpn h2") in lines
     assert (f"    tcp-request session attach-srv kg-reverse-workload-2/agent "
             f"if {{ ssl_c_s_dn(O) -m str {UID} }}") in lines
     assert f"    tcp-request session reject unless {{ ssl_c_s_dn(O) -m str {UID} }}" in lines
     assert "    server agent rhttp@" in lines
-    assert "    http-request del-header Authorization" in lines  # impersonation, unguarded
+    # the caller's identity is the gateway's business, except for what the servers send
+    assert "    acl kg_from_servers fe_name kg-servers-to-agents" in lines
+    assert "    http-request del-header (?i)^impersonate- -m reg if !kg_from_servers" in lines
+    assert "    http-request del-header Authorization if !kg_from_servers" in lines
+    assert "    bind unix@/gw/servers/agents.sock mode 600" in lines
+    # an upgrade's method crosses HTTP/2 beside it; a caller's own copy never does
+    assert lines.index("    http-request del-header X-KubeGlobe-Method") < lines.index(
+        "    http-request set-header X-KubeGlobe-Method %[method] if { req.hdr(upgrade) -m found }")
+    detached = [line for line in lines if "http-error status 503" in line]
+    assert detached and detached[0].endswith(" hdr X-KubeGlobe-Agent-Detached yes")
     assert "    http-reuse always" in lines  # HTTP/2: requests share the agent's connections
-    assert "    tcp-request session reject" in render_reverse(PORT, []).splitlines()
+    none = render_reverse(PORT, [], Path("/gw/servers/agents.sock")).splitlines()
+    assert "    tcp-request session reject" in none
 
 
 def test_a_uid_that_is_not_a_kubernetes_uid_gets_no_reverse_backend() -> None:
@@ -127,11 +137,14 @@ def test_a_cluster_takes_its_reverse_backend_only_while_its_agent_is_attached() 
     assert routes(rendered, set(), {"kg-reverse-w2"}) == rendered  # not rendered: not used
 
 
-def test_upgrades_of_registered_clusters_never_take_the_reverse_backend() -> None:
+def test_of_registered_clusters_upgrades_only_port_forward_goes_straight_to_the_agent() -> None:
+    """exec and attach go to the servers, which end them with a message if the agent
+    goes away; port-forward goes down the agent's connections while it is attached."""
     rules = fast_path_rules(GatewayFiles(Path("/gw")))
-    assert "acl kg_tunnel var(txn.kg_backend) -m beg kg-tunnel- kg-reverse-" in rules
-    assert "use_backend %[var(txn.kg_backend)] if kg_fast !kg_tunnel || kg_fast !kg_upgrade" \
-        in rules
+    assert "acl kg_registered var(txn.kg_backend) -m beg kg-tunnel- kg-reverse-" in rules
+    assert "acl kg_portforward path_end /portforward" in rules
+    assert ("use_backend %[var(txn.kg_backend)] if kg_fast !kg_registered || kg_fast "
+            "!kg_upgrade || kg_fast kg_reverse kg_portforward") in rules
 
 
 def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserver(
@@ -141,6 +154,7 @@ def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserve
     config = render_config(directory=Path("/d"), gateway="hub.example:20017", apiserver=api)
     lines = config.splitlines()
     assert "    bind rhttp@hub/gateway nbconn 2" in lines
+    assert "    http-request set-method %[req.hdr(X-KubeGlobe-Method)] if upgrade_method" in lines
     assert ("    server gateway hub.example:20017 ssl crt /d/gateway-client.pem ca-file "
             "/d/gateway-ca.pem verify required sni str(hub.example) verifyhost hub.example "
             "alpn h2") in lines

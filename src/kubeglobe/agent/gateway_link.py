@@ -36,8 +36,10 @@ import httpx
 
 from kubeglobe.agent.apiserver_certificate import ClientCertificate, due, new_request
 from kubeglobe.files import write_atomic
+from kubeglobe.gateway.reverse import METHOD_HEADER
 
 log = logging.getLogger("kubeglobe.agent.gateway")
+WINDOW = 1 << 20  # HTTP/2 flow-control window per stream: port-forward speed (see gateway)
 CONNECTIONS = 2  # connections kept to the gateway; HTTP/2 multiplexes requests on each
 CHECK_SECONDS = 5.0  # how often the link looks at its HAProxy and certificates
 RETRY_SECONDS = 30.0
@@ -115,6 +117,8 @@ def render_config(*, directory: Path, gateway: str, apiserver: Apiserver,
 global
     expose-experimental-directives
     nbthread 1
+    tune.h2.initial-window-size {WINDOW}
+    tune.bufsize 262144
     log stderr format short local0 notice
 
 defaults
@@ -127,6 +131,10 @@ defaults
 
 frontend gateway
     bind rhttp@hub/gateway nbconn {connections}
+    # HTTP/2 turned an upgrade (exec, port-forward) into a GET; the gateway sent its method
+    acl upgrade_method req.hdr({METHOD_HEADER}) -m found
+    http-request set-method %[req.hdr({METHOD_HEADER})] if upgrade_method
+    http-request del-header {METHOD_HEADER}
     default_backend apiserver
 
 backend hub

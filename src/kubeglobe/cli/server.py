@@ -47,6 +47,9 @@ def server_command(
         help="CA certificate (PEM) that signs agents' certificates for the agent port.")] = None,
     agents_ca_key: Annotated[Path | None, typer.Option(
         help="Its private key (PEM).")] = None,
+    agents_socket: Annotated[Path | None, typer.Option(
+        help="The gateway's UNIX socket through which registered clusters' exec and "
+             "attach reach attached agents (the tunnel serves when they are not).")] = None,
 ) -> None:
     """Serve the platform API; TLS when --tls-cert and --tls-key are given."""
     if (tls_cert is None) != (tls_key is None):
@@ -70,6 +73,7 @@ def server_command(
         ca_file=str(ca_file) if ca_file else None,
         agent_image=agent_image or ServerSettings.agent_image,
         cluster_sockets=cluster_sockets, agent_gateway=agent_gateway, agents_ca=agents_ca,
+        agents_socket=str(agents_socket) if agents_socket else None,
     )
     app = create_app(hub=async_client(config), settings=settings)
     http = upgrade_protocol(app.state.streams)

@@ -54,6 +54,10 @@ class GatewayFiles:
         """Where replica `replica` opens a socket per registered cluster it holds."""
         return replica_directory(self.server_sockets, replica)
 
+    def agents_socket(self) -> Path:
+        """Where the API servers reach registered clusters' agents through HAProxy."""
+        return self.server_sockets / "agents.sock"
+
     def admin_socket(self) -> Path:
         return self.directory / "admin.sock"
 
@@ -87,25 +91,31 @@ def fast_path_rules(files: GatewayFiles) -> str:
         "http-request set-var(txn.kg_route) str(fast) "
         "if kg_cluster kg_known kg_forever || kg_cluster kg_known kg_unexpired",
         "acl kg_fast var(txn.kg_route) -m str fast",
-        # A registered cluster's exec/attach/port-forward stays with the servers: they
-        # read its SPDY frames, so losing the agent mid-stream ends it with a message.
-        f"acl kg_tunnel var(txn.kg_backend) -m beg {TUNNEL_PREFIX} {REVERSE_PREFIX}",
+        # A registered cluster's exec and attach stay with the servers: they read its
+        # SPDY frames, so losing the agent mid-stream ends them with a message. Its
+        # port-forward goes down the agent's own connections when it is attached
+        # (kubectl says "lost connection to pod" by itself).
+        f"acl kg_registered var(txn.kg_backend) -m beg {TUNNEL_PREFIX} {REVERSE_PREFIX}",
+        f"acl kg_reverse var(txn.kg_backend) -m beg {REVERSE_PREFIX}",
         "acl kg_upgrade req.hdr(upgrade) -m found",
-        "use_backend %[var(txn.kg_backend)] if kg_fast !kg_tunnel || kg_fast !kg_upgrade",
+        "acl kg_portforward path_end /portforward",
+        "use_backend %[var(txn.kg_backend)] "
+        "if kg_fast !kg_registered || kg_fast !kg_upgrade || kg_fast kg_reverse kg_portforward",
     ]
     return "".join(f"    {rule}\n" for rule in rules)
 
 
-def impersonation_rules(acl: str | None = None) -> list[str]:
+def impersonation_rules(acl: str | None = None, *, drop_always: bool = True) -> list[str]:
     """A backend's rules making the request the caller's, as the cluster sees it: the
     caller's credentials and any impersonation they sent dropped, the identity from the
     map impersonated (the backend strips the `/clusters/NAME/k8s` prefix). With `acl`,
     the rules that rewrite apply only when that ACL of the backend holds; the caller's
     impersonation headers are dropped always (no path honours them), so a request that
-    reaches a server unrewritten can never carry them."""
+    reaches a server unrewritten can never carry them, unless `drop_always` is False
+    (for requests the API servers send, which carry the impersonation they computed)."""
     guard = f" if {acl}" if acl else ""
     rules = [
-        "http-request del-header (?i)^impersonate- -m reg",
+        "http-request del-header (?i)^impersonate- -m reg" + ("" if drop_always else guard),
         f"http-request del-header Authorization{guard}",
         f"http-request set-header Impersonate-User %[{IDENTITY},field(2,|)]{guard}",
     ]

@@ -30,6 +30,10 @@ from kubeglobe.gateway.frontend import REVERSE_PREFIX, impersonation_rules
 
 SERVER = "agent"
 AGENTS_FRONTEND = "kg-agents"
+SERVERS_FRONTEND = "kg-servers-to-agents"
+_FROM_SERVERS = "kg_from_servers"
+METHOD_HEADER = "X-KubeGlobe-Method"  # an upgrade's method, across HTTP/2 (see below)
+DETACHED_HEADER = "X-KubeGlobe-Agent-Detached"  # on the 503 of an agent not attached
 _UID_CHARS = frozenset("0123456789abcdef-")
 
 
@@ -60,8 +64,9 @@ def reverse_backend(cluster: str, uid: str) -> ReverseBackend | None:
     return ReverseBackend(cluster=cluster, uid=uid)
 
 
-def render_reverse(port: AgentPort, backends: list[ReverseBackend]) -> str:
-    """The agents' frontend and one backend per registered cluster."""
+def render_reverse(port: AgentPort, backends: list[ReverseBackend], servers_socket: Path) -> str:
+    """The agents' frontend, the API servers' way to the agents (`servers_socket`), and
+    one backend per registered cluster."""
     lines = [f"frontend {AGENTS_FRONTEND}", "    mode http",
              f"    bind {port.bind} ssl crt {port.serving_pem} ca-file {port.agents_ca} "
              "verify required alpn h2"]
@@ -72,17 +77,35 @@ def render_reverse(port: AgentPort, backends: list[ReverseBackend]) -> str:
     lines.append(f"    tcp-request session reject unless {{ ssl_c_s_dn(O) -m str {known} }}"
                  if backends else "    tcp-request session reject")
     sections = ["\n".join(lines) + "\n"]
+    # The API servers' exec and attach: they authenticated the caller and impersonate
+    # themselves; here only the cluster is chosen (no backend: HAProxy's 503).
+    sections.append("\n".join([
+        f"frontend {SERVERS_FRONTEND}", "    mode http",
+        f"    bind unix@{servers_socket} mode 600",
+        f"    use_backend {REVERSE_PREFIX}%[path,field(3,/)] "
+        "if { path_reg ^/clusters/[^/]+/k8s/ }"]) + "\n")
     for b in backends:
-        lines = [f"backend {b.name}", "    mode http", "    http-reuse always"]
-        lines += status_errors({
+        lines = [f"backend {b.name}", "    mode http", "    http-reuse always",
+                 f"    acl {_FROM_SERVERS} fe_name {SERVERS_FRONTEND}"]
+        errors = status_errors({
             502: f"cluster {b.cluster} did not answer through its agent: the agent could "
                  "not reach its apiserver, or its connection broke during the request",
-            503: f"the agent of cluster {b.cluster} has no connection to the gateway just "
+            503: f"the agent of cluster {b.cluster} is not connected to the gateway just "
                  "now; retry",
             504: f"cluster {b.cluster} did not answer through its agent in time"})
-        lines += [f"    {rule}" for rule in impersonation_rules()]
-        lines.append("    http-request replace-path ^/clusters/[^/]+/k8s/?(.*)$ /\\1")
-        lines.append(f"    server {SERVER} rhttp@")
+        # the API servers read this to take the tunnel instead
+        lines += [f"{line} hdr {DETACHED_HEADER} yes" if " 503 " in line else line
+                  for line in errors]
+        lines += [f"    {rule}" for rule in impersonation_rules(f"!{_FROM_SERVERS}",
+                                                                drop_always=False)]
+        lines += [
+            "    http-request replace-path ^/clusters/[^/]+/k8s/?(.*)$ /\\1",
+            # HTTP/2 carries an upgrade as a CONNECT, which the agent's HAProxy turns
+            # into a GET: the method travels beside it and the agent restores it.
+            f"    http-request del-header {METHOD_HEADER}",
+            f"    http-request set-header {METHOD_HEADER} %[method] "
+            "if { req.hdr(upgrade) -m found }",
+            f"    server {SERVER} rhttp@"]
         sections.append("\n".join(lines) + "\n")
     return "\n".join(sections)
 

@@ -241,8 +241,9 @@ class GatewaySync:
         rendered = render(backends, self.files.certs, tunnels)
         if self.agent_port is None:
             return rendered
-        return replace(rendered, config=rendered.config + "\n" + render_reverse(
-            self.agent_port, reverse), reverse=frozenset(b.name for b in reverse))
+        agents = render_reverse(self.agent_port, reverse, self.files.agents_socket())
+        return replace(rendered, config=rendered.config + "\n" + agents,
+                       reverse=frozenset(b.name for b in reverse))
 
     async def _backend(self, name: str, spec: ClusterSpec) -> ClusterBackend:
         ref = spec.kubeconfigSecretRef

@@ -80,6 +80,21 @@ async def connect(where: Endpoint) -> tuple[asyncio.StreamReader, asyncio.Stream
 
 async def dial(where: Endpoint, request: RequestHead) -> Answer:
     reader, writer = await connect(where)
+    return await _exchange(reader, writer, request, peer=where.authority)
+
+
+async def dial_unix(path: str, request: RequestHead) -> Answer:
+    """`dial`, over a local UNIX socket (plain HTTP: the gateway next door)."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(path, limit=READ_SIZE), CONNECT_SECONDS)
+    except (OSError, TimeoutError) as e:
+        raise DialError(f"cannot connect to {path}: {e or type(e).__name__}") from e
+    return await _exchange(reader, writer, request, peer=path)
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    request: RequestHead, *, peer: str) -> Answer:
     try:
         writer.write(request.encode())
         await writer.drain()
@@ -91,7 +106,7 @@ async def dial(where: Endpoint, request: RequestHead) -> Answer:
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
             HeadError) as e:
         writer.transport.abort()
-        raise DialError(f"{where.authority} did not answer the upgrade: "
+        raise DialError(f"{peer} did not answer the upgrade: "
                         f"{e or type(e).__name__}") from e
     writer.close()
     return Answer(head=head, body=body, pipe=None)

@@ -54,7 +54,11 @@ def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file
         # Agents attach to the gateway by HAProxy's reverse HTTP (gateway/reverse.py),
         # still marked experimental in 3.0; the gateway writes those rules.
         admin = (f"    stats socket {gateway.admin_socket()} mode 600 level admin\n"
-                 "    expose-experimental-directives\n")
+                 "    expose-experimental-directives\n"
+                 # What an agent may send per stream before the gateway acknowledges:
+                 # HTTP/2's 64 KiB default halves a port-forward's speed.
+                 "    tune.h2.initial-window-size 1048576\n"
+                 "    tune.bufsize 262144\n")
         replicas = "\n".join(  # same host: plain HTTP over a private UNIX socket
             f"    server server-{i} unix@{gateway.server_socket(i)} check inter 1s fall 2 rise 2"
             for i, _ in enumerate(cluster.platform_server_ports)

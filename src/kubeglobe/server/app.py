@@ -83,6 +83,7 @@ class ServerSettings:
     cluster_sockets: Path | None = None  # per-cluster sockets for the gateway next door
     agent_gateway: str | None = None  # HOST:PORT where agents attach to the gateway
     agents_ca: AgentsCA | None = None  # signs their certificates for that port
+    agents_socket: str | None = None  # the gateway's way to attached agents, for streams
 
 
 def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
@@ -217,5 +218,6 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
 
     # Upgraded requests (exec, attach, port-forward) bypass ASGI: see server/upgrade.py.
     app.state.streams = StreamProxy(authenticate=authenticate, proxy=proxy, access=access,
-                                    tunnels=tunnels, peer_ca=settings.ca_file)
+                                    tunnels=tunnels, peer_ca=settings.ca_file,
+                                    agents_socket=settings.agents_socket)
     return app

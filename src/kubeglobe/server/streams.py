@@ -6,8 +6,11 @@ same impersonation as every proxied request (`forward_headers`):
 
 - import mode: a TLS connection to the cluster's apiserver with its kubeconfig's
   credentials;
-- register mode: a tunnel stream marked `upgrade` to the agent, which dials its own
-  apiserver; or, when another replica holds the tunnel, the raw request to that replica.
+- register mode: through the gateway's socket for the servers (`agents_socket`), down
+  the connections the agent's own HAProxy keeps to the gateway (`gateway/reverse.py`),
+  while it has them; else a tunnel stream marked `upgrade` to the agent, which dials
+  its own apiserver; or, when another replica holds the tunnel, the raw request to
+  that replica.
 
 The answer's head is relayed; after `101 Switching Protocols` bytes are piped both ways
 until either side ends. Anything refused before the upgrade is answered as a Kubernetes
@@ -24,6 +27,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from kubeglobe.gateway.reverse import DETACHED_HEADER
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.http1 import (
@@ -36,7 +40,14 @@ from kubeglobe.kube.http1 import (
     upgrade_token,
 )
 from kubeglobe.kube.spdy import SpdyWatch
-from kubeglobe.kube.upgrade import Answer, DialError, dial, endpoint, target_endpoint
+from kubeglobe.kube.upgrade import (
+    Answer,
+    DialError,
+    dial,
+    dial_unix,
+    endpoint,
+    target_endpoint,
+)
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.proxy import ClusterProxy, forward_headers
 from kubeglobe.server.tunnels import FORWARDED_HEADER, TunnelHub
@@ -80,8 +91,10 @@ def peer_head(incoming: Incoming, holder_authority: str) -> RequestHead:
 
 class StreamProxy:
     def __init__(self, *, authenticate: TokenAuthenticator, proxy: ClusterProxy,
-                 access: ClusterAccess, tunnels: TunnelHub, peer_ca: str | None) -> None:
+                 access: ClusterAccess, tunnels: TunnelHub, peer_ca: str | None,
+                 agents_socket: str | None = None) -> None:
         self._authenticate = authenticate
+        self._agents_socket = agents_socket
         self._proxy = proxy
         self._access = access
         self._tunnels = tunnels
@@ -146,6 +159,11 @@ class StreamProxy:
     async def _register(self, incoming: Incoming, forwarded: list[tuple[str, str]],
                         upgrade: str) -> bytes | Upgraded:
         cluster = incoming.route.cluster
+        if self._agents_socket is not None:
+            attached = await _through_gateway(self._agents_socket, cluster, incoming,
+                                              forwarded, upgrade)
+            if attached is not None:
+                return attached
         mux = self._tunnels.local(cluster)
         if mux is not None:
             return await _through_tunnel(mux, cluster, incoming, forwarded, upgrade)
@@ -181,6 +199,7 @@ class WatchedCaller:
         self._caller = caller
         self._watch = watch
         self._lost = lost
+        self._told = False
 
     async def read(self) -> bytes | None:
         data = await self._caller.read()
@@ -199,15 +218,26 @@ class WatchedCaller:
     async def drain(self) -> None:
         await self._caller.drain()
 
+    async def _tell(self, why: str) -> None:
+        """Fail the command on its error stream, once, if that stream is still open."""
+        frames = b"" if self._told else self._watch.broken(f"{self._lost} ({why})")
+        if frames:
+            self._told = True
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._caller.write(frames)
+
     async def end(self) -> bool:
+        # The far side stopped sending. Having said how the command ended, it closed its
+        # error stream first; if not, it just went away (HAProxy, when the agent's
+        # connection is gone, closes as politely as a finished command would).
+        await self._tell("closed mid-stream")
         return await self._caller.end()
 
     async def close(self, error: str | None) -> None:
-        frames = self._watch.broken(f"{self._lost} ({error})") if error else b""
-        if frames:
-            with contextlib.suppress(ConnectionError, OSError):
-                await self._caller.write(frames)
-            error = None  # an orderly close, so kubectl reads the Status first
+        if error:
+            await self._tell(error)
+            if self._told:
+                error = None  # an orderly close, so kubectl reads the Status first
         await self._caller.close(error)
 
 
@@ -215,6 +245,24 @@ def _relayable(answer: Answer, *, lost: str) -> bytes | Upgraded:
     if answer.pipe is None:
         return final_response(answer.head, answer.body)
     return Upgraded(head=answer.head, pipe=answer.pipe, lost=lost)
+
+
+async def _through_gateway(socket: str, cluster: str, incoming: Incoming,
+                           forwarded: list[tuple[str, str]],
+                           upgrade: str) -> bytes | Upgraded | None:
+    """The stream down the agent's own connections to the gateway; None when the agent
+    is not attached there (or the gateway is away): the tunnel serves then."""
+    head = apiserver_head(method=incoming.method, target=incoming.route.target,
+                          base_path=f"/clusters/{cluster}/k8s", host="kubeglobe-gateway",
+                          upgrade=upgrade, forwarded=forwarded, credentials={})
+    try:
+        answer = await dial_unix(socket, head)
+    except DialError as e:
+        log.debug("gateway socket %s: %s; taking the tunnel", socket, e)
+        return None
+    if answer.pipe is None and answer.head.header(DETACHED_HEADER) is not None:
+        return None
+    return _relayable(answer, lost=f"lost the stream to cluster {cluster} through its agent")
 
 
 async def _through_tunnel(mux: Multiplexer, cluster: str, incoming: Incoming,
