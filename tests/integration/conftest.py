@@ -7,6 +7,7 @@ Tests marked `runs_last` (the teardown checks) run after every other test.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -20,8 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
+from kubeglobe.gateway.runtime import command, parse_map
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import build_binaries
+from kubeglobe.local.loadbalancer import gateway_files
 from kubeglobe.local.node import NodePaths
 from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.process import descendants, list_processes, shims_of
@@ -38,6 +41,33 @@ def _in_agent_pod(env: Env, marker: str) -> int:
     found = [p.pid for p in procs if p.pid in below and marker in p.cmdline]
     assert len(found) == 1, found
     return found[0]
+
+
+def stats(env: Env) -> dict[tuple[str, str], list[str]]:
+    """The gateway HAProxy's `show stat` rows by (proxy, server)."""
+    files = gateway_files(env.plan, env.plan.cluster(GLOBAL))
+    out = asyncio.run(command(files.admin_socket(), "show stat"))
+    return {(r[0], r[1]): r for r in (row.split(",") for row in out.splitlines())
+            if len(r) > 17 and not r[0].startswith("#")}
+
+
+def served(platform: Platform) -> dict[str, int]:
+    """Requests each HAProxy backend (and frontend) has served (column stot)."""
+    return {b: int(r[7]) for (b, s), r in stats(platform.env).items()
+            if s in ("BACKEND", "FRONTEND")}
+
+
+def by_server(platform: Platform, backend: str) -> dict[str, tuple[int, str]]:
+    """Requests each server of `backend` has served, and its status (UP, DOWN, ...)."""
+    return {s: (int(r[7]), r[17]) for (b, s), r in stats(platform.env).items()
+            if b == backend and s not in ("BACKEND", "FRONTEND")}
+
+
+def route(platform: Platform, cluster: str = "workload-2") -> str:
+    """The backend the gateway's cluster map names for `cluster` right now."""
+    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
+    listing = asyncio.run(command(files.admin_socket(), f"show map {files.clusters}"))
+    return parse_map(listing).get(cluster, "")
 
 
 def agent_pid(env: Env) -> int:

@@ -6,7 +6,6 @@ cannot, and drops tokens as soon as the API servers would."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import os
@@ -24,7 +23,6 @@ import yaml
 
 from kubeglobe.agent.apiserver_certificate import new_request
 from kubeglobe.gateway.identities import LEASE_SECONDS
-from kubeglobe.gateway.runtime import command, parse_map
 from kubeglobe.hub.agent_certificates import load_agents_ca, sign_agent_request
 from kubeglobe.hub.tokens import IssuedToken, issue_token
 from kubeglobe.local.loadbalancer import gateway_files
@@ -32,39 +30,20 @@ from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.platform import agent_gateway
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import Platform, agent_haproxy_pid, agent_pid
+from tests.integration.conftest import (
+    Platform,
+    agent_haproxy_pid,
+    agent_pid,
+    by_server,
+    route,
+    served,
+)
 
 PODS = "/api/v1/namespaces/default/pods"
 
 
-def stats(platform: Platform) -> dict[tuple[str, str], list[str]]:
-    """HAProxy's `show stat` rows by (backend, server)."""
-    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
-    out = asyncio.run(command(files.admin_socket(), "show stat"))
-    return {(r[0], r[1]): r for r in (row.split(",") for row in out.splitlines())
-            if len(r) > 17 and not r[0].startswith("#")}
-
-
-def served(platform: Platform) -> dict[str, int]:
-    """Requests each HAProxy backend has served (`show stat`, column stot)."""
-    return {b: int(r[7]) for (b, s), r in stats(platform).items() if s == "BACKEND"}
-
-
-def by_server(platform: Platform, backend: str) -> dict[str, tuple[int, str]]:
-    """Requests each server of `backend` has served, and its status (UP, DOWN, ...)."""
-    return {s: (int(r[7]), r[17]) for (b, s), r in stats(platform).items()
-            if b == backend and s != "BACKEND"}
-
-
 TUNNEL = "kg-tunnel-workload-2"
 REVERSE = "kg-reverse-workload-2"
-
-
-def route(platform: Platform, cluster: str = "workload-2") -> str:
-    """The backend the gateway's cluster map names for `cluster` right now."""
-    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
-    listing = asyncio.run(command(files.admin_socket(), f"show map {files.clusters}"))
-    return parse_map(listing).get(cluster, "")
 
 
 def through_agent(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]]) -> int:

@@ -5,6 +5,7 @@ output made inside the container, bytes compared end to end, checksums."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -27,8 +28,9 @@ import yaml
 
 from kubeglobe.hub.tokens import issue_token
 from kubeglobe.local.platform import admin_token_file, api_url
+from kubeglobe.local.process import descendants, list_processes
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import Env, Platform, agent_pid
+from tests.integration.conftest import Env, Platform, agent_pid, route, served
 
 NS = "streams"
 IMAGE = "kubeglobe.local/busybox-httpd:1.0"
@@ -254,10 +256,40 @@ def test_port_forward_with_concurrent_forwards(kubes: dict[str, Kube], cluster: 
 
 
 def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """The RSS of `pid` and the processes below it (the agent's own HAProxy)."""
+    total = 0.0
+    for one in descendants({pid}, list_processes()):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+    return total
+
+
+def test_registered_streams_go_down_the_agents_own_connections(
+        kubes: dict[str, Kube], platform: Platform) -> None:
+    """port-forward straight from the gateway; exec through the servers (which can tell
+    kubectl why a stream broke), then down the agent's connections too."""
+    kube = kubes["workload-2"]
+    deadline = time.monotonic() + 60
+    while route(platform) != "kg-reverse-workload-2":
+        assert time.monotonic() < deadline, "the agent never attached to the gateway"
+        time.sleep(0.5)
+    want = _payload(kube, platform.env, "route", 1)  # straight to the cluster
+    before = served(platform)
+    assert kube.text("exec", "web", "--", "echo", "routed") == "routed\n"
+    after_exec = served(platform)
+    proc, (port,) = _forward(kube, ":8080")
+    try:
+        assert _fetch_sha(port, "route") == want
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    after = served(platform)
+    assert after_exec["kg-servers-to-agents"] == before["kg-servers-to-agents"] + 1
+    assert after["kg-servers-to-agents"] == after_exec["kg-servers-to-agents"]
+    assert after["kg-reverse-workload-2"] > after_exec["kg-reverse-workload-2"]
+    assert after["kg-tunnel-workload-2"] == before["kg-tunnel-workload-2"]
 
 
 @BOTH
@@ -339,6 +371,13 @@ def test_a_user_without_exec_rights_gets_403(kubes: dict[str, Kube], cluster: st
     kc = platform.proxy_kubeconfig(cluster, token=issued.token)
     viewer = Kube(platform, cluster, kc)
     assert "web" in viewer.text("get", "pods", "-o", "name")
+    # `get` on the stream subresources is not enough: kubectl's upgrades are POSTs (the
+    # reverse path carries an upgrade as a GET and restores the method; if it did not,
+    # `get` would let this user in)
+    platform.env.kubectl(cluster, "-n", NS, "create", "role", "stream-getter", "--verb=get",
+                         "--resource=pods/exec,pods/attach,pods/portforward", check=False)
+    platform.env.kubectl(cluster, "-n", NS, "create", "rolebinding", "stream-getter",
+                         "--role=stream-getter", "--user=stream-viewer", check=False)
     for verb in (("exec", "web", "--", "id"), ("attach", "echo"),
                  ("port-forward", "pod/web", ":8080")):
         denied = viewer.run(*verb, check=False, timeout=30)

@@ -22,6 +22,7 @@ from kubeglobe.kube.http1 import (
     upgrade_token,
 )
 from kubeglobe.kube.spdy import DICTIONARY, SpdyWatch, data_frame
+from kubeglobe.server.streams import WatchedCaller
 from kubeglobe.tunnel.pipe import splice
 
 SPDY = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
@@ -210,3 +211,28 @@ def test_splice_passes_a_failure_to_both_ends() -> None:
         assert tunnel.closed == (True, error)
 
     asyncio.run(run())
+
+
+def test_a_far_side_that_just_closes_mid_command_fails_it_before_the_caller_sees_eof() -> None:
+    """HAProxy closes politely when an agent's connection is gone: the command's error
+    stream is still open, so kubectl is told why before its connection half-closes;
+    a command that finished (error stream closed) ends without a word."""
+    async def run(far_chunks: list[bytes]) -> MemoryEnd:
+        client = zlib.compressobj(zdict=DICTIONARY)
+        caller = MemoryEnd([_syn_stream(client, 1, {"streamtype": "error"})])
+        watched = WatchedCaller(caller, SpdyWatch(protocol="v4.channel.k8s.io"),
+                                lost="lost the stream to cluster w2 through its agent")
+        far = MemoryEnd(far_chunks)
+        far.hold.set()
+        caller.hold.set()
+        assert await splice(watched, far) is None
+        return caller
+
+    cut = asyncio.run(run([data_frame(3, b"alive\n")]))
+    assert cut.ended and len(cut.sent) == 2  # the output, then the error stream's Status
+    stream, flags_length = struct.unpack_from(">II", cut.sent[1])
+    assert stream == 1 and flags_length >> 24 == 1
+    assert json.loads(cut.sent[1][8:])["message"] == (
+        "lost the stream to cluster w2 through its agent (closed mid-stream)")
+    done = asyncio.run(run([data_frame(3, b"bye\n"), data_frame(1, b"", fin=True)]))
+    assert done.ended and len(done.sent) == 2  # the output and the server's own FIN only
