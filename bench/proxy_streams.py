@@ -13,8 +13,9 @@ through its agent's tunnel) it measures, in one run and with kubectl itself (SPD
 each through the proxy and straight to the apiserver, the two taking turns sample by
 sample (so the rest of the machine's load hits both alike), printed as ratios; and the
 agent's RSS (its container's processes: the agent and the HAProxy it runs, summed,
-sampled every 20 ms) before and at its peak during the register-mode transfers. Targets: throughput >= 50% of direct through the tunnel,
-exec round trip p50 <= 2x direct, agent memory bounded (a figure, printed).
+sampled every 20 ms) before and at its peak during the register-mode transfers.
+Targets: throughput >= 50% of direct through the tunnel, exec round trip p50 <= 2x
+direct, agent memory bounded (a figure, printed).
 Without --state-dir it starts (and afterwards removes) an environment of its own.
 Traffic goes only to this machine's own environment; every loop is bounded.
 """

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import os
+import select
 import ssl
 import subprocess
 import time
@@ -99,19 +100,21 @@ def test_proxy_serves_kubectl_get_apply_logs_and_watch(platform: Platform, clust
 
     watch = subprocess.Popen([platform.env.kubectl_bin, f"--kubeconfig={kc}", "get",
                               "configmaps", "-w", "--output-watch-events", "-o", "name"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(2)
+        assert watch.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"configmap/" not in seen:  # the watch lists what exists first: it is running
+            assert time.monotonic() < deadline, f"the watch printed nothing: {seen!r}"
+            if select.select([watch.stdout], [], [], 0.2)[0]:
+                seen += os.read(watch.stdout.fileno(), 65536)
         platform.env.kubectl(cluster, "create", "configmap", "watched-event")
         deadline = time.monotonic() + 30
-        lines: list[str] = []
-        assert watch.stdout is not None
-        os.set_blocking(watch.stdout.fileno(), False)
-        while time.monotonic() < deadline and not any("watched-event" in ln for ln in lines):
-            chunk = watch.stdout.read()
-            if chunk:
-                lines += chunk.splitlines()
-            time.sleep(0.2)
+        while b"watched-event" not in seen and time.monotonic() < deadline:
+            if select.select([watch.stdout], [], [], 0.2)[0]:
+                seen += os.read(watch.stdout.fileno(), 65536)
+        lines = seen.decode().splitlines()
         # Created after the watch started: only the watch stream can have carried it.
         assert "configmap/watched-event" in lines, lines
     finally:

@@ -33,14 +33,13 @@ from kubeglobe.agent.forwarder import Forwarder
 from kubeglobe.agent.gateway_link import GatewayGrant, GatewayLink, find_haproxy, request_grant
 from kubeglobe.kube.rest import RestTarget
 from kubeglobe.kube.upgrade import target_endpoint
-from kubeglobe.tunnel.frames import FEATURES_HEADER
+from kubeglobe.tunnel.frames import CLUSTER_HEADER, FEATURES_HEADER
 from kubeglobe.tunnel.mux import Multiplexer
 
 log = logging.getLogger("kubeglobe.agent")
 MAX_BACKOFF = 30.0
 REPLICAS_EVERY = 30.0  # how often the agent re-reads the hub's replica list
 STABLE_AFTER = 30.0
-CLUSTER_HEADER = "X-KubeGlobe-Cluster"
 FIRST_CERTIFICATE_SECONDS = 20.0  # how long the first tunnels wait for `connect`
 
 

@@ -37,6 +37,7 @@ import httpx
 from kubeglobe.agent.apiserver_certificate import ClientCertificate, due, new_request
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.reverse import METHOD_HEADER
+from kubeglobe.tunnel.frames import CLUSTER_HEADER
 
 log = logging.getLogger("kubeglobe.agent.gateway")
 WINDOW = 1 << 20  # HTTP/2 flow-control window per stream: port-forward speed (see gateway)
@@ -170,7 +171,7 @@ async def request_grant(*, hub_url: str, hub_ca: ssl.SSLContext, cluster: str,
         r = await http.post(f"{hub_url}/api/v1/agent/gateway-certificate",
                             json={"csr": pending.csr_pem.decode()},
                             headers={"Authorization": f"Bearer {credential}",
-                                     "X-KubeGlobe-Cluster": cluster})
+                                     CLUSTER_HEADER: cluster})
     if r.status_code == 404:
         raise NoAgentPort(r.json().get("detail", r.text))
     r.raise_for_status()

@@ -117,7 +117,7 @@ def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki,
     pair = pki.pair("platform-server")
     write_atomic(serving_pem, pair.cert.read_bytes().rstrip(b"\n") + b"\n"
                    + pair.key.read_bytes())
-    for socket in (gateway.admin_socket(), gateway.master_socket(),
+    for socket in (gateway.admin_socket(), gateway.master_socket(), gateway.agents_socket(),
                    *(gateway.server_socket(i) for i in range(replicas))):
         if len(str(socket)) > UNIX_PATH_MAX:
             raise RuntimeError(f"socket path {socket} is longer than {UNIX_PATH_MAX} "

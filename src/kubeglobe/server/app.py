@@ -48,6 +48,7 @@ from kubeglobe.server.replicas import ReplicaRegistry
 from kubeglobe.server.streams import StreamProxy
 from kubeglobe.server.tenancy_api import tenancy_router
 from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
+from kubeglobe.tunnel.frames import CLUSTER_HEADER
 
 
 class AgentRegistration(BaseModel):
@@ -169,7 +170,7 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
 
     async def agent_of(request: Request) -> str:
         """The cluster whose agent is calling, by its credential (else 401)."""
-        cluster = request.headers.get("x-kubeglobe-cluster", "")
+        cluster = request.headers.get(CLUSTER_HEADER, "")
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not cluster or not await check_agent_credential(
                 hub=hub, cluster=cluster, credential=credential.strip()):

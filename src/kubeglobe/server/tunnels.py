@@ -42,7 +42,7 @@ from kubeglobe.kube.microtime import micro_now
 from kubeglobe.kube.ttl import TtlCache
 from kubeglobe.server.cluster_sockets import ClusterSockets
 from kubeglobe.server.proxy import forward_headers, is_small, relay, relayed_headers
-from kubeglobe.tunnel.frames import CONNECT, FEATURES_HEADER
+from kubeglobe.tunnel.frames import CLUSTER_HEADER, CONNECT, FEATURES_HEADER
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 
 log = logging.getLogger("kubeglobe.tunnels")
@@ -109,7 +109,7 @@ class TunnelHub:
 
     # -- agents connecting -------------------------------------------------------------
     async def accept(self, ws: WebSocket) -> None:
-        cluster = ws.headers.get("x-kubeglobe-cluster", "")
+        cluster = ws.headers.get(CLUSTER_HEADER, "")
         scheme, _, credential = ws.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not cluster or not await check_agent_credential(
                 hub=self.hub, cluster=cluster, credential=credential.strip()):
