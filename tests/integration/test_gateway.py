@@ -6,6 +6,7 @@ cannot, and drops tokens as soon as the API servers would."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -23,6 +24,7 @@ import yaml
 
 from kubeglobe.agent.apiserver_certificate import new_request
 from kubeglobe.gateway.identities import LEASE_SECONDS
+from kubeglobe.gateway.runtime import command
 from kubeglobe.hub.agent_certificates import load_agents_ca, sign_agent_request
 from kubeglobe.hub.tokens import IssuedToken, issue_token
 from kubeglobe.local.loadbalancer import gateway_files
@@ -111,18 +113,24 @@ def test_both_kinds_of_cluster_are_served_by_haproxy(platform: Platform) -> None
 def test_without_the_agents_haproxy_the_tunnel_serves_until_it_is_back(
         platform: Platform) -> None:
     """The agent's HAProxy dies: the gateway routes the cluster through the replicas'
-    sockets and the tunnel within seconds, and back once the agent restarted it."""
+    sockets and the tunnel within seconds, and back once the agent restarted it. (The
+    agent port is paused meanwhile, so the restarted HAProxy cannot attach at once.)"""
     admin = saved_login(platform)["token"]
     until(lambda: route(platform) == REVERSE, 60)
     until(lambda: all(status == "UP" for s, (_, status) in by_server(platform, TUNNEL).items()
                       if s.startswith("tunnel-")), 30)
-    os.kill(agent_haproxy_pid(platform.env), signal.SIGKILL)
-    took = until(lambda: route(platform) == TUNNEL, 5)
-    print(f"tunnel route {took:.1f}s after the agent's HAProxy died")
-    before = by_server(platform, TUNNEL)
-    for _ in range(5):
-        assert get(platform, admin, "workload-2", PODS).status_code == 200
-    assert through_tunnels(before, by_server(platform, TUNNEL)) == 5
+    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
+    asyncio.run(command(files.admin_socket(), "disable frontend kg-agents"))
+    try:
+        os.kill(agent_haproxy_pid(platform.env), signal.SIGKILL)
+        took = until(lambda: route(platform) == TUNNEL, 5)
+        print(f"tunnel route {took:.1f}s after the agent's HAProxy died")
+        before = by_server(platform, TUNNEL)
+        for _ in range(5):
+            assert get(platform, admin, "workload-2", PODS).status_code == 200
+        assert through_tunnels(before, by_server(platform, TUNNEL)) == 5
+    finally:
+        asyncio.run(command(files.admin_socket(), "enable frontend kg-agents"))
     back = until(lambda: route(platform) == REVERSE, 30)
     print(f"reverse route again {back:.1f}s later")
     reverse_before = by_server(platform, REVERSE)

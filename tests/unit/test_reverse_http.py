@@ -4,6 +4,7 @@ the agent's HAProxy configuration."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,8 @@ from kubeglobe.hub.agent_certificates import (
     load_agents_ca,
     sign_agent_request,
 )
-from kubeglobe.local.pki import CertPair, ensure_ca
+from kubeglobe.local.haproxy_build import require_haproxy
+from kubeglobe.local.pki import CertPair, ensure_ca, ensure_cert
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 UID = "0f5c8a3e-1b2d-4c6e-9a7b-3d2e1f0a9b8c"
@@ -151,7 +153,8 @@ def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserve
         tmp_path: Path) -> None:
     cert = ClientCertificate(cert_pem=b"CERT\n", key_pem=b"KEY\n")
     api = Apiserver(host="10.96.1.1", port=443, ca_pem=b"CA", certificate=cert)
-    config = render_config(directory=Path("/d"), gateway="hub.example:20017", apiserver=api)
+    config = render_config(directory=Path("/d"), cluster="w2", gateway="hub.example:20017",
+                           apiserver=api)
     lines = config.splitlines()
     assert "    bind rhttp@hub/gateway nbconn 2" in lines
     assert "    http-request set-method %[req.hdr(X-KubeGlobe-Method)] if upgrade_method" in lines
@@ -160,8 +163,28 @@ def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserve
             "alpn h2") in lines
     assert ("    server apiserver 10.96.1.1:443 ssl crt /d/apiserver-client.pem ca-file "
             "/d/apiserver-ca.pem verify required alpn http/1.1") in lines
-    files = link_files(directory=tmp_path, grant=GatewayGrant(
+    assert any("http-error status 503" in line and "not reachable from its agent" in line
+               and "cluster w2" in line for line in lines)  # a Status, not HTML
+    files = link_files(directory=tmp_path, cluster="w2", grant=GatewayGrant(
         certificate=cert, address="10.0.0.1:1", ca_pem=b"GWCA"), apiserver=api)
     assert files[tmp_path / "gateway-client.pem"] == b"CERT\nKEY\n"
     assert files[tmp_path / "apiserver-ca.pem"] == b"CA"
     assert b"server gateway 10.0.0.1:1 ssl" in files[tmp_path / "haproxy.cfg"]
+
+
+def test_haproxy_accepts_the_agents_configuration(tmp_path: Path) -> None:
+    ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
+                   common_name="t")
+    pair = CertPair(cert=tmp_path / "c.crt", key=tmp_path / "c.key")
+    ensure_cert(issuer=ca, pair=pair, common_name="kubeglobe-agent", client=True)
+    cert = ClientCertificate(cert_pem=pair.cert.read_bytes(), key_pem=pair.key.read_bytes())
+    api = Apiserver(host="10.96.1.1", port=443, ca_pem=ca.pair.cert.read_bytes(),
+                    certificate=cert)
+    files = link_files(directory=tmp_path, cluster="w2", grant=GatewayGrant(
+        certificate=cert, address="10.250.0.1:20017", ca_pem=ca.pair.cert.read_bytes()),
+        apiserver=api)
+    for path, content in files.items():
+        path.write_bytes(content)
+    done = subprocess.run([str(require_haproxy()), "-c", "-f", str(tmp_path / "haproxy.cfg")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

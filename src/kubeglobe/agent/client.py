@@ -229,7 +229,8 @@ def _gateway_link(settings: AgentSettings, store: CredentialStore,
         return await request_grant(hub_url=settings.hub_url, hub_ca=settings.hub_ca,
                                    cluster=settings.cluster, credential=credential)
 
-    link = GatewayLink(program=program, grant=grant, apiserver=direct.for_gateway_link)
+    link = GatewayLink(program=program, cluster=settings.cluster, grant=grant,
+                       apiserver=direct.for_gateway_link)
     return asyncio.create_task(link.keep())
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import ipaddress
 import logging
 import re
 import shutil
@@ -36,6 +35,7 @@ import httpx
 
 from kubeglobe.agent.apiserver_certificate import ClientCertificate, due, new_request
 from kubeglobe.files import write_atomic
+from kubeglobe.gateway.backends import is_host_name, status_errors
 from kubeglobe.gateway.reverse import METHOD_HEADER
 from kubeglobe.tunnel.frames import CLUSTER_HEADER
 
@@ -89,25 +89,23 @@ def find_haproxy() -> str | None:
     return None
 
 
-def _is_name(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return False
-
-
 def _server_tls(host: str, ca: Path, crt: Path) -> str:
     """TLS to `host`: verified against `ca` (and by name when it is a name)."""
     line = f"ssl crt {crt} ca-file {ca} verify required"
-    if _is_name(host):
+    if is_host_name(host):
         line += f" sni str({host}) verifyhost {host}"
     return line
 
 
-def render_config(*, directory: Path, gateway: str, apiserver: Apiserver,
+def render_config(*, directory: Path, cluster: str, gateway: str, apiserver: Apiserver,
                   connections: int = CONNECTIONS) -> str:
-    """HAProxy's configuration: attach to `gateway`, serve it from `apiserver`."""
+    """HAProxy's configuration: attach to `gateway`, serve it from `apiserver`; its own
+    errors are Kubernetes `Status` objects naming `cluster` (kubectl prints them)."""
+    errors = "\n".join(status_errors({
+        502: f"the apiserver of cluster {cluster} closed the connection to its agent "
+             "without an answer",
+        503: f"the apiserver of cluster {cluster} is not reachable from its agent",
+        504: f"the apiserver of cluster {cluster} did not answer its agent in time"}))
     gateway_host = gateway.rsplit(":", 1)[0].strip("[]")
     apiserver_host = f"[{apiserver.host}]" if ":" in apiserver.host else apiserver.host
     hub_tls = _server_tls(gateway_host, directory / "gateway-ca.pem",
@@ -143,11 +141,12 @@ backend hub
 
 backend apiserver
     http-reuse always
+{errors}
     server apiserver {apiserver_host}:{apiserver.port} {api_tls} alpn http/1.1
 """
 
 
-def link_files(*, directory: Path, grant: GatewayGrant,
+def link_files(*, directory: Path, cluster: str, grant: GatewayGrant,
                apiserver: Apiserver) -> dict[Path, bytes]:
     """Every file the agent's HAProxy reads, by path."""
     def pair(c: ClientCertificate) -> bytes:
@@ -158,7 +157,8 @@ def link_files(*, directory: Path, grant: GatewayGrant,
         directory / "gateway-ca.pem": grant.ca_pem,
         directory / "apiserver-client.pem": pair(apiserver.certificate),
         directory / "apiserver-ca.pem": apiserver.ca_pem,
-        directory / "haproxy.cfg": render_config(directory=directory, gateway=grant.address,
+        directory / "haproxy.cfg": render_config(directory=directory, cluster=cluster,
+                                                 gateway=grant.address,
                                                  apiserver=apiserver).encode(),
     }
 
@@ -224,11 +224,13 @@ class HAProxyChild:
 
 
 class GatewayLink:
-    def __init__(self, *, program: str, grant: Callable[[], Awaitable[GatewayGrant]],
+    def __init__(self, *, program: str, cluster: str,
+                 grant: Callable[[], Awaitable[GatewayGrant]],
                  apiserver: Callable[[], Apiserver | None],
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._program = program
+        self._cluster = cluster
         self._grant = grant  # asks the hub (`request_grant`)
         self._apiserver = apiserver  # None until the agent holds its apiserver certificate
         self._clock = clock
@@ -249,8 +251,9 @@ class GatewayLink:
                     else:
                         if grant is None or due(grant.certificate, self._clock()):
                             grant = await self._grant()
-                        await child.ensure(link_files(directory=directory, grant=grant,
-                                                      apiserver=apiserver))
+                        await child.ensure(link_files(
+                            directory=directory, cluster=self._cluster, grant=grant,
+                            apiserver=apiserver))
                 except NoAgentPort as e:
                     log.info("not attaching to the gateway: %s", e)
                     wait = NO_PORT_SECONDS

@@ -102,7 +102,7 @@ def cluster_backend(cluster: str, found: Credentials) -> ClusterBackend:
         raise Unservable(f"server {found.server!r} is not an https URL")
     if found.insecure or found.ca is None:
         raise Unservable("the kubeconfig names no CA to verify the apiserver with")
-    if not _is_name(url.hostname) and ipaddress.ip_address(url.hostname).version == 6:
+    if not is_host_name(url.hostname) and ipaddress.ip_address(url.hostname).version == 6:
         raise Unservable("IPv6 server addresses are served by the API servers")
     if not _PREFIX.match(url.path.rstrip("/")):
         raise Unservable(f"server path {url.path!r} has characters the gateway does not pass")
@@ -118,7 +118,8 @@ def cluster_backend(cluster: str, found: Credentials) -> ClusterBackend:
                           token=found.token)
 
 
-def _is_name(host: str) -> bool:
+def is_host_name(host: str) -> bool:
+    """True for a DNS name, False for an IP address literal."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -165,7 +166,7 @@ def render(backends: list[ClusterBackend], files_dir: Path,
         files[ca_file] = b.ca
         server = (f"    server apiserver {b.host}:{b.port} ssl verify required "
                   f"ca-file {ca_file} alpn http/1.1")
-        if _is_name(b.host):
+        if is_host_name(b.host):
             server += f" sni str({b.host}) verifyhost {b.host}"
         if b.client_pem is not None:
             client_file = files_dir / f"{b.cluster}-client.pem"
