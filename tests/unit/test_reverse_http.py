@@ -107,6 +107,8 @@ def test_the_gateway_attaches_agents_by_their_clusters_uid_and_refuses_the_rest(
     # an upgrade's method crosses HTTP/2 beside it; a caller's own copy never does
     assert lines.index("    http-request del-header X-KubeGlobe-Method") < lines.index(
         "    http-request set-header X-KubeGlobe-Method %[method] if { req.hdr(upgrade) -m found }")
+    assert "    default_backend kg-no-agent" in lines  # a cluster not rendered yet
+    assert "    http-request return status 503 hdr X-KubeGlobe-Agent-Detached yes" in lines
     detached = [line for line in lines if "http-error status 503" in line]
     assert detached and detached[0].endswith(" hdr X-KubeGlobe-Agent-Detached yes")
     assert "    http-reuse always" in lines  # HTTP/2: requests share the agent's connections

@@ -31,6 +31,7 @@ from kubeglobe.gateway.frontend import REVERSE_PREFIX, impersonation_rules
 SERVER = "agent"
 AGENTS_FRONTEND = "kg-agents"
 SERVERS_FRONTEND = "kg-servers-to-agents"
+NONE_ATTACHED = "kg-no-agent"
 _FROM_SERVERS = "kg_from_servers"
 METHOD_HEADER = "X-KubeGlobe-Method"  # an upgrade's method, across HTTP/2 (see below)
 DETACHED_HEADER = "X-KubeGlobe-Agent-Detached"  # on the 503 of an agent not attached
@@ -78,12 +79,17 @@ def render_reverse(port: AgentPort, backends: list[ReverseBackend], servers_sock
                  if backends else "    tcp-request session reject")
     sections = ["\n".join(lines) + "\n"]
     # The API servers' exec and attach: they authenticated the caller and impersonate
-    # themselves; here only the cluster is chosen (no backend: HAProxy's 503).
+    # themselves; here only the cluster is chosen. A cluster without a reverse backend
+    # (just registered, not rendered yet) is "detached" too: the servers take the tunnel.
     sections.append("\n".join([
         f"frontend {SERVERS_FRONTEND}", "    mode http",
         f"    bind unix@{servers_socket} mode 600",
         f"    use_backend {REVERSE_PREFIX}%[path,field(3,/)] "
-        "if { path_reg ^/clusters/[^/]+/k8s/ }"]) + "\n")
+        "if { path_reg ^/clusters/[^/]+/k8s/ }",
+        f"    default_backend {NONE_ATTACHED}"]) + "\n")
+    sections.append("\n".join([
+        f"backend {NONE_ATTACHED}", "    mode http",
+        f"    http-request return status 503 hdr {DETACHED_HEADER} yes"]) + "\n")
     for b in backends:
         lines = [f"backend {b.name}", "    mode http", "    http-reuse always",
                  f"    acl {_FROM_SERVERS} fe_name {SERVERS_FRONTEND}"]
