@@ -42,6 +42,7 @@ from lightkube.resources.certificates_v1 import (
     CertificateSigningRequestApproval,
 )
 
+from kubeglobe.keys import belongs, public_der
 from kubeglobe.kube.rest import load_client_pair
 
 log = logging.getLogger("kubeglobe.agent.certificate")
@@ -67,12 +68,8 @@ class ClientCertificate:
 
     def pair_matches(self) -> bool:
         """The key is the certificate's own (a half-written pair is not)."""
-        key = serialization.load_pem_private_key(self.key_pem, password=None)
-        mine = key.public_key().public_bytes(serialization.Encoding.DER,
-                                             serialization.PublicFormat.SubjectPublicKeyInfo)
-        theirs = self.certificate.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        return mine == theirs
+        return belongs(self.certificate,
+                       serialization.load_pem_private_key(self.key_pem, password=None))
 
     def renew_at(self) -> dt.datetime:
         cert = self.certificate
@@ -121,9 +118,7 @@ def new_request(cluster: str) -> PendingRequest:
     csr = (x509.CertificateSigningRequestBuilder()
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, AGENT_USER)]))
            .sign(key, hashes.SHA256()))
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    digest = hashlib.sha256(public).hexdigest()[:12]
+    digest = hashlib.sha256(public_der(key.public_key())).hexdigest()[:12]
     return PendingRequest(
         name=f"kubeglobe-agent-{cluster}-{digest}"[:253],
         key_pem=key.private_bytes(serialization.Encoding.PEM,

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubeglobe.keys import belongs
+
 VALIDITY = dt.timedelta(days=30)  # the agent renews at two thirds
 MIN_RSA_BITS = 2048
 
@@ -54,13 +56,7 @@ def load_agents_ca(*, cert: Path, key: Path) -> AgentsCA:
                          "certificates") from e
     if not isinstance(private, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ValueError(f"{key} is neither an EC nor an RSA key")
-    def spki(key: object) -> bytes:
-        assert isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
-        return key.public_bytes(serialization.Encoding.DER,
-                                serialization.PublicFormat.SubjectPublicKeyInfo)
-
-    if not isinstance(certificate.public_key(), type(private.public_key())) or spki(
-            private.public_key()) != spki(certificate.public_key()):
+    if not belongs(certificate, private):
         raise ValueError(f"{key} is not the key of {cert}")
     return AgentsCA(cert=certificate, key=private)
 
