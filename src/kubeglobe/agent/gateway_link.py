@@ -22,10 +22,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import re
 import shutil
 import ssl
-import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from kubeglobe.agent.apiserver_certificate import ClientCertificate, due, new_re
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.backends import is_host_name, status_errors
 from kubeglobe.gateway.reverse import METHOD_HEADER
+from kubeglobe.gateway.runtime import program_version
 from kubeglobe.tunnel.frames import CLUSTER_HEADER
 
 log = logging.getLogger("kubeglobe.agent.gateway")
@@ -48,7 +47,6 @@ NO_PORT_SECONDS = 600.0  # a hub without an agent port: ask again this much late
 STOP_SECONDS = 5.0
 MIN_VERSION = (2, 9)  # reverse HTTP came with HAProxy 2.9
 PROGRAM_PLACES = ("/usr/local/sbin/haproxy",)
-_VERSION = re.compile(r"HAProxy version (\d+)\.(\d+)")
 
 
 class NoAgentPort(RuntimeError):
@@ -79,12 +77,8 @@ def find_haproxy() -> str | None:
     for candidate in (*PROGRAM_PLACES, shutil.which("haproxy")):
         if candidate is None or not Path(candidate).is_file():
             continue
-        try:
-            done = subprocess.run([candidate, "-v"], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        found = _VERSION.search(done.stdout)
-        if found and (int(found.group(1)), int(found.group(2))) >= MIN_VERSION:
+        version = program_version(candidate)
+        if version is not None and version[:2] >= MIN_VERSION:
             return candidate
     return None
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tarfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from kubeglobe.gateway.runtime import program_version
 from kubeglobe.local.binaries import cache_dir
 
 HAPROXY_VERSION = "3.0.11"
@@ -58,12 +58,7 @@ def haproxy_binary() -> Path:
 
 
 def _reports_version(binary: Path) -> bool:
-    try:
-        done = subprocess.run([str(binary), "-v"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    pattern = rf"^HAProxy version {re.escape(HAPROXY_VERSION)}\b"
-    return re.search(pattern, done.stdout, re.MULTILINE) is not None
+    return program_version(binary) == tuple(int(p) for p in HAPROXY_VERSION.split("."))
 
 
 def find_haproxy() -> Path | None:
