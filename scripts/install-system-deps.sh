@@ -3,9 +3,10 @@
 # (etcd, containerd, runc, CNI plugins) and the toolchain that builds Kubernetes v1.20.2
 # from Debian's own source package. HAProxy 3.0 is built too (`kubeglobe local build`,
 # from Debian trixie's source tarball: bookworm's 2.6 lacks reverse HTTP), which needs
-# gcc, make, libc6-dev, libssl-dev and libpcre2-dev; the packaged haproxy stays installed but the
-# environment runs the built one. Idempotent: a package that is already installed is
-# not fetched again, and the deb-src entry is added once.
+# gcc, make, patch (it applies our own changes), libc6-dev, libssl-dev and libpcre2-dev;
+# the packaged haproxy stays installed but the environment runs the built one.
+# Idempotent: a package that is already installed is not fetched again, and the deb-src
+# entry is added once.
 set -euo pipefail
 
 PACKAGES=(
@@ -13,7 +14,7 @@ PACKAGES=(
   containerd runc containernetworking-plugins
   haproxy
   iproute2 iptables util-linux
-  busybox-static gcc make libc6-dev libssl-dev libpcre2-dev
+  busybox-static gcc make patch libc6-dev libssl-dev libpcre2-dev
   golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev
   debootstrap
   ca-certificates

@@ -38,10 +38,12 @@ def _fake_haproxy(path: Path, version: str) -> None:
     path.chmod(0o755)
 
 
-def _source_tarball(tmp_path: Path, makefile: str) -> Path:
+def _source_tarball(tmp_path: Path, makefile: str, **files: str) -> Path:
     tree = tmp_path / "src" / f"haproxy-{HAPROXY_VERSION}"
     tree.mkdir(parents=True)
     (tree / "Makefile").write_text(makefile)
+    for name, text in files.items():
+        (tree / name).write_text(text)
     archive = tmp_path / "source.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tree, arcname=tree.name)
@@ -59,10 +61,31 @@ def _refuse(url: str, dest: Path) -> None:
     raise AssertionError(f"downloaded {url} although nothing should be fetched")
 
 
-def _pin_source(monkeypatch: pytest.MonkeyPatch, archive: Path) -> None:
+def _pin_source(monkeypatch: pytest.MonkeyPatch, archive: Path,
+                patches: tuple[Path, ...] = ()) -> None:
     monkeypatch.setattr(haproxy_build, "HAPROXY_SOURCE_SHA256",
                         hashlib.sha256(archive.read_bytes()).hexdigest())
     monkeypatch.setattr(haproxy_build, "_require_build_tools", lambda: None)
+    monkeypatch.setattr(haproxy_build, "PATCHES", patches)
+
+
+def _patch_file(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A unified diff changing note.txt's one line from `old` to `new`."""
+    path = tmp_path / name
+    path.write_text(f"What this changes.\n\n--- a/note.txt\n+++ b/note.txt\n"
+                    f"@@ -1 +1 @@\n-{old}\n+{new}\n")
+    return path
+
+
+def test_the_project_carries_its_haproxy_patches_into_the_cache_key(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert [p.name for p in haproxy_build.PATCHES] == ["h2-coalesce-window-updates.patch"]
+    assert "+++ b/src/mux_h2.c" in haproxy_build.PATCHES[0].read_text()
+    stock = haproxy_binary()
+    monkeypatch.setattr(haproxy_build, "PATCHES", (
+        _patch_file(tmp_path, "one.patch", "stock", "patched"),))
+    assert haproxy_binary() != stock  # another patch set builds another binary
 
 
 def test_nothing_is_found_in_an_empty_cache(cache: Path) -> None:
@@ -121,9 +144,10 @@ def test_a_verified_source_is_built_installed_whole_and_then_reused(
     cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script = f"#!/bin/sh\\necho 'HAProxy version {HAPROXY_VERSION}-test'\\n"
-    archive = _source_tarball(
-        tmp_path, f"all:\n\tprintf \"{script}\" > haproxy\n\tchmod 700 haproxy\n")
-    _pin_source(monkeypatch, archive)
+    archive = _source_tarball(  # make fails unless the patch was applied first
+        tmp_path, f"all:\n\tgrep -qx patched note.txt\n\tprintf \"{script}\" > haproxy\n"
+                  "\tchmod 700 haproxy\n", **{"note.txt": "stock\n"})
+    _pin_source(monkeypatch, archive, (_patch_file(tmp_path, "1.patch", "stock", "patched"),))
     fetched: list[str] = []
     lines: list[str] = []
     built = build_haproxy(progress=lines.append, download=_serving(archive, fetched))
@@ -131,6 +155,7 @@ def test_a_verified_source_is_built_installed_whole_and_then_reused(
     assert built.stat().st_mode & 0o777 == 0o755
     assert fetched == [HAPROXY_SOURCE_URL]
     assert any("printf" in line for line in lines)  # make's output reaches progress
+    assert "patching: 1.patch" in lines
     assert sorted(p.name for p in built.parent.iterdir()) == [".build.lock", "build.log",
                                                               "haproxy"]
     assert build_haproxy(progress=print, download=_refuse) == built
@@ -151,3 +176,21 @@ def test_a_failing_build_reports_the_end_of_its_log_and_installs_nothing(
     assert "make deps" in message and "libssl-dev" in message
     assert not haproxy_binary().exists()
     assert not (haproxy_binary().parent / "build").exists()
+
+
+@needs_make
+def test_a_patch_that_does_not_apply_stops_the_build_and_names_itself(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _source_tarball(tmp_path, "all:\n\ttouch haproxy\n",
+                              **{"note.txt": "another release\n"})
+    stale = _patch_file(tmp_path, "stale.patch", "stock", "patched")
+    _pin_source(monkeypatch, archive, (stale,))
+    with pytest.raises(HaproxyBuildError) as refused:
+        build_haproxy(progress=print, download=_serving(archive, []))
+    message = str(refused.value)
+    assert f"the patch {stale} does not apply to HAProxy {HAPROXY_VERSION}" in message
+    assert "hunk" in message.lower()  # patch's own words, from the log
+    assert "bring it up to date" in message
+    assert not haproxy_binary().exists()
+    assert "touch haproxy" not in (haproxy_binary().parent / "build.log").read_text()

@@ -7,6 +7,10 @@ it with the host's gcc, OpenSSL 3.0 and PCRE2 headers (as Debian builds it: the 
 rules use PCRE's case-insensitive `(?i)`, which libc's regex lacks), and installs
 the one binary into the cache: the load balancer runs it from there and the platform image
 copies it. A binary in the cache that reports the right version is never rebuilt.
+
+Our own changes to HAProxy are the patches in `haproxy_patches/`, applied in name order
+before `make` (each file says what it changes and why). They are part of the cache key,
+as the build options are: a changed patch makes another binary.
 This module installs nothing outside the cache; `make deps` installs the build tools.
 """
 
@@ -35,7 +39,8 @@ HAPROXY_SOURCE_SHA256 = "a133e2d550c5fd9a849b5c7ab17bb945bcdad209ca140d41f45ebf3
 MAKE_OPTIONS = ("TARGET=linux-glibc", "USE_OPENSSL=1", "USE_PCRE2=1", "USE_PCRE2_JIT=1")
 OPENSSL_HEADER = Path("/usr/include/openssl/ssl.h")
 PCRE2_HEADER = Path("/usr/include/pcre2.h")
-BUILD_PACKAGES = "gcc, make, libc6-dev, libssl-dev and libpcre2-dev"
+PATCHES = tuple(sorted((Path(__file__).parent / "haproxy_patches").glob("*.patch")))
+BUILD_PACKAGES = "gcc, make, patch, libc6-dev, libssl-dev and libpcre2-dev"
 LOG_TAIL_LINES = 20
 
 Progress = Callable[[str], None]
@@ -47,9 +52,11 @@ class HaproxyBuildError(RuntimeError):
 
 
 def _home() -> Path:
-    """Per version and build options: a binary built another way is another binary."""
-    flavour = hashlib.sha256(" ".join(MAKE_OPTIONS).encode()).hexdigest()[:8]
-    return cache_dir() / "haproxy" / f"{HAPROXY_VERSION}-{flavour}"
+    """Per version, build options and patches: a binary built another way is another."""
+    flavour = hashlib.sha256(" ".join(MAKE_OPTIONS).encode())
+    for patch in PATCHES:
+        flavour.update(patch.read_bytes())
+    return cache_dir() / "haproxy" / f"{HAPROXY_VERSION}-{flavour.hexdigest()[:8]}"
 
 
 def haproxy_binary() -> Path:
@@ -81,7 +88,7 @@ def require_haproxy() -> Path:
 
 
 def _require_build_tools() -> None:
-    missing = [tool for tool in ("gcc", "make") if shutil.which(tool) is None]
+    missing = [tool for tool in ("gcc", "make", "patch") if shutil.which(tool) is None]
     if not OPENSSL_HEADER.exists():
         missing.append(f"the OpenSSL headers ({OPENSSL_HEADER})")
     if not PCRE2_HEADER.exists():
@@ -128,10 +135,28 @@ def _extract(source: Path, work: Path) -> Path:
     return tree
 
 
+def _patch(tree: Path, *, log: Path, progress: Progress) -> None:
+    """Apply our patches to the unpacked tree, each whole or the build stops."""
+    with open(log, "w") as out:
+        for patch in PATCHES:
+            progress(f"patching: {patch.name}")
+            argv = ["patch", "-p1", "--batch", "--forward", "-i", str(patch)]
+            out.write(f"$ {' '.join(argv)}\n")
+            out.flush()
+            done = subprocess.run(argv, cwd=tree, stdout=out, stderr=subprocess.STDOUT)
+            if done.returncode != 0:
+                tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                raise HaproxyBuildError(
+                    f"the patch {patch} does not apply to HAProxy {HAPROXY_VERSION} "
+                    f"(`patch` exited with {done.returncode}); the end of {log}:\n"
+                    + "\n".join(tail) + "\nThe patch was written for another HAProxy "
+                    "version: bring it up to date with HAPROXY_VERSION, or remove it")
+
+
 def _make(tree: Path, *, log: Path, progress: Progress) -> None:
     """Run HAProxy's own Makefile, every line to the log and to `progress`."""
     argv = ["make", f"-j{os.cpu_count() or 1}", *MAKE_OPTIONS]
-    with open(log, "w") as out:
+    with open(log, "a") as out:
         out.write(f"$ {' '.join(argv)}\n")
         out.flush()
         proc = subprocess.Popen(argv, cwd=tree, stdout=subprocess.PIPE,
@@ -193,6 +218,7 @@ def build_haproxy(*, progress: Progress, download: Download | None = None) -> Pa
             _verify(source)
             progress("unpacking")
             tree = _extract(source, work)
+            _patch(tree, log=home / "build.log", progress=progress)
             started = time.monotonic()
             _make(tree, log=home / "build.log", progress=progress)
             progress(f"compiled in {time.monotonic() - started:.0f}s")
