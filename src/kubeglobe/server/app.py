@@ -206,8 +206,6 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     async def agent_tunnel(ws: WebSocket) -> None:
         await serve_tunnel(tunnels, ws)
 
-    @app.api_route(PROXY_ROUTE, methods=list(PROXY_METHODS), tags=["proxy"],
-                   include_in_schema=True)
     async def cluster_proxy(name: str, path: str, request: Request,
                             identity: Annotated[Identity, Depends(authenticate)],
                             ) -> Response:
@@ -216,6 +214,10 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
         (Served by `ProxyRoute` ahead of FastAPI; this route documents it.)"""
         return await serve(authenticate, proxy.forward, name=name, path=path,
                            request=request, identity=identity)
+
+    for method in PROXY_METHODS:  # one operation per method: OpenAPI ids must be unique
+        app.add_api_route(PROXY_ROUTE, cluster_proxy, methods=[method], tags=["proxy"],
+                          operation_id=f"cluster_proxy_{method.lower()}")
 
     # Upgraded requests (exec, attach, port-forward) bypass ASGI: see server/upgrade.py.
     app.state.streams = StreamProxy(authenticate=authenticate, proxy=proxy, access=access,
