@@ -67,8 +67,8 @@ class Sink:
 
 
 @pytest.fixture
-def haproxy(tmp_path: Path) -> Iterator[int]:
-    """HAProxy with an HTTP/2 frontend forwarding to a sink; yields the frontend's port."""
+def haproxy(tmp_path: Path) -> Iterator[tuple[int, Sink]]:
+    """HAProxy with an HTTP/2 frontend forwarding to a sink: the frontend's port, the sink."""
     sink = Sink()
     port = _free_port()
     config = tmp_path / "haproxy.cfg"
@@ -100,7 +100,7 @@ backend sink
                 assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
                 assert time.monotonic() < deadline, "HAProxy did not listen within 10 s"
                 time.sleep(0.05)
-        yield port
+        yield port, sink
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -150,9 +150,10 @@ class Client:
 
 
 def test_small_data_frames_are_not_acknowledged_one_by_one_and_a_long_body_still_flows(
-    haproxy: int,
+    haproxy: tuple[int, Sink],
 ) -> None:
-    with socket.create_connection(("127.0.0.1", haproxy), timeout=10) as sock:
+    port, sink = haproxy
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         client = Client(sock)
         client.conn.initiate_connection()
         client.flush()
@@ -182,3 +183,7 @@ def test_small_data_frames_are_not_acknowledged_one_by_one_and_a_long_body_still
         # every 64 KiB: a sender never runs short (stock HAProxy: one per frame, 512)
         assert 3 * WINDOW // COALESCED <= len(on_stream) <= 4 * WINDOW // COALESCED + 1
         assert [sid for sid, _ in client.updates if sid == 0] == []
+        deadline = time.monotonic() + 10  # and the body reached the server behind
+        while sink.received < 4 * WINDOW + 2500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.received >= 4 * WINDOW + 2500
