@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import h2.config
@@ -23,6 +24,7 @@ import h2.events
 import pytest
 
 from kubeglobe.local.haproxy_build import require_haproxy
+from kubeglobe.local.health import probe_tcp, wait_until
 
 WINDOW = 1 << 20  # the stream window HAProxy advertises, as the gateway's and agents' do
 COALESCED = 65536  # what our HAProxy acknowledges at once, at most
@@ -88,18 +90,13 @@ frontend h2
 backend sink
     server sink 127.0.0.1:{sink.port}
 """)
-    proc = subprocess.Popen([str(require_haproxy()), "-db", "-f", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = tmp_path / "haproxy.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(require_haproxy()), "-db", "-f", str(config)],
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
-                assert time.monotonic() < deadline, "HAProxy did not listen within 10 s"
-                time.sleep(0.05)
+        wait_until("HAProxy", partial(probe_tcp, "127.0.0.1", port), timeout=10,
+                   alive=lambda: proc.poll() is None, log=str(log), interval=0.05)
         yield port, sink
     finally:
         proc.terminate()
