@@ -15,7 +15,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import GlobalResource, NamespacedResource
+
+from kubeglobe import failures
+from kubeglobe.kube.client import KUBE_ERRORS
 
 log = logging.getLogger("kubeglobe.informer")
 RETRY_SECONDS = 1.0
@@ -35,7 +39,7 @@ class Background:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError):  # the cancel just asked for
                 await self._task
             self._task = None
 
@@ -74,6 +78,8 @@ class Informer:
         await self._task.stop()
 
     async def _run(self) -> None:
+        kind = self._res.__name__
+        failing = 0  # failures since the last good list: the first is logged, all counted
         while True:
             try:
                 listing = self._client.list(self._res, **self._where)
@@ -83,6 +89,10 @@ class Informer:
                 version = listing.resourceVersion
                 self._items = fresh
                 self._changed.set()
+                if failing:
+                    log.info("informer for %s: listed again after %d failure(s)", kind,
+                             failing)
+                    failing = 0
                 async for event, obj in self._client.watch(self._res, resource_version=version,
                                                            **self._where):
                     name = _name(obj)
@@ -91,10 +101,22 @@ class Informer:
                     else:
                         fresh[name] = obj
                     self._changed.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a broken watch: relist after a pause, never stop
-                log.debug("informer for %s: %s; relisting", self._res.__name__, e)
-                self._items = None
-                self._changed.set()
-                await asyncio.sleep(RETRY_SECONDS)
+            except KUBE_ERRORS as e:  # a broken watch or the API away: relist after a pause
+                if isinstance(e, ApiError) and e.status.code == 410:
+                    # Expected now and then: the watch fell behind the API's compaction.
+                    log.info("informer for %s: watch expired (410 Gone); relisting", kind)
+                else:
+                    failing += 1
+                    if failing == 1:  # once per outage, not once a second
+                        log.warning("informer for %s: %s: %s; relisting every %.0f s until "
+                                    "it works", kind, type(e).__name__, e, RETRY_SECONDS)
+                failures.count(component="informer", operation=f"list and watch {kind}",
+                               error=e)
+            except Exception as e:  # broad on purpose: a dead informer would serve a stale
+                failing += 1        # copy for ever; the traceback shows the bug
+                log.exception("informer for %s failed unexpectedly; relisting", kind)
+                failures.count(component="informer", operation=f"list and watch {kind}",
+                               error=e)
+            self._items = None
+            self._changed.set()
+            await asyncio.sleep(RETRY_SECONDS)
