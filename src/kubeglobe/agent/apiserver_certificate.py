@@ -1,8 +1,8 @@
 """The agent's own client certificate for its apiserver, from the cluster's CSR API.
 
-The hub sends a registered cluster's proxied requests to the agent as raw bytes
-(`agent/connections.py`): the agent cannot add a bearer token to bytes it does not
-parse, so it authenticates those connections with a client certificate instead. It
+The agent's own HAProxy serves the gateway's requests for this cluster (reverse HTTP,
+`agent/gateway_link.py`) and adds no bearer token to them, so it authenticates to the
+apiserver with a client certificate instead (kept by `certificate_keeper.py`). It
 asks its own cluster for one: a CertificateSigningRequest for the signer
 `kubernetes.io/kube-apiserver-client`, approved by the agent itself (its
 ServiceAccount may), signed by the cluster's controller-manager. The certificate's
@@ -42,7 +42,9 @@ from lightkube.resources.certificates_v1 import (
     CertificateSigningRequestApproval,
 )
 
+from kubeglobe import failures
 from kubeglobe.keys import belongs, public_der
+from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.rest import load_client_pair
 
 log = logging.getLogger("kubeglobe.agent.certificate")
@@ -94,14 +96,18 @@ def due(found: ClientCertificate | None, now: dt.datetime) -> bool:
         return True
     try:
         return not found.pair_matches() or now >= found.renew_at()
-    except (ValueError, TypeError):  # not a certificate or key at all: replace it
+    except (ValueError, TypeError) as e:  # not a certificate or key at all: replace it
+        failures.caught(log, component="agent-certificate",
+                        operation="reading the stored certificate (replacing it)", error=e)
         return True
 
 
 def expired(found: ClientCertificate, now: dt.datetime) -> bool:
     try:
         return now >= found.certificate.not_valid_after_utc
-    except ValueError:
+    except ValueError as e:  # unreadable: as good as expired
+        failures.caught(log, component="agent-certificate",
+                        operation="reading the certificate's expiry", error=e)
         return True
 
 
@@ -175,7 +181,10 @@ async def obtain(client: AsyncClient, cluster: str) -> ClientCertificate:
     finally:
         try:  # the request has done its work (or failed): leave nothing behind
             await client.delete(CertificateSigningRequest, pending.name)
-        except ApiError as e:
-            if e.status.code != 404:
-                log.info("could not delete request %s: %s", pending.name, e.status.message)
+        except KUBE_ERRORS as e:  # refused or unreachable: keep the error that led here
+            if not (isinstance(e, ApiError) and e.status.code == 404):
+                log.warning("could not delete certificate request %s (delete it by hand): "
+                            "%s: %s", pending.name, type(e).__name__, e)
+                failures.count(component="agent-certificate",
+                               operation="deleting the certificate request", error=e)
     return ClientCertificate(cert_pem=cert, key_pem=pending.key_pem)

@@ -10,14 +10,16 @@ machine httpx itself builds on, frame the messages. Bodies stream both ways.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import h11
 
+from kubeglobe import failures
 from kubeglobe.kube.upgrade import CONNECT_SECONDS, DialError, Endpoint
 
+log = logging.getLogger("kubeglobe.agent.apiserver")
 READ_SIZE = 256 * 1024
 MAX_IDLE = 8
 
@@ -108,10 +110,15 @@ class ApiserverHttp:
                 continue
             try:
                 return await self._exchange(conn, method, target, headers, body)
-            except (ConnectionError, h11.RemoteProtocolError):
+            except (ConnectionError, h11.RemoteProtocolError) as e:
                 conn.close()
                 if body is not None:
                     raise
+                # Expected now and then (the apiserver closes idle keep-alives): INFO,
+                # and counted, so a pool that loses every connection shows in the metric.
+                failures.caught(log, component="apiserver-http",
+                                operation="reusing an idle connection", error=e,
+                                level=logging.INFO)
         return await self._exchange(await self._connect(), method, target, headers, body)
 
     async def _exchange(self, conn: _Connection, method: str, target: str,
@@ -139,13 +146,17 @@ class ApiserverHttp:
                 if isinstance(event, h11.ConnectionClosed):
                     raise ConnectionError("the apiserver closed the connection")
                 # an InformationalResponse (100 Continue): the real answer follows
-        except BaseException:
-            conn.close()
+        except BaseException:  # cleanup only (cancellation too): a half-used connection
+            conn.close()       # is never reused; the error goes on to the caller
             raise
 
     async def aclose(self) -> None:
         for conn in self._idle:
             conn.close()
-            with contextlib.suppress(Exception):
+            try:
                 await conn.writer.wait_closed()
+            except OSError as e:  # a socket or TLS error while closing: nothing to undo
+                failures.caught(log, component="apiserver-http",
+                                operation="closing an idle connection", error=e,
+                                level=logging.INFO)
         self._idle.clear()
