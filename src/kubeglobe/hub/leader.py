@@ -22,6 +22,8 @@ from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
+from kubeglobe import failures
+from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.microtime import micro_now
 
 Identity = NewType("Identity", str)
@@ -104,8 +106,9 @@ class LeaderElector:
     async def _attempt(self) -> bool:
         try:
             return await self._try_once()
-        except (ApiError, OSError, Exception) as e:  # an unreachable hub is not a crash
-            log.warning("leader election: %s", e)
+        except KUBE_ERRORS as e:  # the hub refusing or unreachable: not renewed this round
+            failures.caught(log, component="leader-election", operation="renewing the lease",
+                            error=e)
             return False
 
     async def run(self, *, on_leading: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -132,4 +135,12 @@ class LeaderElector:
         finally:
             self.is_leader = False
             work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
+            (outcome,) = await asyncio.gather(work, return_exceptions=True)
+            # The work ending on its own (not cancelled here) ends the leadership too: say
+            # why, since the caller then exits.
+            if isinstance(outcome, Exception):
+                log.error("leader election: the work under %s/%s failed; stepping down",
+                          s.namespace, s.name, exc_info=outcome)
+            elif outcome is None:
+                log.warning("leader election: the work under %s/%s ended; stepping down",
+                            s.namespace, s.name)

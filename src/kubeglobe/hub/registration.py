@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 from typing import Any
 
@@ -23,10 +24,12 @@ from lightkube.resources.core_v1 import Secret
 from kubeglobe.api.cluster import CLUSTER_KIND
 from kubeglobe.api.meta import API_VERSION, CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.hub.onboarding import OnboardingError, check_name
+from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.microtime import format_time, parse_time
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.kube.secrets import secret_text
 
+log = logging.getLogger("kubeglobe.registration")
 BOOTSTRAP_TYPE = "kubeglobe.io/bootstrap-token"
 CREDENTIAL_TYPE = "kubeglobe.io/agent-credential"
 BOOTSTRAP_TTL = dt.timedelta(hours=24)
@@ -101,8 +104,12 @@ async def create_registered_cluster(*, hub: AsyncClient, name: str,
         raise
     try:
         token = await issue_bootstrap_token(hub=hub, cluster=name)
-    except Exception:
-        await hub.delete(ClusterCR, name)
+    except Exception:  # whatever failed, undo the half-made cluster; the error goes on
+        try:
+            await hub.delete(ClusterCR, name)
+        except KUBE_ERRORS as e:
+            log.warning("registering cluster %s failed and so did removing it again "
+                        "(delete it by hand): %s: %s", name, type(e).__name__, e)
         raise
     return created, token
 

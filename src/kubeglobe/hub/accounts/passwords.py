@@ -9,11 +9,15 @@ them in a worker thread.
 from __future__ import annotations
 
 import base64
+import logging
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from kubeglobe import failures
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+
+log = logging.getLogger("kubeglobe.accounts")
 
 PASSWORD_SECRET_TYPE = "kubeglobe.io/password"
 MIN_LENGTH = 10
@@ -46,7 +50,12 @@ def verify_password(password: str, stored_hash: str | None) -> bool:
     """True if `password` matches; False for a wrong password or no hash at all."""
     try:
         return _HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
-    except (VerificationError, InvalidHashError):
+    except VerificationError:  # the wrong password: an answer, not a failure
+        return False
+    except InvalidHashError as e:  # a stored hash that is not argon2: nobody can sign in
+        log.warning("a stored password hash is unreadable (%s); set that user's password "
+                    "again", e)
+        failures.count(component="accounts", operation="verify password", error=e)
         return False
 
 

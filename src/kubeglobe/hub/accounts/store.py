@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
+from kubeglobe import failures
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import GroupSpec, UserSpec, UserStatus
 from kubeglobe.hub.accounts.lockout import after_failure, after_success, locked_until, unlocked
@@ -47,6 +49,7 @@ from kubeglobe.kube.microtime import format_time
 from kubeglobe.kube.resources import GroupCR, UserCR
 from kubeglobe.kube.secrets import secret_text
 
+log = logging.getLogger("kubeglobe.accounts")
 SESSION_HOURS = 12
 _CONFLICT_RETRIES = 5
 BAD_LOGIN = "wrong user name or password"
@@ -87,8 +90,11 @@ def user_record(obj: Any) -> UserRecord:
     raw_status = obj.get("status") or {}
     try:
         status = UserStatus.model_validate(raw_status)
-    except ValidationError:
-        status = UserStatus()  # hand-edited bookkeeping: start it afresh
+    except ValidationError as e:  # hand-edited bookkeeping: start it afresh
+        log.warning("user %s: unreadable status, sign-in bookkeeping starts afresh: %s",
+                    meta.get("name"), e)
+        failures.count(component="accounts", operation="read user status", error=e)
+        status = UserStatus()
     return UserRecord(name=meta["name"], spec=UserSpec.model_validate(obj.get("spec") or {}),
                       status=status, uid=meta.get("uid", ""),
                       resource_version=meta.get("resourceVersion", ""),
@@ -153,8 +159,8 @@ class Accounts:
         if password is not None:
             try:
                 await self._write_password(created, password)
-            except BaseException:
-                await self.hub.delete(UserCR, name)
+            except BaseException:  # cleanup only: no User without its password is left
+                await self.hub.delete(UserCR, name)  # behind; the error goes on
                 raise
         return created
 
@@ -313,7 +319,10 @@ class Accounts:
         async for g in self.hub.list(GroupCR):
             try:
                 spec = GroupSpec.model_validate(g.get("spec") or {})
-            except ValidationError:
+            except ValidationError as e:  # one bad Group must not stop sign-ins
+                log.warning("group %s is invalid and grants nothing: %s",
+                            g["metadata"]["name"], e)
+                failures.count(component="accounts", operation="read group", error=e)
                 continue
             if user in spec.members:
                 names.append(g["metadata"]["name"])

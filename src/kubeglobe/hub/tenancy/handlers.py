@@ -14,17 +14,22 @@ import logging
 import time
 from typing import Any
 
+import httpx
 import kopf
 
+from kubeglobe import failures
 from kubeglobe.api.cluster import CLUSTER_PLURAL
 from kubeglobe.api.meta import GROUP, VERSION
 from kubeglobe.hub.tenancy.propagation import CleanupBlocked, TenancyPropagator
 from kubeglobe.hub.tenancy.workloads import forced
+from kubeglobe.kube.client import KUBE_ERRORS
 
 PROPAGATION_SECONDS = 5.0
 CLEANUP_RETRY_SECONDS = 10
 TENANCY_PLURALS = ("projects", "projectnamespaces", "platformrolebindings")
 log = logging.getLogger("kubeglobe.tenancy")
+# What a pass raises when the hub (lightkube) or the cluster (httpx) is away for a moment.
+_PASS_ERRORS: tuple[type[Exception], ...] = (*KUBE_ERRORS, httpx.HTTPError, TimeoutError)
 
 
 class Wakeups:
@@ -65,9 +70,17 @@ def register_tenancy_handlers(registry: kopf.OperatorRegistry,
                     if applied:
                         log.info("cluster %s: tenancy pass applied %d object(s) in %.2fs",
                                  name, applied, time.monotonic() - started)
-                except Exception as e:  # one bad pass must not end the loop
-                    log.warning("cluster %s: tenancy pass failed: %s", name, e)
-                with contextlib.suppress(TimeoutError):
+                except _PASS_ERRORS as e:  # the hub or the cluster away: the next pass retries
+                    log.warning("cluster %s: tenancy pass failed: %s: %s", name,
+                                type(e).__name__, e)
+                    failures.count(component="tenancy", operation="propagation pass",
+                                   error=e)
+                except Exception as e:  # broad on purpose: a bug in one pass must not end
+                    # the cluster's only propagation loop; the traceback shows the bug
+                    log.exception("cluster %s: tenancy pass failed unexpectedly", name)
+                    failures.count(component="tenancy", operation="propagation pass",
+                                   error=e)
+                with contextlib.suppress(TimeoutError):  # the wait's end, not a failure
                     await asyncio.wait_for(wake.wait(), PROPAGATION_SECONDS)
         finally:
             wakeups.unregister(wake)
