@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import httpx
+
 from kubeglobe.local import network
 from kubeglobe.local.apiserver import apiserver_components, endpoint_url
 from kubeglobe.local.binaries import K8sBinaries, build_binaries
@@ -360,8 +362,8 @@ def _get_json(plan: EnvironmentPlan, cluster: ClusterPlan, path: str) -> dict[st
     try:
         with http_client(ca=pki.ca.cert, client=pki.pair("admin")) as http:
             r = http.get(endpoint_url(plan, cluster) + path)
-    except Exception as e:  # a probe: any failure is an answer, not a crash
-        return f"unreachable: {e}"
+    except (httpx.HTTPError, OSError) as e:  # a probe: unreachable is an answer, not a crash
+        return f"unreachable: {type(e).__name__}: {e}"
     if r.status_code != 200:
         return f"HTTP {r.status_code}"
     body: dict[str, object] = r.json()

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import httpx
+
 from kubeglobe.local import network
 from kubeglobe.local.apiserver import apiserver_components
 from kubeglobe.local.binaries import BinariesError, K8sBinaries
@@ -106,7 +108,10 @@ def smoke_test(binaries: K8sBinaries, *, progress: Callable[[str], None]) -> Non
                     "the built kube-apiserver died under CRD OpenAPI traffic (is the reflect2 "
                     f"fix applied?); see {parts[-1].log}"
                 )
-        except Exception as e:
+        # What starting, probing and the CRD traffic raise: a daemon that exits or never
+        # gets healthy (RuntimeError: BinariesError, NotHealthy, NetworkError are ones),
+        # files and sockets (OSError), PKI (ValueError), HTTP. A bug goes up as it is.
+        except (RuntimeError, OSError, ValueError, httpx.HTTPError) as e:
             logs = "\n".join(Path(p.log).read_text()[-2000:] for p in parts if Path(p.log).exists())
             raise BinariesError(f"smoke test of the built binaries failed: {e}\n{logs}") from e
         finally:
