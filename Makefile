@@ -6,14 +6,15 @@ BIN := $(VENV)/bin
 KG := $(BIN)/kubeglobe
 export KUBEGLOBE_CACHE ?= $(HOME)/.cache/kubeglobe
 
-.PHONY: up test down deps venv k8s lint unit integration status clean
+.PHONY: up test down deps venv k8s lint unit component integration status clean
 
 ## up: start the all-in-one local platform (HA global + 2 workload clusters)
 up: deps venv k8s
 	$(KG) local up
 
-## test: lint, type-check, unit tests, then integration tests against real clusters
-test: deps venv k8s lint unit integration
+## test: lint, type-check, unit tests, component tests (our built binaries, no
+## environment), then integration tests against real clusters
+test: deps venv k8s lint unit component integration
 
 ## down: stop the local platform (keeps its state; `make clean` also deletes it)
 down: venv
@@ -40,6 +41,10 @@ lint: venv
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
+
+# the project's built binaries (HAProxy from `kubeglobe local build`), no environment
+component: venv k8s
+	$(BIN)/pytest -q tests/component
 
 integration: venv k8s
 	$(BIN)/pytest -q tests/integration

@@ -23,7 +23,6 @@ import h2.connection
 import h2.events
 import pytest
 
-from kubeglobe.local.haproxy_build import require_haproxy
 from kubeglobe.local.health import probe_tcp, wait_until
 
 WINDOW = 1 << 20  # the stream window HAProxy advertises, as the gateway's and agents' do
@@ -69,7 +68,7 @@ class Sink:
 
 
 @pytest.fixture
-def haproxy(tmp_path: Path) -> Iterator[tuple[int, Sink]]:
+def haproxy(tmp_path: Path, haproxy_bin: Path) -> Iterator[tuple[int, Sink]]:
     """HAProxy with an HTTP/2 frontend forwarding to a sink: the frontend's port, the sink."""
     sink = Sink()
     port = _free_port()
@@ -92,7 +91,7 @@ backend sink
 """)
     log = tmp_path / "haproxy.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(require_haproxy()), "-db", "-f", str(config)],
+        proc = subprocess.Popen([str(haproxy_bin), "-db", "-f", str(config)],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_until("HAProxy", partial(probe_tcp, "127.0.0.1", port), timeout=10,
