@@ -1,8 +1,8 @@
 """One real local environment per test session, in its own state directory and slot.
 
 The environment is started once (`environment.up`, which resumes a crashed one) and
-torn down with `down --purge` at the end, so a session leaves no process or mount.
-Tests marked `runs_last` (the teardown checks) run after every other test.
+torn down at the end: `down`, then a check that it left no process, mount, network
+namespace, pod log or route behind (a failure there fails the session), then `--purge`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ import pytest
 import yaml
 
 from kubeglobe.gateway.runtime import command, parse_map
-from kubeglobe.local import environment
+from kubeglobe.local import environment, network
 from kubeglobe.local.binaries import build_binaries
 from kubeglobe.local.loadbalancer import gateway_files
-from kubeglobe.local.node import NodePaths
+from kubeglobe.local.mounts import mounts_below
+from kubeglobe.local.node import POD_LOGS, NodePaths
 from kubeglobe.local.platform import admin_token_file, api_url
-from kubeglobe.local.process import descendants, list_processes, shims_of
+from kubeglobe.local.process import descendants, is_running, list_processes, shims_of
+from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
 STATE_DIR = Path(os.environ.get("KUBEGLOBE_TEST_STATE_DIR", "/tmp/kubeglobe-it"))
@@ -80,14 +82,6 @@ def agent_haproxy_pid(env: Env) -> int:
     return _in_agent_pod(env, "kubeglobe-gateway-link")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "runs_last: run after every other integration test")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
-
-
 @dataclass
 class Env:
     plan: EnvironmentPlan
@@ -119,7 +113,34 @@ def env() -> Iterator[Env]:
     plan = environment.up(state_dir=STATE_DIR, workload_clusters=2, report=_log)
     binaries = build_binaries(progress=_log)
     yield Env(plan=plan, kubectl_bin=binaries.path("kubectl"))
-    environment.down(state_dir=STATE_DIR, purge=True, report=_log)
+    try:
+        down_leaves_nothing(plan)
+    finally:
+        environment.down(state_dir=STATE_DIR, purge=True, report=_log)
+
+
+def down_leaves_nothing(plan: EnvironmentPlan) -> None:
+    """`down` stops every process the environment started and undoes every mount,
+    network namespace, pod log directory and route it made."""
+    state = load_state(STATE_DIR)
+    assert state is not None
+    records = list(state.processes.values())
+    uids = {p.name for n in plan.nodes()
+            for p in (NodePaths(plan, n).kubelet_root / "pods").iterdir()}
+    assert uids, "the session ran pods; their kubelet directories must exist"
+    environment.down(state_dir=STATE_DIR, report=_log)
+    # By PID and start time: a long session wraps the PID counter (32768 here), so a
+    # record of a process that ended earlier may share its PID with an unrelated one.
+    assert [(r.pid, r.argv[0]) for r in records if is_running(r)] == []
+    marker = str(STATE_DIR.resolve())
+    assert [p.cmdline for p in list_processes() if marker in p.cmdline] == []
+    assert mounts_below(STATE_DIR) == []
+    assert [d for d in POD_LOGS.iterdir() if d.name.rsplit("_", 1)[-1] in uids] == []
+    for node in plan.nodes():
+        assert not network.netns_exists(node.netns)
+    assert not network.bridge_in_use(plan.bridge)
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert plan.node_subnet.rsplit(".", 1)[0] not in routes
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The agent's client certificate: its request, when it is renewed, what a refusal says,
-and when the agent offers raw connections (an in-memory store, an issuer that signs with
-a throwaway CA: no cluster)."""
+and when the agent's HAProxy may serve the apiserver with it (an in-memory store, an
+issuer that signs with a throwaway CA: no cluster)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import base64
 import datetime as dt
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from kubeglobe.agent.apiserver_certificate import (
     new_request,
     renew_at,
 )
-from kubeglobe.agent.connections import DirectAccess
+from kubeglobe.agent.certificate_keeper import CertificateKeeper
 from kubeglobe.kube.upgrade import Endpoint
 from kubeglobe.local.pki import CertPair, ensure_ca
 
@@ -102,7 +103,17 @@ class MemoryStore:
         self.found, self.saves = found, self.saves + 1
 
 
-def test_the_agent_offers_raw_connections_once_it_holds_a_certificate(tmp_path: Path) -> None:
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (bounded: 5 s) until `condition` holds."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not come true within 5 s")
+
+
+def test_the_agents_haproxy_gets_the_apiserver_once_there_is_a_certificate(
+        tmp_path: Path) -> None:
     ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
                    common_name="cluster-ca")
     ca_pem = ca.pair.cert.read_bytes()
@@ -120,22 +131,23 @@ def test_the_agent_offers_raw_connections_once_it_holds_a_certificate(tmp_path: 
         store = MemoryStore()
         apiserver = Endpoint(host="10.0.0.1", port=443, ssl=ssl.create_default_context(),
                              credentials={"Authorization": "Bearer sa"})
-        direct = DirectAccess(issue=issue, store=store, apiserver=apiserver, ca_pem=ca_pem,
-                              clock=lambda: now[0], sleep=lambda _: asyncio.sleep(0.01))
-        assert direct.features() == []
-        keeper = asyncio.create_task(direct.keep())
-        await asyncio.wait_for(direct.ready.wait(), 5)
-        # Issued, kept in the store, offered; connections carry no bearer token.
-        assert (len(asked), store.saves, direct.features()) == (1, 1, ["connect"])
-        assert direct.changed.is_set() and direct.endpoint is not None
-        assert direct.endpoint.credentials == {} and direct.endpoint.host == "10.0.0.1"
-        # Renewal keeps failing until the certificate expires: the offer is withdrawn.
-        direct.changed.clear()
+        keeper = CertificateKeeper(issue=issue, store=store, apiserver=apiserver,
+                                   ca_pem=ca_pem, clock=lambda: now[0],
+                                   sleep=lambda _: asyncio.sleep(0.01))
+        assert keeper.for_gateway_link() is None
+        task = asyncio.create_task(keeper.keep())
+        await until(lambda: keeper.for_gateway_link() is not None)
+        # Issued, kept in the store, handed to the agent's HAProxy with the cluster's CA.
+        link = keeper.for_gateway_link()
+        assert link is not None and (len(asked), store.saves) == (1, 1)
+        assert (link.host, link.port, link.ca_pem) == ("10.0.0.1", 443, ca_pem)
+        assert link.certificate == store.found
+        # Renewal keeps failing until the certificate expires: the HAProxy loses it.
         failing[0] = True
         now[0] = START + dt.timedelta(days=31)
-        await asyncio.wait_for(direct.changed.wait(), 5)
-        assert direct.features() == [] and len(asked) >= 2
-        keeper.cancel()
+        await until(lambda: keeper.for_gateway_link() is None)
+        assert len(asked) >= 2
+        task.cancel()
 
     asyncio.run(scenario())
 
@@ -143,32 +155,35 @@ def test_the_agent_offers_raw_connections_once_it_holds_a_certificate(tmp_path: 
 def test_a_stored_certificate_is_used_without_asking_the_cluster(tmp_path: Path) -> None:
     ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
                    common_name="cluster-ca")
+    stored = signed(new_request("w").key_pem, days=30)
 
     async def never() -> ClientCertificate:
         raise AssertionError("a valid stored certificate needs no request")
 
-    async def scenario() -> list[str]:
-        store = MemoryStore(signed(new_request("w").key_pem, days=30))
+    async def scenario() -> ClientCertificate | None:
+        store = MemoryStore(stored)
         apiserver = Endpoint(host="h", port=1, ssl=ssl.create_default_context())
-        direct = DirectAccess(issue=never, store=store, ca_pem=ca.pair.cert.read_bytes(),
-                              apiserver=apiserver, clock=lambda: START + dt.timedelta(days=1))
-        keeper = asyncio.create_task(direct.keep())
-        await asyncio.wait_for(direct.ready.wait(), 5)
-        keeper.cancel()
-        return direct.features()
+        keeper = CertificateKeeper(issue=never, store=store, ca_pem=ca.pair.cert.read_bytes(),
+                                   apiserver=apiserver,
+                                   clock=lambda: START + dt.timedelta(days=1))
+        task = asyncio.create_task(keeper.keep())
+        await until(lambda: keeper.certificate is not None)
+        task.cancel()
+        return keeper.certificate
 
-    assert asyncio.run(scenario()) == ["connect"]
+    assert asyncio.run(scenario()) == stored
 
 
-def test_an_apiserver_url_with_a_path_gets_no_raw_connections() -> None:
-    async def scenario() -> list[str]:
-        direct = DirectAccess(issue=lambda: never_called(), store=MemoryStore(), ca_pem=b"x",
-                              apiserver=Endpoint(host="h", port=1, base_path="/k8s",
-                                                 ssl=ssl.create_default_context()))
-        await asyncio.wait_for(direct.keep(), 5)  # returns at once: nothing to keep
-        return direct.features()
+def test_an_apiserver_url_with_a_path_gets_no_certificate_for_the_agents_haproxy() -> None:
+    async def scenario() -> object:
+        keeper = CertificateKeeper(issue=lambda: never_called(), store=MemoryStore(),
+                                   ca_pem=b"x",
+                                   apiserver=Endpoint(host="h", port=1, base_path="/k8s",
+                                                      ssl=ssl.create_default_context()))
+        await asyncio.wait_for(keeper.keep(), 5)  # returns at once: nothing to keep
+        return keeper.for_gateway_link()
 
-    assert asyncio.run(scenario()) == []
+    assert asyncio.run(scenario()) is None
 
 
 async def never_called() -> ClientCertificate:

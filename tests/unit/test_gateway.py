@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from kubeglobe.gateway.backends import Unservable, cluster_backend, render, tunnel_backend
-from kubeglobe.gateway.frontend import GatewayFiles
+from kubeglobe.gateway.backends import Unservable, cluster_backend, render
 from kubeglobe.gateway.identities import (
     LEASE_SECONDS,
     MAX_GROUPS,
@@ -21,20 +17,16 @@ from kubeglobe.gateway.identities import (
     identity_map,
     lease_end,
 )
-from kubeglobe.gateway.reverse import AgentPort, render_reverse, reverse_backend
-from kubeglobe.gateway.runtime import parse_map
-from kubeglobe.gateway.sockets import (
-    UNIX_PATH_MAX,
-    cluster_socket,
-    replica_directories,
-    replica_directory,
+from kubeglobe.gateway.reverse import (
+    AgentPort,
+    ServersPort,
+    render_reverse,
+    reverse_backend,
+    routes,
 )
+from kubeglobe.gateway.runtime import parse_map
 from kubeglobe.hub.tokens import TokenRecord
 from kubeglobe.kube.rest import Credentials
-from kubeglobe.local.haproxy_build import require_haproxy
-from kubeglobe.local.loadbalancer import render_haproxy_config
-from kubeglobe.local.pki import CertPair, ensure_ca
-from kubeglobe.local.topology import EnvironmentPlan, plan_environment
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
@@ -129,81 +121,24 @@ def test_runtime_map_listings_parse() -> None:
     assert parse_map(listing) == {"abc": "0|alice|g1", "def": "12|bob"}
 
 
-def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path) -> None:
-    env = plan_environment(state_dir=tmp_path, slot=1, workload_clusters=0)
-    with tempfile.TemporaryDirectory(prefix="gw", dir="/tmp") as short:  # socket paths fit
-        check_whole_configuration(tmp_path, env, GatewayFiles(Path(short)))
+def test_a_registered_cluster_is_in_the_map_only_while_its_agent_is_attached() -> None:
+    imported = {"workload-1": "kg-cluster-workload-1"}
+    reverse = {"kg-reverse-workload-2", "kg-reverse-workload-3"}
+    assert routes(imported, reverse, attached_now=set()) == imported
+    assert routes(imported, reverse, attached_now={"kg-reverse-workload-2"}) == {
+        **imported, "workload-2": "kg-reverse-workload-2"}
+    # connections HAProxy reports for a backend that is not rendered (any more) count not
+    assert routes(imported, reverse, attached_now={"kg-reverse-gone"}) == imported
 
 
-def check_whole_configuration(tmp_path: Path, env: EnvironmentPlan, files: GatewayFiles) -> None:
-    files.certs.mkdir(parents=True)
-    ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
-                   common_name="t")
-    pem = tmp_path / "serving.pem"
-    pem.write_bytes(ca.pair.cert.read_bytes() + ca.pair.key.read_bytes())
-    main = tmp_path / "haproxy.cfg"
-    main.write_text(render_haproxy_config(env=env, cluster=env.clusters[0],
-                                          ca_file=str(pem), gateway=files, serving_pem=pem))
-    sockets = {i: (cluster_socket(files.cluster_sockets(i), "workload-2"), files.server_socket(i))
-               for i in (0, 1)}
-    out = render([cluster_backend("workload-1", creds(ca=pem.read_bytes(),
-                                                      cert=pem.read_bytes(), key=b""))],
-                 files.certs, [tunnel_backend("workload-2", sockets)])
-    for path, content in out.files.items():
-        path.write_bytes(content)
-    agents = AgentPort(bind="127.0.0.1:20017", serving_pem=pem, agents_ca=ca.pair.cert)
+def test_the_api_servers_reach_attached_agents_only_with_a_servers_certificate() -> None:
+    port = AgentPort(bind="10.0.0.1:17", serving_pem=Path("/gw/s.pem"),
+                     agents_ca=Path("/pki/agents-ca.crt"))
+    servers = ServersPort(bind="10.0.0.1:18", serving_pem=Path("/gw/s.pem"),
+                          servers_ca=Path("/pki/servers-ca.crt"))
     reverse = reverse_backend("workload-2", "0f5c8a3e-1b2d-4c6e-9a7b-3d2e1f0a9b8c")
     assert reverse is not None
-    agent_side = render_reverse(agents, [reverse], files.agents_socket())
-    files.backends.write_text(out.config + "\n" + agent_side)
-    for m in (files.identities, files.clusters):
-        m.write_text("")
-    done = subprocess.run([str(require_haproxy()), "-c", "-f", str(main),
-                           "-f", str(files.backends)], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-
-
-def test_a_registered_cluster_goes_to_the_replicas_sockets_or_else_as_it_came() -> None:
-    files = GatewayFiles(Path("/gw"))
-    out = render([], files.certs, [tunnel_backend("workload-2", {
-        i: (cluster_socket(files.cluster_sockets(i), "workload-2"), files.server_socket(i))
-        for i in (0, 1)})])
-    assert out.clusters == {"workload-2": "kg-tunnel-workload-2"}
-    lines = out.config.splitlines()
-    assert "    server tunnel-1 unix@/gw/servers/server-1.d/workload-2.sock check inter 1s " \
-           "fall 1 rise 1 pool-purge-delay 30s" in lines
-    assert "    server platform-0 unix@/gw/servers/server-0.sock backup" in lines
-    assert "    acl kg_tunnel srv_is_up(kg-tunnel-workload-2/tunnel-0)" in lines
-    # Every rewrite waits for a live tunnel socket: the backups get the request as it
-    # came, but for the caller's impersonation headers, which are dropped on every path
-    # (a request reaching a tunnel socket unrewritten in a race cannot carry them).
-    rewrites = [line for line in lines if "http-request" in line and "impersonate-" not in line]
-    assert rewrites and all(" if kg_tunnel" in line for line in rewrites)
-    assert "    http-request del-header Authorization if kg_tunnel" in lines
-    assert "    http-request del-header (?i)^impersonate- -m reg" in lines
-    assert out.files == {}  # no credential: the agent's certificate authenticates
-    # HAProxy's own errors are Kubernetes Status objects naming the cluster.
-    error = next(line for line in lines if "http-error status 502" in line)
-    status = json.loads(error.split("string '", 1)[1].rstrip("'"))
-    assert (status["kind"], status["code"], status["reason"]) == ("Status", 502, "InternalError")
-    assert "cluster workload-2 did not answer through its agent" in status["message"]
-
-
-def test_a_registered_cluster_without_usable_sockets_says_why() -> None:
-    with pytest.raises(Unservable, match="no API server replica"):
-        tunnel_backend("w", {})
-    with pytest.raises(Unservable, match="too long"):
-        tunnel_backend("w", {0: (None, Path("/gw/servers/server-0.sock"))})
-
-
-def test_replicas_and_gateway_agree_on_socket_names(tmp_path: Path) -> None:
-    servers = tmp_path / "servers"
-    for i in (1, 0):
-        replica_directory(servers, i).mkdir(parents=True)
-    (servers / "server-0.sock").touch()
-    (servers / "server-x.d").mkdir()
-    assert replica_directories(servers) == {0: servers / "server-0.d",
-                                            1: servers / "server-1.d"}
-    assert replica_directories(tmp_path / "absent") == {}
-    assert cluster_socket(servers / "server-0.d", "w") == servers / "server-0.d" / "w.sock"
-    assert cluster_socket(servers, "x" * UNIX_PATH_MAX) is None
+    lines = render_reverse(port, [reverse], servers).splitlines()
+    assert ("    bind 10.0.0.1:18 ssl crt /gw/s.pem ca-file /pki/servers-ca.crt verify required "
+            "alpn http/1.1") in lines
+    assert not [line for line in lines if "unix@" in line]  # TCP only: any host will do

@@ -4,7 +4,6 @@ the agent's HAProxy configuration."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeglobe.agent.apiserver_certificate import ClientCertificate, new_request
 from kubeglobe.agent.gateway_link import Apiserver, GatewayGrant, link_files, render_config
-from kubeglobe.gateway.frontend import GatewayFiles, fast_path_rules
 from kubeglobe.gateway.reverse import (
     AgentPort,
+    ServersPort,
     attached,
     render_reverse,
     reverse_backend,
-    routes,
 )
 from kubeglobe.hub.agent_certificates import (
     AgentsCA,
@@ -29,8 +27,7 @@ from kubeglobe.hub.agent_certificates import (
     load_agents_ca,
     sign_agent_request,
 )
-from kubeglobe.local.haproxy_build import require_haproxy
-from kubeglobe.local.pki import CertPair, ensure_ca, ensure_cert
+from kubeglobe.local.pki import CertPair, ensure_ca
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 UID = "0f5c8a3e-1b2d-4c6e-9a7b-3d2e1f0a9b8c"
@@ -87,12 +84,14 @@ def test_an_agents_ca_whose_key_is_not_its_own_is_refused(tmp_path: Path) -> Non
 
 PORT = AgentPort(bind="10.0.0.1:9443", serving_pem=Path("/gw/serving.pem"),
                  agents_ca=Path("/pki/agents-ca.crt"))
+SERVERS = ServersPort(bind="10.0.0.1:9444", serving_pem=Path("/gw/serving.pem"),
+                      servers_ca=Path("/pki/servers-ca.crt"))
 
 
 def test_the_gateway_attaches_agents_by_their_clusters_uid_and_refuses_the_rest() -> None:
     b = reverse_backend("workload-2", UID)
     assert b is not None
-    lines = render_reverse(PORT, [b], Path("/gw/servers/agents.sock")).splitlines()
+    lines = render_reverse(PORT, [b], SERVERS).splitlines()
     assert ("    bind 10.0.0.1:9443 ssl crt /gw/serving.pem ca-file /pki/agents-ca.crt "
             "verify required alpn h2") in lines
     assert (f"    tcp-request session attach-srv kg-reverse-workload-2/agent "
@@ -103,7 +102,8 @@ def test_the_gateway_attaches_agents_by_their_clusters_uid_and_refuses_the_rest(
     assert "    acl kg_from_servers fe_name kg-servers-to-agents" in lines
     assert "    http-request del-header (?i)^impersonate- -m reg if !kg_from_servers" in lines
     assert "    http-request del-header Authorization if !kg_from_servers" in lines
-    assert "    bind unix@/gw/servers/agents.sock mode 600" in lines
+    assert ("    bind 10.0.0.1:9444 ssl crt /gw/serving.pem ca-file /pki/servers-ca.crt "
+            "verify required alpn http/1.1") in lines
     # an upgrade's method crosses HTTP/2 beside it; a caller's own copy never does
     assert lines.index("    http-request del-header X-KubeGlobe-Method") < lines.index(
         "    http-request set-header X-KubeGlobe-Method %[method] if { req.hdr(upgrade) -m found }")
@@ -112,7 +112,7 @@ def test_the_gateway_attaches_agents_by_their_clusters_uid_and_refuses_the_rest(
     detached = [line for line in lines if "http-error status 503" in line]
     assert detached and detached[0].endswith(" hdr X-KubeGlobe-Agent-Detached yes")
     assert "    http-reuse always" in lines  # HTTP/2: requests share the agent's connections
-    none = render_reverse(PORT, [], Path("/gw/servers/agents.sock")).splitlines()
+    none = render_reverse(PORT, [], SERVERS).splitlines()
     assert "    tcp-request session reject" in none
 
 
@@ -128,27 +128,8 @@ def test_attached_agents_are_read_from_haproxys_connection_table() -> None:
         "kg-reverse-a/agent 3/1 - 0 - 5000 0 1 1 0 2 -1 2 1 1\n"   # idle
         "kg-reverse-b/agent 4/1 - 0 - 5000 1 1 1 0 0 -1 0 0 0\n"   # busy
         "kg-reverse-c/agent 5/1 - 0 - 5000 0 0 0 0 0 -1 0 0 0\n"   # none
-        "kg-tunnel-a/tunnel-0 6/1 /s.sock 0 - 30000 0 1 1 0 1 -1 1 1 0\n")
+        "kg-cluster-a/apiserver 6/1 10.0.0.9 443 - 30000 0 1 1 0 1 -1 1 1 0\n")
     assert attached(listing) == {"kg-reverse-a", "kg-reverse-b"}
-
-
-def test_a_cluster_takes_its_reverse_backend_only_while_its_agent_is_attached() -> None:
-    rendered = {"w1": "kg-cluster-w1", "w2": "kg-tunnel-w2", "w3": "kg-tunnel-w3"}
-    reverse = {"kg-reverse-w2", "kg-reverse-w3"}
-    assert routes(rendered, reverse, {"kg-reverse-w2"}) == {
-        "w1": "kg-cluster-w1", "w2": "kg-reverse-w2", "w3": "kg-tunnel-w3"}
-    assert routes(rendered, reverse, set()) == rendered
-    assert routes(rendered, set(), {"kg-reverse-w2"}) == rendered  # not rendered: not used
-
-
-def test_of_registered_clusters_upgrades_only_port_forward_goes_straight_to_the_agent() -> None:
-    """exec and attach go to the servers, which end them with a message if the agent
-    goes away; port-forward goes down the agent's connections while it is attached."""
-    rules = fast_path_rules(GatewayFiles(Path("/gw")))
-    assert "acl kg_registered var(txn.kg_backend) -m beg kg-tunnel- kg-reverse-" in rules
-    assert "acl kg_portforward path_end /portforward" in rules
-    assert ("use_backend %[var(txn.kg_backend)] if kg_fast !kg_registered || kg_fast "
-            "!kg_upgrade || kg_fast kg_reverse kg_portforward") in rules
 
 
 def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserver(
@@ -172,21 +153,3 @@ def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserve
     assert files[tmp_path / "gateway-client.pem"] == b"CERT\nKEY\n"
     assert files[tmp_path / "apiserver-ca.pem"] == b"CA"
     assert b"server gateway 10.0.0.1:1 ssl" in files[tmp_path / "haproxy.cfg"]
-
-
-def test_haproxy_accepts_the_agents_configuration(tmp_path: Path) -> None:
-    ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
-                   common_name="t")
-    pair = CertPair(cert=tmp_path / "c.crt", key=tmp_path / "c.key")
-    ensure_cert(issuer=ca, pair=pair, common_name="kubeglobe-agent", client=True)
-    cert = ClientCertificate(cert_pem=pair.cert.read_bytes(), key_pem=pair.key.read_bytes())
-    api = Apiserver(host="10.96.1.1", port=443, ca_pem=ca.pair.cert.read_bytes(),
-                    certificate=cert)
-    files = link_files(directory=tmp_path, cluster="w2", grant=GatewayGrant(
-        certificate=cert, address="10.250.0.1:20017", ca_pem=ca.pair.cert.read_bytes()),
-        apiserver=api)
-    for path, content in files.items():
-        path.write_bytes(content)
-    done = subprocess.run([str(require_haproxy()), "-c", "-f", str(tmp_path / "haproxy.cfg")],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -28,19 +27,26 @@ from websockets.asyncio.client import ClientConnection
 from kubeglobe import __version__
 from kubeglobe.agent.apiserver_certificate import obtain
 from kubeglobe.agent.apiserver_http import ApiserverHttp
-from kubeglobe.agent.connections import CertificateStore, DirectAccess
+from kubeglobe.agent.certificate_keeper import CertificateKeeper, CertificateStore
 from kubeglobe.agent.forwarder import Forwarder
-from kubeglobe.agent.gateway_link import GatewayGrant, GatewayLink, find_haproxy, request_grant
+from kubeglobe.agent.gateway_link import (
+    GatewayGrant,
+    GatewayLink,
+    NotRegistered,
+    find_haproxy,
+    request_grant,
+)
+from kubeglobe.api.meta import CLUSTER_HEADER
+from kubeglobe.backoff import Backoff
+from kubeglobe.failures import caught, count
 from kubeglobe.kube.rest import RestTarget
 from kubeglobe.kube.upgrade import target_endpoint
-from kubeglobe.tunnel.frames import CLUSTER_HEADER, FEATURES_HEADER
 from kubeglobe.tunnel.mux import Multiplexer
 
 log = logging.getLogger("kubeglobe.agent")
 MAX_BACKOFF = 30.0
 REPLICAS_EVERY = 30.0  # how often the agent re-reads the hub's replica list
 STABLE_AFTER = 30.0
-FIRST_CERTIFICATE_SECONDS = 20.0  # how long the first tunnels wait for `connect`
 
 
 class CredentialStore(CertificateStore, Protocol):
@@ -55,11 +61,14 @@ class AgentSettings:
     hub_url: str  # the platform API, https://...
     hub_ca: ssl.SSLContext
     cluster: str
-    features: tuple[str, ...] = ()  # what the agent offers beyond per-request streams
 
 
 class RegistrationRefused(RuntimeError):
     pass
+
+
+# What reaching the hub may raise; the loops retry after any of them.
+_UNREACHABLE = (OSError, httpx.HTTPError, websockets.WebSocketException, TimeoutError)
 
 
 async def register(settings: AgentSettings, bootstrap_token: str) -> str:
@@ -97,7 +106,6 @@ async def hold_tunnel(settings: AgentSettings, credential: str,
         tunnel_url(settings.hub_url), ssl=settings.hub_ca, max_size=None,
         additional_headers={"Authorization": f"Bearer {credential}",
                             CLUSTER_HEADER: settings.cluster,
-                            FEATURES_HEADER: ",".join(settings.features),
                             "X-KubeGlobe-Agent-Version": __version__},
         ping_interval=10, ping_timeout=20, open_timeout=10,
         compression=None,  # frames carry TLS-encrypted or already-compressed bytes mostly;
@@ -126,48 +134,33 @@ async def keep_tunnel(settings: AgentSettings, url: str, credential: str,
                       forwarder: Forwarder) -> None:
     """Hold a tunnel to one replica, reconnecting with a jittered backoff; ends only
     when the hub refuses the credential (CredentialRefused)."""
-    loop = asyncio.get_running_loop()
-    backoff = 1.0
+    backoff = Backoff(most=MAX_BACKOFF, stable_after=STABLE_AFTER)
     while True:
-        started = loop.time()
+        backoff.attempt()
         try:
             await hold_tunnel(replace(settings, hub_url=url), credential, forwarder)
             log.warning("tunnel to %s closed; reconnecting", url)
         except websockets.InvalidStatus as e:
             if e.response.status_code in (401, 403):
                 raise CredentialRefused(f"{url} answered HTTP {e.response.status_code}") from e
+            count(component="agent", operation="tunnel", error=e)
             log.warning("%s answered HTTP %s; retrying", url, e.response.status_code)
-        except (OSError, httpx.HTTPError, websockets.WebSocketException, TimeoutError) as e:
-            log.warning("%s unreachable (%s: %s); retrying", url, type(e).__name__, e)
-        if loop.time() - started > STABLE_AFTER:
-            backoff = 1.0
-        await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-        backoff = min(MAX_BACKOFF, backoff * 2)
+        except _UNREACHABLE as e:
+            caught(log, component="agent", operation=f"tunnel to {url}", error=e)
+        await backoff.wait()
 
 
 async def serve_replicas(settings: AgentSettings, credential: str,
-                         forwarder: Forwarder, offer_changed: asyncio.Event) -> None:
+                         forwarder: Forwarder) -> None:
     """Keep one tunnel to every live replica (the public URL while none is known),
-    following the list as replicas come and go; when `offer_changed` is set, the
-    tunnels reconnect to announce the agent's new features. Raises CredentialRefused."""
+    following the list as replicas come and go. Raises CredentialRefused."""
     tunnels: dict[str, asyncio.Task[None]] = {}
-    offer_changed.clear()
-    settings = replace(settings, features=tuple(forwarder.features()))
     try:
         while True:
-            if offer_changed.is_set():
-                offer_changed.clear()
-                for task in tunnels.values():
-                    task.cancel()
-                await asyncio.gather(*tunnels.values(), return_exceptions=True)
-                tunnels.clear()
-                settings = replace(settings, features=tuple(forwarder.features()))
-                log.info("offering the hub: %s", ", ".join(settings.features) or "requests")
             try:
                 urls = await fetch_replicas(settings, credential) or [settings.hub_url]
-            except (OSError, httpx.HTTPError, ValueError, KeyError) as e:
-                log.warning("cannot list the hub's replicas (%s); keeping the tunnels there "
-                            "are", e)
+            except (*_UNREACHABLE, ValueError, KeyError) as e:
+                caught(log, component="agent", operation="list the hub's replicas", error=e)
                 urls = list(tunnels) or [settings.hub_url]
             for url in urls:
                 if url not in tunnels:
@@ -177,10 +170,8 @@ async def serve_replicas(settings: AgentSettings, credential: str,
                 tunnels.pop(url).cancel()
             for task in [t for t in tunnels.values() if t.done()]:
                 task.result()  # CredentialRefused ends them all; re-raised here
-            changed = asyncio.create_task(offer_changed.wait())
-            await asyncio.wait([*tunnels.values(), changed], timeout=REPLICAS_EVERY,
+            await asyncio.wait(tunnels.values(), timeout=REPLICAS_EVERY,
                                return_when=asyncio.FIRST_COMPLETED)
-            changed.cancel()
     finally:
         for task in tunnels.values():
             task.cancel()
@@ -192,19 +183,15 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
     """Serve the hub's requests against the apiserver `target` until cancelled.
 
     `client` (the same apiserver, through lightkube) obtains the agent's client
-    certificate for raw connections; `ca_pem` is the apiserver's CA.
+    certificate for its HAProxy; `ca_pem` is the apiserver's CA.
     """
-    where = target_endpoint(target)
-    http = ApiserverHttp(where)
-    direct = DirectAccess(issue=lambda: obtain(client, settings.cluster), store=store,
-                          apiserver=where, ca_pem=ca_pem)
-    certificate = asyncio.create_task(direct.keep())
-    link = _gateway_link(settings, store, direct)
-    try:  # the first tunnels wait a little for the certificate, not to reconnect soon after
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(direct.ready.wait(), FIRST_CERTIFICATE_SECONDS)
-        await _register_and_serve(settings, store, Forwarder(http, target, direct),
-                                  direct.changed)
+    http = ApiserverHttp(target_endpoint(target))
+    keeper = CertificateKeeper(issue=lambda: obtain(client, settings.cluster), store=store,
+                               apiserver=target_endpoint(target), ca_pem=ca_pem)
+    certificate = asyncio.create_task(keeper.keep())
+    link = _gateway_link(settings, store, keeper)
+    try:
+        await _register_and_serve(settings, store, Forwarder(http, target))
     finally:
         certificate.cancel()
         if link is not None:
@@ -215,7 +202,7 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
 
 
 def _gateway_link(settings: AgentSettings, store: CredentialStore,
-                  direct: DirectAccess) -> asyncio.Task[None] | None:
+                  keeper: CertificateKeeper) -> asyncio.Task[None] | None:
     """The agent's HAProxy serving the gateway (reverse HTTP), where HAProxy can."""
     program = find_haproxy()
     if program is None:
@@ -225,21 +212,20 @@ def _gateway_link(settings: AgentSettings, store: CredentialStore,
     async def grant() -> GatewayGrant:
         _, credential = await store.load()
         if credential is None:
-            raise RuntimeError("the agent is not registered yet")
+            raise NotRegistered("the agent is not registered yet")
         return await request_grant(hub_url=settings.hub_url, hub_ca=settings.hub_ca,
                                    cluster=settings.cluster, credential=credential)
 
     link = GatewayLink(program=program, cluster=settings.cluster, grant=grant,
-                       apiserver=direct.for_gateway_link)
+                       apiserver=keeper.for_gateway_link)
     return asyncio.create_task(link.keep())
 
 
 async def _register_and_serve(settings: AgentSettings, store: CredentialStore,
-                              forwarder: Forwarder, offer_changed: asyncio.Event) -> None:
-    backoff = 1.0
-    loop = asyncio.get_running_loop()
+                              forwarder: Forwarder) -> None:
+    backoff = Backoff(most=MAX_BACKOFF, stable_after=STABLE_AFTER)
     while True:
-        started = loop.time()
+        backoff.attempt()
         try:
             bootstrap, credential = await store.load()
             if credential is None:
@@ -249,15 +235,12 @@ async def _register_and_serve(settings: AgentSettings, store: CredentialStore,
                 credential = await register(settings, bootstrap)
                 await store.save_credential(credential)
                 log.info("registered cluster %s with the hub", settings.cluster)
-            await serve_replicas(settings, credential, forwarder, offer_changed)
+            await serve_replicas(settings, credential, forwarder)
         except CredentialRefused as e:
             log.warning("hub refused the agent credential (%s); dropping it", e)
             await store.save_credential(None)
         except RegistrationRefused as e:
-            log.warning("registration refused: %s", e)
-        except (OSError, httpx.HTTPError, websockets.WebSocketException, TimeoutError) as e:
-            log.warning("hub unreachable (%s: %s); retrying", type(e).__name__, e)
-        if loop.time() - started > STABLE_AFTER:
-            backoff = 1.0
-        await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-        backoff = min(MAX_BACKOFF, backoff * 2)
+            caught(log, component="agent", operation="register", error=e)
+        except _UNREACHABLE as e:
+            caught(log, component="agent", operation="reach the hub", error=e)
+        await backoff.wait()

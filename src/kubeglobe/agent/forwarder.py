@@ -4,8 +4,7 @@ The request arrives as the stream's meta (method, path, query, headers, includin
 hub's impersonation headers); its body follows as the stream's data. The response goes
 back as a HEAD then data, streamed, so watches and followed logs flow as they happen.
 The agent adds its own credential (its ServiceAccount token or kubeconfig user).
-Upgrade requests (exec, attach, port-forward) go to `agent/streams.py`; raw connections
-(the gateway's path, no request parsed here) to `agent/connections.py`.
+Upgrade requests (exec, attach, port-forward) go to `agent/streams.py`.
 """
 
 from __future__ import annotations
@@ -16,10 +15,8 @@ from typing import Any
 import h11
 
 from kubeglobe.agent.apiserver_http import ApiserverHttp
-from kubeglobe.agent.connections import DirectAccess, serve_connection
 from kubeglobe.agent.streams import serve_upgrade
 from kubeglobe.kube.rest import RestTarget
-from kubeglobe.tunnel.frames import CONNECT
 from kubeglobe.tunnel.mux import Stream
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "te",
@@ -36,20 +33,12 @@ async def _body(stream: Stream) -> AsyncIterator[bytes]:
 
 
 class Forwarder:
-    def __init__(self, http: ApiserverHttp, target: RestTarget | None = None,
-                 direct: DirectAccess | None = None) -> None:
+    def __init__(self, http: ApiserverHttp, target: RestTarget | None = None) -> None:
         self._http = http
         self._target = target  # for upgrades, which need their own connection
-        self._direct = direct  # for raw connections
-
-    def features(self) -> list[str]:
-        return self._direct.features() if self._direct is not None else []
 
     async def __call__(self, stream: Stream) -> None:
         meta: dict[str, Any] = stream.meta
-        if meta.get(CONNECT):
-            await serve_connection(stream, self._direct.endpoint if self._direct else None)
-            return
         if meta.get("upgrade"):
             if self._target is None:
                 await stream.reset("this agent cannot carry exec, attach or port-forward")

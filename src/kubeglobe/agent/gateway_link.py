@@ -32,11 +32,10 @@ from pathlib import Path
 import httpx
 
 from kubeglobe.agent.apiserver_certificate import ClientCertificate, due, new_request
+from kubeglobe.api.meta import CLUSTER_HEADER, METHOD_HEADER
+from kubeglobe.failures import caught
 from kubeglobe.files import write_atomic
-from kubeglobe.gateway.backends import is_host_name, status_errors
-from kubeglobe.gateway.reverse import METHOD_HEADER
-from kubeglobe.gateway.runtime import program_version
-from kubeglobe.tunnel.frames import CLUSTER_HEADER
+from kubeglobe.haproxy import is_host_name, program_version, status_errors
 
 log = logging.getLogger("kubeglobe.agent.gateway")
 WINDOW = 1 << 20  # HTTP/2 flow-control window per stream: port-forward speed (see gateway)
@@ -51,6 +50,10 @@ PROGRAM_PLACES = ("/usr/local/sbin/haproxy",)
 
 class NoAgentPort(RuntimeError):
     """The hub's gateway takes no agent connections; its tunnels serve this cluster."""
+
+
+class NotRegistered(RuntimeError):
+    """The agent holds no credential yet, so it cannot ask for a certificate."""
 
 
 @dataclass(frozen=True)
@@ -251,9 +254,10 @@ class GatewayLink:
                 except NoAgentPort as e:
                     log.info("not attaching to the gateway: %s", e)
                     wait = NO_PORT_SECONDS
-                except Exception as e:  # the hub away for a moment: never stop the agent
-                    log.warning("gateway link: %s: %s; retrying in %.0f s",
-                                type(e).__name__, e, RETRY_SECONDS)
+                except (NotRegistered, httpx.HTTPError, OSError, KeyError, ValueError) as e:
+                    # the hub away or not answering as it should, HAProxy not starting:
+                    # the tunnels serve meanwhile; never stop the agent
+                    caught(log, component="agent", operation="gateway link", error=e)
                     wait = RETRY_SECONDS
                 await self._sleep(wait)
         finally:

@@ -1,4 +1,5 @@
-"""The platform's API group and the namespace its own objects live in."""
+"""Names the platform's parts share: its API group, the namespace its own objects live
+in, label keys, its image, the HTTP headers between agent, gateway and servers."""
 
 from __future__ import annotations
 
@@ -8,3 +9,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 SYSTEM_NAMESPACE = "kubeglobe-system"
 FIELD_MANAGER = "kubeglobe"
 CLUSTER_LABEL = "kubeglobe.io/cluster"  # on what the platform keeps per cluster
+PLATFORM_IMAGE = "kubeglobe.local/kubeglobe"  # the platform's own image (agent, components)
+
+# HTTP headers the platform's parts agree on (agent, gateway, servers).
+CLUSTER_HEADER = "X-KubeGlobe-Cluster"  # which cluster an agent speaks for
+METHOD_HEADER = "X-KubeGlobe-Method"  # an upgrade's method across HTTP/2 (gateway/reverse.py)
+DETACHED_HEADER = "X-KubeGlobe-Agent-Detached"  # on the gateway's 503 for an agent away

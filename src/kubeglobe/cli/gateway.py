@@ -13,7 +13,7 @@ import typer
 
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors, run_until_signalled
 from kubeglobe.gateway.frontend import GatewayFiles
-from kubeglobe.gateway.reverse import AgentPort
+from kubeglobe.gateway.reverse import AgentPort, ServersPort
 from kubeglobe.gateway.sync import GatewaySync, haproxy_check, make_runtime
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
 
@@ -30,11 +30,18 @@ def gateway_command(
              "with.")] = "haproxy",
     agent_bind: Annotated[str | None, typer.Option(
         help="HOST:PORT where registered clusters' agents attach and serve the gateway's "
-             "requests (reverse HTTP); needs --serving-pem and --agents-ca.")] = None,
+             "requests (reverse HTTP); needs --servers-bind, --serving-pem, --agents-ca "
+             "and --servers-ca.")] = None,
     serving_pem: Annotated[Path | None, typer.Option(
         help="The gateway's certificate then key (PEM), for the agent port.")] = None,
     agents_ca: Annotated[Path | None, typer.Option(
         help="The CA (PEM) that signs agents' certificates for the agent port.")] = None,
+    servers_bind: Annotated[str | None, typer.Option(
+        help="HOST:PORT where the API servers reach attached agents for the exec and "
+             "attach they serve (TLS, client certificates of --servers-ca only).")] = None,
+    servers_ca: Annotated[Path | None, typer.Option(
+        help="The CA (PEM) that signs the API servers' client certificates for "
+             "--servers-bind.")] = None,
 ) -> None:
     """Serve cluster-proxy requests of imported clusters from HAProxy itself."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -43,15 +50,18 @@ def gateway_command(
     if not haproxy_config.is_file():
         raise typer.BadParameter(f"{haproxy_config} is not a file; pass HAProxy's main "
                                  "configuration", param_hint="--haproxy-config")
-    agent_port = None
+    agent_port, servers_port = None, None
     if agent_bind is not None:
-        if serving_pem is None or agents_ca is None:
-            raise typer.BadParameter("--agent-bind needs --serving-pem and --agents-ca",
-                                     param_hint="--agent-bind")
-        for given, hint in ((serving_pem, "--serving-pem"), (agents_ca, "--agents-ca")):
+        if servers_bind is None or serving_pem is None or agents_ca is None or servers_ca is None:
+            raise typer.BadParameter("--agent-bind needs --servers-bind, --serving-pem, "
+                                     "--agents-ca and --servers-ca", param_hint="--agent-bind")
+        for given, hint in ((serving_pem, "--serving-pem"), (agents_ca, "--agents-ca"),
+                            (servers_ca, "--servers-ca")):
             if not given.is_file():
                 raise typer.BadParameter(f"{given} is not a file", param_hint=hint)
         agent_port = AgentPort(bind=agent_bind, serving_pem=serving_pem, agents_ca=agents_ca)
+        servers_port = ServersPort(bind=servers_bind, serving_pem=serving_pem,
+                                   servers_ca=servers_ca)
     with cli_errors(KubeconfigError):
         config = load_kubeconfig(path=kubeconfig)
     files = GatewayFiles(directory)
@@ -59,7 +69,7 @@ def gateway_command(
     async def main() -> None:
         sync = GatewaySync(hub=async_client(config), runtime=make_runtime(files), files=files,
                            validate=haproxy_check(haproxy_config, haproxy),
-                           agent_port=agent_port)
+                           agent_port=agent_port, servers_port=servers_port)
         await sync.run()
 
     run_until_signalled(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ import uvloop
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors
 from kubeglobe.hub.agent_certificates import load_agents_ca
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
+from kubeglobe.kube.upgrade import Endpoint
 from kubeglobe.server.app import ServerSettings, create_app
 from kubeglobe.server.upgrade import upgrade_protocol
 
@@ -32,13 +34,6 @@ def server_command(
         help="CA of the serving certificates, handed to agents and used for peers.")] = None,
     agent_image: Annotated[str | None, typer.Option(
         help="Image the agent manifests use.")] = None,
-    gateway_socket: Annotated[Path | None, typer.Option(
-        help="Also serve plain HTTP on this UNIX socket, for a gateway on the same host "
-             "(its directory should be private to the gateway's user).")] = None,
-    cluster_sockets: Annotated[Path | None, typer.Option(
-        help="Open a UNIX socket per registered cluster here while holding its tunnel, "
-             "for the gateway on the same host to send that cluster's requests as bytes "
-             "(made private, 0700).")] = None,
     agent_gateway: Annotated[str | None, typer.Option(
         help="HOST:PORT of the gateway's agent port, where registered clusters' agents "
              "attach and serve the gateway's requests (reverse HTTP); needs --agents-ca-cert "
@@ -47,9 +42,15 @@ def server_command(
         help="CA certificate (PEM) that signs agents' certificates for the agent port.")] = None,
     agents_ca_key: Annotated[Path | None, typer.Option(
         help="Its private key (PEM).")] = None,
-    agents_socket: Annotated[Path | None, typer.Option(
-        help="The gateway's UNIX socket through which registered clusters' exec and "
-             "attach reach attached agents (the tunnel serves when they are not).")] = None,
+    servers_gateway: Annotated[str | None, typer.Option(
+        help="HOST:PORT of the gateway's port for the servers, through which registered "
+             "clusters' exec and attach reach attached agents (the tunnel serves when they "
+             "are not); needs --servers-gateway-cert and --servers-gateway-key, and "
+             "--ca-file to verify the gateway.")] = None,
+    servers_gateway_cert: Annotated[Path | None, typer.Option(
+        help="This server's client certificate (PEM) for --servers-gateway.")] = None,
+    servers_gateway_key: Annotated[Path | None, typer.Option(
+        help="Its private key (PEM).")] = None,
 ) -> None:
     """Serve the platform API; TLS when --tls-cert and --tls-key are given."""
     if (tls_cert is None) != (tls_key is None):
@@ -63,6 +64,10 @@ def server_command(
             agents_ca = load_agents_ca(cert=agents_ca_cert, key=agents_ca_key)
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--agents-ca-cert") from e
+    agents_via = None
+    if servers_gateway is not None:
+        agents_via = _gateway_endpoint(servers_gateway, servers_gateway_cert,
+                                       servers_gateway_key, ca_file)
     with cli_errors(KubeconfigError):
         config = load_kubeconfig(path=kubeconfig)
     for noisy in ("httpx", "httpx2"):
@@ -72,32 +77,32 @@ def server_command(
         advertise_url=own, public_url=public_url or own,
         ca_file=str(ca_file) if ca_file else None,
         agent_image=agent_image or ServerSettings.agent_image,
-        cluster_sockets=cluster_sockets, agent_gateway=agent_gateway, agents_ca=agents_ca,
-        agents_socket=str(agents_socket) if agents_socket else None,
+        agent_gateway=agent_gateway, agents_ca=agents_ca, agents_via_gateway=agents_via,
     )
     app = create_app(hub=async_client(config), settings=settings)
     http = upgrade_protocol(app.state.streams)
-    configs = [uvicorn.Config(app, host=host, port=port, log_level="warning", http=http,
-                              ssl_certfile=str(tls_cert) if tls_cert else None,
-                              ssl_keyfile=str(tls_key) if tls_key else None)]
-    if gateway_socket is not None:
-        # The same app for the gateway next door: no TLS to pay for twice on one host.
-        # Every request is still authenticated; the socket only saves the encryption.
-        configs.append(uvicorn.Config(app, uds=str(gateway_socket), log_level="warning",
-                                      http=http, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, log_level="warning", http=http,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(configs))
+        runner.run(server.serve())
 
 
-async def _serve(configs: list[uvicorn.Config]) -> None:
-    """Start the first server (it runs the app's lifespan), then the others.
-
-    Each server handles SIGTERM/SIGINT itself (a graceful shutdown) and passes the
-    signal on to the one started before it, so all of them stop in turn.
-    """
-    first, *others = [uvicorn.Server(c) for c in configs]
-    tasks = [asyncio.create_task(first.serve())]
-    while not first.started and not tasks[0].done():
-        await asyncio.sleep(0.05)
-    tasks += [asyncio.create_task(server.serve()) for server in others]
-    await asyncio.gather(*tasks)
+def _gateway_endpoint(address: str, cert: Path | None, key: Path | None,
+                      ca_file: Path | None) -> Endpoint:
+    """The gateway's port for the servers, as this server dials it (mutual TLS)."""
+    if cert is None or key is None or ca_file is None:
+        raise typer.BadParameter("--servers-gateway needs --servers-gateway-cert, "
+                                 "--servers-gateway-key and --ca-file",
+                                 param_hint="--servers-gateway")
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise typer.BadParameter(f"{address!r} is not HOST:PORT", param_hint="--servers-gateway")
+    context = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as e:
+        raise typer.BadParameter(f"cannot load {cert} with {key}: {e}",
+                                 param_hint="--servers-gateway-cert") from e
+    return Endpoint(host=host, port=int(port), ssl=context)

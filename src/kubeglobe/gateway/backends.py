@@ -1,4 +1,4 @@
-"""The gateway's HAProxy backends: imported clusters and registered ones (pure).
+"""The gateway's HAProxy backends for imported clusters (pure).
 
 One backend per imported cluster whose kubeconfig HAProxy can use as it is: the
 apiserver's address, its CA (HAProxy verifies the chain, and the host name when the
@@ -9,27 +9,19 @@ handles every kubeconfig. The backend impersonates the caller the frontend ident
 (`frontend.impersonation_rules`), adds the cluster's own credential and strips the
 `/clusters/NAME/k8s` prefix.
 
-A registered cluster's backend (`TunnelBackend`) has one server per API server replica:
-the replica's socket for that cluster (`sockets.py`), open while the replica holds the
-cluster's tunnel with raw connections on offer; HAProxy's one-second checks mark the
-others down. The agent's client certificate authenticates those connections, so the
-backend adds no credential. While no replica serves the socket (the agent away, or an
-agent without raw connections), the rules leave the request as it came and the
-replicas' platform sockets (backup servers) serve it the per-request way, whose answers
-say what is wrong. Connection upgrades (exec, attach, port-forward) of a registered
-cluster never come here: the frontend leaves them to the servers.
+Registered clusters' backends are the agents' own (`reverse.py`).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kubeglobe.gateway.frontend import TUNNEL_PREFIX, impersonation_rules
+from kubeglobe.gateway.frontend import IMPORTED_PREFIX, impersonation_rules
+from kubeglobe.haproxy import is_host_name, status_errors
 from kubeglobe.kube.rest import Credentials
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
@@ -56,43 +48,15 @@ class ClusterBackend:
 
 
 @dataclass(frozen=True)
-class TunnelBackend:
-    cluster: str
-    servers: dict[int, tuple[Path, Path]]  # replica -> (cluster socket, platform socket)
-
-    @property
-    def name(self) -> str:
-        return f"{TUNNEL_PREFIX}{self.cluster}"
-
-
-@dataclass(frozen=True)
 class Rendered:
     config: str
     files: dict[Path, bytes]
     clusters: dict[str, str]  # cluster -> backend, the frontend's map
-    reverse: frozenset[str] = frozenset()  # reverse backends, switched to at runtime
-
-
-_REASONS = {502: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
-
-
-def status_errors(messages: dict[int, str]) -> list[str]:
-    """Backend lines answering HAProxy's own 502/503/504 as Kubernetes `Status` objects
-    (kubectl prints their message) instead of HAProxy's HTML pages. The messages hold
-    cluster names (DNS labels) and plain words only: no quote to escape."""
-    lines = []
-    for code, message in sorted(messages.items()):
-        body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                           "status": "Failure", "message": message,
-                           "reason": _REASONS[code], "code": code}, separators=(",", ":"))
-        assert "'" not in body, "HAProxy's single-quoted strings cannot hold a quote"
-        lines.append(f"    http-error status {code} content-type application/json "
-                     f"string '{body}'")
-    return lines
+    reverse: frozenset[str] = frozenset()  # reverse backends, mapped while attached
 
 
 def backend_name(cluster: str) -> str:
-    return f"kg-cluster-{cluster}"
+    return f"{IMPORTED_PREFIX}{cluster}"
 
 
 def cluster_backend(cluster: str, found: Credentials) -> ClusterBackend:
@@ -118,47 +82,7 @@ def cluster_backend(cluster: str, found: Credentials) -> ClusterBackend:
                           token=found.token)
 
 
-def is_host_name(host: str) -> bool:
-    """True for a DNS name, False for an IP address literal."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return False
-
-
-def tunnel_backend(cluster: str, replicas: dict[int, tuple[Path | None, Path]]) -> TunnelBackend:
-    """The backend for registered `cluster`, or Unservable with the reason."""
-    servers = {i: (own, platform) for i, (own, platform) in replicas.items() if own is not None}
-    if not replicas:
-        raise Unservable("no API server replica has a directory for per-cluster sockets")
-    if len(servers) < len(replicas):
-        raise Unservable("its socket path is too long for a UNIX socket")
-    return TunnelBackend(cluster=cluster, servers=servers)
-
-
-def _render_tunnel(b: TunnelBackend) -> str:
-    lines = [f"backend {b.name}", "    mode http", "    http-reuse aggressive",
-             "    option redispatch", "    retries 2"]
-    lines += status_errors({
-        502: f"cluster {b.cluster} did not answer through its agent: the agent could not "
-             "reach its apiserver, or the tunnel broke during the request",
-        503: f"the agent of cluster {b.cluster} lost its tunnel to this replica just now; "
-             "retry",
-        504: f"cluster {b.cluster} did not answer through its agent in time"})
-    lines += [f"    acl kg_tunnel srv_is_up({b.name}/tunnel-{i})" for i in b.servers]
-    lines += [f"    {rule}" for rule in impersonation_rules("kg_tunnel")]
-    lines.append("    http-request replace-path ^/clusters/[^/]+/k8s/?(.*)$ /\\1 if kg_tunnel")
-    for i, (own, _) in b.servers.items():
-        lines.append(f"    server tunnel-{i} unix@{own} check inter 1s fall 1 rise 1 "
-                     "pool-purge-delay 30s")
-    for i, (_, platform) in b.servers.items():
-        lines.append(f"    server platform-{i} unix@{platform} backup")
-    return "\n".join(lines) + "\n"
-
-
-def render(backends: list[ClusterBackend], files_dir: Path,
-           tunnels: list[TunnelBackend] | None = None) -> Rendered:
+def render(backends: list[ClusterBackend], files_dir: Path) -> Rendered:
     files: dict[Path, bytes] = {}
     sections = ["# Written by the kubeglobe gateway; do not edit: it is rewritten.\n"]
     for b in sorted(backends, key=lambda b: b.cluster):
@@ -184,7 +108,5 @@ def render(backends: list[ClusterBackend], files_dir: Path,
         lines.append(f"    http-request replace-path ^/clusters/[^/]+/k8s/?(.*)$ {b.prefix}/\\1")
         lines.append(server)
         sections.append("\n".join(lines) + "\n")
-    tunnels = sorted(tunnels or [], key=lambda t: t.cluster)
-    sections += [_render_tunnel(t) for t in tunnels]
-    clusters = {b.cluster: b.name for b in backends} | {t.cluster: t.name for t in tunnels}
-    return Rendered(config="\n".join(sections), files=files, clusters=clusters)
+    return Rendered(config="\n".join(sections), files=files,
+                    clusters={b.cluster: b.name for b in backends})

@@ -1,14 +1,15 @@
 """The gateway's fast path: HTTP rules for the platform frontend (pure).
 
-A request for `/clusters/NAME/k8s/...` is answered by HAProxy itself when NAME has a
-backend (`clusters.map`: imported clusters, and registered ones whose agents take raw
-connections) and the bearer token's SHA-256 is in `identities.map` and not expired
-(for a registered cluster: and it is no connection upgrade). The cluster's backend then
-drops the caller's credentials and any impersonation headers they sent, impersonates
-the identity the map gives, and sends the request on (rules from `impersonation_rules`,
-rendered by `backends.py`). Anything else (unknown or bad tokens, clusters without a
-backend, the rest of the platform API) goes to the API server replicas, which handle
-every case.
+A request for `/clusters/NAME/k8s/...` from a caller whose bearer token's SHA-256 is in
+`identities.map`, unexpired, is answered by HAProxy itself when the route table
+(`kubeglobe/routing.py`) says the gateway serves it: NAME's entry in `clusters.map` names
+its backend (`kg-cluster-NAME` for an imported cluster; `kg-reverse-NAME` for a
+registered one, present only while its agent is attached, see `reverse.py`). The
+backend drops the caller's credentials and any impersonation headers they sent,
+impersonates the identity the map gives, and sends the request on (rules from
+`impersonation_rules`). Anything else (unknown or bad tokens, a registered cluster whose
+agent is away, its exec and attach, the rest of the platform API) goes to the API server
+replicas, which handle every case.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubeglobe.gateway.identities import MAX_GROUPS
-from kubeglobe.gateway.sockets import replica_directory
+from kubeglobe.routing import Hop, Mode, ServedBy, Verb, route
 
 
 @dataclass(frozen=True)
@@ -42,22 +43,6 @@ class GatewayFiles:
     def certs(self) -> Path:
         return self.directory / "certs"
 
-    @property
-    def server_sockets(self) -> Path:
-        """Where the API server replicas listen for this gateway (kept private: 0700)."""
-        return self.directory / "servers"
-
-    def server_socket(self, replica: int) -> Path:
-        return self.server_sockets / f"server-{replica}.sock"
-
-    def cluster_sockets(self, replica: int) -> Path:
-        """Where replica `replica` opens a socket per registered cluster it holds."""
-        return replica_directory(self.server_sockets, replica)
-
-    def agents_socket(self) -> Path:
-        """Where the API servers reach registered clusters' agents through HAProxy."""
-        return self.server_sockets / "agents.sock"
-
     def admin_socket(self) -> Path:
         return self.directory / "admin.sock"
 
@@ -65,15 +50,48 @@ class GatewayFiles:
         return self.directory / "master.sock"
 
 
-TUNNEL_PREFIX = "kg-tunnel-"  # registered clusters' backends (imported: kg-cluster-)
-REVERSE_PREFIX = "kg-reverse-"  # theirs too, while their agents are attached (reverse.py)
+IMPORTED_PREFIX = "kg-cluster-"  # imported clusters' backends
+REVERSE_PREFIX = "kg-reverse-"  # registered clusters' backends, mapped while attached
 IDENTITY = "var(txn.kg_id)"  # expiry|user|group|... of the caller, from identities.map
+
+# What the cluster map's entry says of the cluster, as an ACL, and which cases of the
+# route table that is; a registered cluster whose agent is away has no entry.
+_STATES: tuple[tuple[str | None, Mode, bool, Hop], ...] = (
+    ("kg_imported", "import", True, Hop.APISERVER),
+    ("kg_attached", "register", True, Hop.AGENT),
+    (None, "register", False, Hop.TUNNEL),
+)
+_VERBS = {Verb.PLAIN: "!kg_upgrade", Verb.PORT_FORWARD: "kg_upgrade kg_portforward",
+          Verb.STREAM: "kg_upgrade !kg_portforward"}
+
+
+def served_here() -> list[str]:
+    """The conditions (HAProxy `||` terms) under which the gateway serves a request
+    itself, rendered from the route table."""
+    terms = []
+    for acl, mode, attached, backend_hop in _STATES:
+        verbs = [v for v in Verb
+                 if route(mode=mode, verb=v, attached=attached).by is ServedBy.GATEWAY]
+        if not verbs:
+            continue
+        if acl is None:
+            raise ValueError(f"the route table sends {mode} clusters (attached={attached}) "
+                             "to the gateway, which has no backend for them")
+        for verb in verbs:
+            if route(mode=mode, verb=verb, attached=attached).hops != (backend_hop,):
+                raise ValueError(f"the gateway's {acl} backend is {backend_hop.value}, "
+                                 f"but the route table routes {verb.value} otherwise")
+        if len(verbs) == len(Verb):
+            terms.append(f"kg_fast {acl}")
+        else:
+            terms += [f"kg_fast {acl} {_VERBS[v]}" for v in verbs]
+    return terms
 
 
 def fast_path_rules(files: GatewayFiles) -> str:
     """The rules, to be placed in the platform's `mode http` frontend: who is calling,
     and which cluster backend serves them (each backend rewrites the request itself,
-    `backends.py`)."""
+    `backends.py`, `reverse.py`)."""
     digest = ('req.hdr(authorization),regsub("^Bearer kg_[0-9a-f]{12}_",""),'
               f"sha2(256),hex,lower,map_str({files.identities})")
     rules = [
@@ -91,16 +109,12 @@ def fast_path_rules(files: GatewayFiles) -> str:
         "http-request set-var(txn.kg_route) str(fast) "
         "if kg_cluster kg_known kg_forever || kg_cluster kg_known kg_unexpired",
         "acl kg_fast var(txn.kg_route) -m str fast",
-        # A registered cluster's exec and attach stay with the servers: they read its
-        # SPDY frames, so losing the agent mid-stream ends them with a message. Its
-        # port-forward goes down the agent's own connections when it is attached
-        # (kubectl says "lost connection to pod" by itself).
-        f"acl kg_registered var(txn.kg_backend) -m beg {TUNNEL_PREFIX} {REVERSE_PREFIX}",
-        f"acl kg_reverse var(txn.kg_backend) -m beg {REVERSE_PREFIX}",
+        f"acl kg_imported var(txn.kg_backend) -m beg {IMPORTED_PREFIX}",
+        f"acl kg_attached var(txn.kg_backend) -m beg {REVERSE_PREFIX}",
         "acl kg_upgrade req.hdr(upgrade) -m found",
         "acl kg_portforward path_end /portforward",
-        "use_backend %[var(txn.kg_backend)] "
-        "if kg_fast !kg_registered || kg_fast !kg_upgrade || kg_fast kg_reverse kg_portforward",
+        "# the route table (kubeglobe/routing.py): what the gateway serves itself",
+        "use_backend %[var(txn.kg_backend)] if " + " || ".join(served_here()),
     ]
     return "".join(f"    {rule}\n" for rule in rules)
 

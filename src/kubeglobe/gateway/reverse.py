@@ -13,11 +13,16 @@ cluster registered again under an old name gets a new UID, so a certificate from
 past life attaches nowhere. Connections of no current cluster are refused.
 
 HAProxy cannot tell from a rule whether a reverse server holds a connection, and a
-request sent there without one fails at once. So the cluster map keeps pointing at the
-tunnel backend (`kg-tunnel-NAME`, the replicas' byte path, always right), and the
-gateway points the cluster's map entry at `kg-reverse-NAME` at runtime only while
-HAProxy reports connections for it (`routes`); a reload or a lost agent goes back to
-the tunnel. A request that loses that race gets a `Status` naming the cluster.
+request sent there without one fails at once. So a registered cluster has no entry in
+the cluster map as written (its requests go to the API servers, which take the agent's
+tunnel), and the gateway adds the entry `kg-reverse-NAME` at runtime only while HAProxy
+reports connections for it (`routes`); a reload or a lost agent takes it out again. A
+request that loses that race gets a `Status` naming the cluster.
+
+The API servers reach attached agents too, for the exec and attach they serve
+(`kubeglobe/routing.py`): through the frontend `kg-servers-to-agents`, over TCP with
+mutual TLS (a client certificate of the servers CA, whose only use is this), so gateway
+and servers may run on different hosts.
 """
 
 from __future__ import annotations
@@ -25,16 +30,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubeglobe.gateway.backends import status_errors
+from kubeglobe.api.meta import DETACHED_HEADER, METHOD_HEADER
 from kubeglobe.gateway.frontend import REVERSE_PREFIX, impersonation_rules
+from kubeglobe.haproxy import status_errors
 
 SERVER = "agent"
 AGENTS_FRONTEND = "kg-agents"
 SERVERS_FRONTEND = "kg-servers-to-agents"
 NONE_ATTACHED = "kg-no-agent"
 _FROM_SERVERS = "kg_from_servers"
-METHOD_HEADER = "X-KubeGlobe-Method"  # an upgrade's method, across HTTP/2 (see below)
-DETACHED_HEADER = "X-KubeGlobe-Agent-Detached"  # on the 503 of an agent not attached
 _UID_CHARS = frozenset("0123456789abcdef-")
 
 
@@ -45,6 +49,15 @@ class AgentPort:
     bind: str  # HOST:PORT
     serving_pem: Path  # the gateway's certificate then key
     agents_ca: Path  # the CA that signs agents' certificates
+
+
+@dataclass(frozen=True)
+class ServersPort:
+    """Where the API servers reach attached agents, and whom the gateway lets in."""
+
+    bind: str  # HOST:PORT
+    serving_pem: Path  # the gateway's certificate then key
+    servers_ca: Path  # the CA that signs the servers' client certificates (only those)
 
 
 @dataclass(frozen=True)
@@ -65,9 +78,9 @@ def reverse_backend(cluster: str, uid: str) -> ReverseBackend | None:
     return ReverseBackend(cluster=cluster, uid=uid)
 
 
-def render_reverse(port: AgentPort, backends: list[ReverseBackend], servers_socket: Path) -> str:
-    """The agents' frontend, the API servers' way to the agents (`servers_socket`), and
-    one backend per registered cluster."""
+def render_reverse(port: AgentPort, backends: list[ReverseBackend], servers: ServersPort) -> str:
+    """The agents' frontend, the API servers' way to the agents, and one backend per
+    registered cluster."""
     lines = [f"frontend {AGENTS_FRONTEND}", "    mode http",
              f"    bind {port.bind} ssl crt {port.serving_pem} ca-file {port.agents_ca} "
              "verify required alpn h2"]
@@ -83,7 +96,8 @@ def render_reverse(port: AgentPort, backends: list[ReverseBackend], servers_sock
     # (just registered, not rendered yet) is "detached" too: the servers take the tunnel.
     sections.append("\n".join([
         f"frontend {SERVERS_FRONTEND}", "    mode http",
-        f"    bind unix@{servers_socket} mode 600",
+        f"    bind {servers.bind} ssl crt {servers.serving_pem} ca-file {servers.servers_ca} "
+        "verify required alpn http/1.1",
         f"    use_backend {REVERSE_PREFIX}%[path,field(3,/)] "
         "if { path_reg ^/clusters/[^/]+/k8s/ }",
         f"    default_backend {NONE_ATTACHED}"]) + "\n")
@@ -138,11 +152,9 @@ def attached(listing: str) -> set[str]:
 
 
 def routes(clusters: dict[str, str], reverse: set[str], attached_now: set[str]) -> dict[str, str]:
-    """The cluster map as it should be now: a registered cluster whose agent is attached
-    is served by its reverse backend, the rest as rendered."""
+    """The cluster map as it should be now: the imported clusters as rendered, and each
+    registered cluster whose agent is attached, to its reverse backend."""
     wanted = dict(clusters)
-    for cluster in clusters:
-        name = f"{REVERSE_PREFIX}{cluster}"
-        if name in reverse and name in attached_now:
-            wanted[cluster] = name
+    for name in reverse & attached_now:
+        wanted[name.removeprefix(REVERSE_PREFIX)] = name
     return wanted

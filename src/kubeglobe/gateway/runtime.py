@@ -2,35 +2,19 @@
 
 Two UNIX sockets: the worker's admin socket (`stats socket ... level admin`) for maps
 and backends, and the master's (`-S`) for reloads. Every command is one short
-connection: write the line, half-close, read the answer to EOF. Also which version an
-HAProxy program is (`program_version`), for whoever needs a feature of a newer one.
+connection: write the line, half-close, read the answer to EOF.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 from pathlib import Path
 
 TIMEOUT = 5.0
 _VERSION = re.compile(r"New version created: (\d+)")
 _RELOADS = re.compile(r"master\s+(\d+)\s+\[failed: (\d+)\]")
-_PROGRAM_VERSION = re.compile(r"^HAProxy version (\d+)\.(\d+)(?:\.(\d+))?\b", re.MULTILINE)
-
-
-def program_version(program: str | Path) -> tuple[int, int, int] | None:
-    """The version `program -v` reports, as (major, minor, patch); None when it is not
-    an HAProxy that runs."""
-    try:
-        done = subprocess.run([str(program), "-v"], capture_output=True, text=True,
-                              timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    found = _PROGRAM_VERSION.search(done.stdout)
-    if found is None:
-        return None
-    return int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)
+UNIX_PATH_MAX = 97  # HAProxy's limit for a UNIX socket path (sun_path less its suffix)
 
 
 class RuntimeApiError(RuntimeError):

@@ -1,17 +1,17 @@
 """The gateway controller: keeps HAProxy's fast path in line with the platform's state.
 
 Level-triggered: on any change to tokens, Users, Groups, Clusters or the platform's
-kubeconfig Secrets (list+watch copies), and at least every `RESYNC_SECONDS` (which
-also picks up API server replicas' socket directories), it computes what HAProxy
-should hold (`identities.py`, `backends.py`, pure) and compares it with what HAProxy
-holds now (asked over its runtime API, not remembered), so a restarted HAProxy is
-refilled:
+kubeconfig Secrets (list+watch copies), and at least every `RESYNC_SECONDS`, it
+computes what HAProxy should hold (`identities.py`, `backends.py`, `reverse.py`, pure)
+and compares it with what HAProxy holds now (asked over its runtime API, not
+remembered), so a restarted HAProxy is refilled:
 
 - the identity map is swapped whole when it differs (no reload);
 - the cluster backends are rewritten, checked with `haproxy -c` and reloaded when
   they differ; connections already open (watches, exec) stay on the old worker;
-- every `ROUTES_SECONDS`, a registered cluster's map entry points at its reverse
-  backend while its agent is attached, at its tunnel backend otherwise (`reverse.py`).
+- every `ROUTES_SECONDS`, a registered cluster's map entry is there, naming its reverse
+  backend, while its agent is attached, and gone otherwise (`reverse.py`): its requests
+  then go to the API servers and the agent's tunnel.
 
 It fails closed: while any of its copies is broken it empties the identity map, and
 every request takes the API servers' slow path, which is always right.
@@ -38,31 +38,30 @@ from pydantic import ValidationError
 from kubeglobe.api.cluster import ClusterSpec
 from kubeglobe.api.meta import CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import GroupSpec, UserSpec
+from kubeglobe.failures import caught, count
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.backends import (
     ClusterBackend,
     Rendered,
-    TunnelBackend,
     Unservable,
     cluster_backend,
     render,
-    tunnel_backend,
 )
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.identities import StoredToken, identity_map
 from kubeglobe.gateway.reverse import (
     AgentPort,
     ReverseBackend,
+    ServersPort,
     attached,
     render_reverse,
     reverse_backend,
     routes,
 )
-from kubeglobe.gateway.runtime import HAProxyRuntime, map_text
-from kubeglobe.gateway.sockets import cluster_socket, replica_directories
+from kubeglobe.gateway.runtime import HAProxyRuntime, RuntimeApiError, map_text
 from kubeglobe.hub.cluster_access import ClusterUnreachable, kubeconfig_in
 from kubeglobe.hub.tokens import TOKEN_KIND_LABEL, TOKEN_SECRET_TYPE, read_token_record
-from kubeglobe.kube.client import KubeconfigError
+from kubeglobe.kube.client import KUBE_ERRORS, KubeconfigError
 from kubeglobe.kube.informer import Informer
 from kubeglobe.kube.resources import ClusterCR, GroupCR, UserCR
 from kubeglobe.kube.rest import read_credentials
@@ -78,6 +77,11 @@ Validate = Callable[[Path], Awaitable[None]]
 
 class ConfigRefused(RuntimeError):
     """`haproxy -c` refused the rendered backends; the message has its words."""
+
+
+# What a sync pass may meet and outlive: the hub or HAProxy away, a configuration HAProxy
+# refuses, a file that cannot be written. Anything else is a bug, and ends the process.
+_RETRIED: tuple[type[Exception], ...] = (*KUBE_ERRORS, RuntimeApiError, ConfigRefused)
 
 
 def haproxy_check(base_config: Path, haproxy: str = "haproxy") -> Validate:
@@ -107,6 +111,7 @@ class GatewaySync:
     files: GatewayFiles
     validate: Validate
     agent_port: AgentPort | None = None  # where agents attach (reverse HTTP), if anywhere
+    servers_port: ServersPort | None = None  # where the servers reach attached agents
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     _unservable: dict[str, str] = field(default_factory=dict)
@@ -116,6 +121,9 @@ class GatewaySync:
     _haproxy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one writer at once
 
     def __post_init__(self) -> None:
+        if (self.agent_port is None) != (self.servers_port is None):
+            raise ValueError("the agent port and the servers' port to the agents go "
+                             "together: give both or neither")
         self.tokens = Informer(self.hub, Secret, namespace=SYSTEM_NAMESPACE,
                                labels={TOKEN_KIND_LABEL: exists()}, changed=self.changed)
         self.users = Informer(self.hub, UserCR, changed=self.changed)
@@ -140,7 +148,8 @@ class GatewaySync:
                 try:
                     await self.sync_once()
                     self._report(None)
-                except Exception as e:  # HAProxy or the hub away, a bad object: retry, never die
+                except _RETRIED as e:  # HAProxy or the hub away, a refused config: retry
+                    count(component="gateway", operation="sync", error=e)
                     self._report(f"{type(e).__name__}: {e}")
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
@@ -151,17 +160,23 @@ class GatewaySync:
                 await informer.stop()
 
     async def _follow_agents(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(ROUTES_SECONDS)
-            with contextlib.suppress(Exception):  # HAProxy reloading: the next round
+            try:
                 await self.sync_routes()
+                failing = False
+            except RuntimeApiError as e:  # HAProxy reloading or away: the next round
+                if failing:
+                    count(component="gateway", operation="routes", error=e)
+                else:  # said once per outage, not every second
+                    caught(log, component="gateway", operation="routes", error=e)
+                failing = True
 
     async def sync_routes(self) -> None:
-        """Point each registered cluster at its reverse backend while its agent is
-        attached, at its tunnel backend otherwise (no reload: the map at runtime)."""
+        """Map each registered cluster to its reverse backend while its agent is
+        attached, and not at all otherwise (no reload: the map at runtime)."""
         async with self._haproxy_lock:
-            if not self._reverse:
-                return
             now = attached(await self.runtime.server_connections())
             wanted = routes(self._rendered, self._reverse, now)
             if await self.runtime.show_map(self.files.clusters) != wanted:
@@ -213,9 +228,7 @@ class GatewaySync:
     async def desired_backends(self) -> Rendered:
         clusters = self.clusters.items()
         backends: list[ClusterBackend] = []
-        tunnels: list[TunnelBackend] = []
         reverse: list[ReverseBackend] = []
-        replicas = replica_directories(self.files.server_sockets)
         for name, obj in sorted((clusters or {}).items()):
             try:
                 spec = ClusterSpec.model_validate(obj.get("spec") or {})
@@ -223,9 +236,6 @@ class GatewaySync:
                 continue
             try:
                 if spec.mode == "register":
-                    tunnels.append(tunnel_backend(name, {
-                        i: (cluster_socket(d, name), self.files.server_socket(i))
-                        for i, d in replicas.items()}))
                     found = reverse_backend(name, (obj.get("metadata") or {}).get("uid", ""))
                     if self.agent_port is not None and found is not None:
                         reverse.append(found)
@@ -238,10 +248,10 @@ class GatewaySync:
                 if self._unservable.get(name) != str(e):
                     log.info("cluster %s is served by the API servers only: %s", name, e)
                     self._unservable[name] = str(e)
-        rendered = render(backends, self.files.certs, tunnels)
-        if self.agent_port is None:
+        rendered = render(backends, self.files.certs)
+        if self.agent_port is None or self.servers_port is None:
             return rendered
-        agents = render_reverse(self.agent_port, reverse, self.files.agents_socket())
+        agents = render_reverse(self.agent_port, reverse, self.servers_port)
         return replace(rendered, config=rendered.config + "\n" + agents,
                        reverse=frozenset(b.name for b in reverse))
 

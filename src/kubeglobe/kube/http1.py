@@ -9,19 +9,18 @@ headers of a request it forwards (without them the apiserver answers 400).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
+
+from kubeglobe.kube.status import status_json
 
 MAX_HEAD = 64 * 1024
 _ROUTE = re.compile(r"^/clusters/(?P<name>[^/]+)/k8s(?P<path>/.*)?$")
 # Hop-by-hop headers of a relayed final (non-101) answer; we send our own length and close.
 _DROP_FINAL = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade",
                "trailer"}
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-            502: "BadGateway", 503: "ServiceUnavailable", 504: "Timeout"}
 
 
 class HeadError(ValueError):
@@ -143,15 +142,9 @@ def final_response(head: ResponseHead, body: bytes) -> bytes:
                         headers=tuple(headers)).encode() + body
 
 
-def kubernetes_status(code: int, message: str) -> dict[str, object]:
-    """A failed Kubernetes `Status`: what kubectl and client libraries print."""
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": _REASONS.get(code, "InternalError"), "code": code}
-
-
 def status_response(code: int, message: str) -> bytes:
     """A Kubernetes `Status` answer, so kubectl prints our message (connection closes)."""
-    body = json.dumps(kubernetes_status(code, message)).encode()
+    body = status_json(code, message)
     head = ResponseHead(status=code, reason=_reason_phrase(code),
                         headers=(("Content-Type", "application/json"),))
     return final_response(head, body)

@@ -15,10 +15,11 @@ Pure: it sees bytes, it returns bytes; the caller does the I/O.
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from dataclasses import dataclass, field
+
+from kubeglobe.kube.status import status_json
 
 _WORDS = (
     "options|head|post|put|delete|trace|accept|accept-charset|accept-encoding|"
@@ -155,12 +156,8 @@ class SpdyWatch:
         cannot be said safely: not at a frame boundary, or no error stream open)."""
         if self.failed or not self._server.at_boundary:
             return b""
-        if self.protocol.startswith("v4."):
-            body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                               "status": "Failure", "message": message,
-                               "reason": "ServiceUnavailable", "code": 503}).encode()
-        else:
-            body = message.encode()
+        v4 = self.protocol.startswith("v4.")  # v4 clients read a Status, older plain text
+        body = status_json(503, message) if v4 else message.encode()
         return b"".join(data_frame(stream, body, fin=True)
                         for stream in sorted(self.error_streams))
 

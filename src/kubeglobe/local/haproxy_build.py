@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from kubeglobe.gateway.runtime import program_version
+from kubeglobe.haproxy import program_version
 from kubeglobe.local.binaries import cache_dir
 
 HAPROXY_VERSION = "3.0.11"

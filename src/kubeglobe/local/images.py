@@ -26,7 +26,6 @@ from kubeglobe.local.binaries import cache_dir
 
 PAUSE_IMAGE = "kubeglobe.local/pause:3.2"
 DEMO_IMAGE = "kubeglobe.local/busybox-httpd:1.0"
-PLATFORM_IMAGE = "kubeglobe.local/kubeglobe"  # tagged <version>-<content hash> per build
 BUSYBOX = Path("/bin/busybox")
 ASSETS = Path(__file__).parent / "assets"
 

@@ -5,9 +5,9 @@ sends new connections only to ready ones, so losing an apiserver costs clients a
 one reconnect. It binds the host bridge address (for nodes) and loopback (for people).
 
 The platform frontend is the gateway: HTTP, TLS ended here with the platform's serving
-certificate. Cluster-proxy requests for imported clusters, with a token the gateway
-knows, are answered by HAProxy itself (`gateway/frontend.py`); everything else goes to
-the API server replicas, as plain HTTP over private UNIX sockets (same host). HAProxy
+certificate. Cluster-proxy requests the route table gives the gateway, from a caller
+it knows, are answered by HAProxy itself (`gateway/frontend.py`); everything else goes
+to the API server replicas, over TLS to each replica's own port. HAProxy
 runs in master-worker mode so that `kubeglobe gateway` (a process next to it, started
 with the platform's processes) can reload new cluster backends through the master
 socket without dropping open connections.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.frontend import GatewayFiles, fast_path_rules
-from kubeglobe.gateway.sockets import UNIX_PATH_MAX
+from kubeglobe.gateway.runtime import UNIX_PATH_MAX
 from kubeglobe.local.component import Component
 from kubeglobe.local.haproxy_build import haproxy_binary
 from kubeglobe.local.health import probe_http
@@ -59,9 +59,10 @@ def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file
                  # HTTP/2's 64 KiB default halves a port-forward's speed.
                  "    tune.h2.initial-window-size 1048576\n"
                  "    tune.bufsize 262144\n")
-        replicas = "\n".join(  # same host: plain HTTP over a private UNIX socket
-            f"    server server-{i} unix@{gateway.server_socket(i)} check inter 1s fall 2 rise 2"
-            for i, _ in enumerate(cluster.platform_server_ports)
+        replicas = "\n".join(  # TLS to the replica's own port (they may be anywhere)
+            f"    server server-{i} {env.host_ip}:{port} ssl verify required "
+            f"ca-file {ca_file} alpn http/1.1 check inter 1s fall 2 rise 2"
+            for i, port in enumerate(cluster.platform_server_ports)
         )
         bind = f"ssl crt {serving_pem} alpn http/1.1"
         platform = f"""
@@ -110,23 +111,17 @@ backend apiservers
 {platform}"""
 
 
-def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki,
-                     replicas: int) -> None:
-    """The serving bundle HAProxy ends TLS with, the replicas' socket directories, and
-    the gateway's files seeded empty (the gateway process owns them from then on)."""
+def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki) -> None:
+    """The serving bundle HAProxy ends TLS with, and the gateway's files seeded empty
+    (the gateway process owns them from then on)."""
     pair = pki.pair("platform-server")
     write_atomic(serving_pem, pair.cert.read_bytes().rstrip(b"\n") + b"\n"
                    + pair.key.read_bytes())
-    for socket in (gateway.admin_socket(), gateway.master_socket(), gateway.agents_socket(),
-                   *(gateway.server_socket(i) for i in range(replicas))):
+    for socket in (gateway.admin_socket(), gateway.master_socket()):
         if len(str(socket)) > UNIX_PATH_MAX:
             raise RuntimeError(f"socket path {socket} is longer than {UNIX_PATH_MAX} "
                                "characters; use a shorter --state-dir")
     gateway.certs.mkdir(parents=True, exist_ok=True)
-    gateway.server_sockets.mkdir(mode=0o700, exist_ok=True)
-    gateway.server_sockets.chmod(0o700)
-    for i in range(replicas):  # the gateway renders registered clusters' backends from these
-        gateway.cluster_sockets(i).mkdir(mode=0o700, exist_ok=True)
     for seeded in (gateway.identities, gateway.clusters, gateway.backends):
         if not seeded.exists():
             write_atomic(seeded, b"")
@@ -161,11 +156,11 @@ def loadbalancer_components(
         probe=lambda: probe_http(url, ca=pki.ca.cert, client=admin),
         port=cluster.endpoint_port,
         extra_ports=tuple(p for p in (cluster.platform_endpoint_port,
-                                      cluster.agent_endpoint_port) if p is not None),
+                                      cluster.agent_endpoint_port,
+                                      cluster.servers_agents_port) if p is not None),
         files={config: render_haproxy_config(env=env, cluster=cluster,
                                              ca_file=str(pki.ca.cert), gateway=gateway,
                                              serving_pem=serving_pem)},
-        prepare=lambda: _prepare_gateway(gateway, serving_pem, pki,
-                                         len(cluster.platform_server_ports)),
+        prepare=lambda: _prepare_gateway(gateway, serving_pem, pki),
     )
     return [haproxy]

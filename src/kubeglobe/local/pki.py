@@ -188,6 +188,10 @@ class ClusterPki:
         return self.pair("agents-ca")
 
     @property
+    def servers_ca(self) -> CertPair:
+        return self.pair("servers-ca")
+
+    @property
     def etcd_ca(self) -> CertPair:
         return self.pair("etcd-ca")
 
@@ -264,6 +268,14 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
         ensure_cert(
             issuer=ca, pair=pki.pair("platform-server"), common_name="kubeglobe-server",
             dns_names=("localhost",), ip_addresses=host_ips, server=True,
+        )
+        # Signs only the servers' client certificate for the gateway's port to the
+        # agents, which lets its holder act as anyone on any registered cluster.
+        servers_ca = ensure_ca(pair=pki.servers_ca,
+                               common_name=f"kubeglobe-{cluster.name}-servers-ca")
+        ensure_cert(
+            issuer=servers_ca, pair=pki.pair("platform-server-client"),
+            common_name="kubeglobe-server", client=True,
         )
     _ensure_service_account_key(pki.service_account)
     return pki

@@ -54,6 +54,11 @@ def agent_gateway(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
     return f"{env.host_ip}:{cluster.agent_endpoint_port}"
 
 
+def servers_gateway(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
+    """Where the API servers reach attached agents through the gateway (HOST:PORT)."""
+    return f"{env.host_ip}:{cluster.servers_agents_port}"
+
+
 def _kubeglobe(*args: str) -> list[str]:
     return [sys.executable, "-m", "kubeglobe.cli.main", *args]
 
@@ -89,13 +94,16 @@ def platform_components(
                         "--kubeconfig", str(kubeconfig),
                         "--haproxy", str(haproxy_binary()),
                         "--agent-bind", agent_gateway(env, cluster),
+                        "--servers-bind", servers_gateway(env, cluster),
                         "--serving-pem", str(gateway.directory / "serving.pem"),
-                        "--agents-ca", str(pki.agents_ca.cert)),
+                        "--agents-ca", str(pki.agents_ca.cert),
+                        "--servers-ca", str(pki.servers_ca.cert)),
         log=logs / "gateway.log",
         env=build,
         probe=lambda: "ok",  # running is healthy; it logs when HAProxy is out of sync
     ))
     serving = pki.pair("platform-server")
+    to_gateway = pki.pair("platform-server-client")
     for i, port in enumerate(cluster.platform_server_ports):
         found.append(Component(
             key=f"{cluster.name}/kubeglobe-server-{i}", cluster=cluster.name,
@@ -106,12 +114,12 @@ def platform_components(
                             "--advertise-url", f"https://{env.host_ip}:{port}",
                             "--public-url", api_url(env, cluster),
                             "--ca-file", str(pki.ca.cert), "--agent-image", agent_image,
-                            "--gateway-socket", str(gateway.server_socket(i)),
-                            "--cluster-sockets", str(gateway.cluster_sockets(i)),
                             "--agent-gateway", agent_gateway(env, cluster),
                             "--agents-ca-cert", str(pki.agents_ca.cert),
                             "--agents-ca-key", str(pki.agents_ca.key),
-                            "--agents-socket", str(gateway.agents_socket())),
+                            "--servers-gateway", servers_gateway(env, cluster),
+                            "--servers-gateway-cert", str(to_gateway.cert),
+                            "--servers-gateway-key", str(to_gateway.key)),
             log=logs / f"server-{i}.log",
             env=build,
             probe=partial(probe_http, f"https://{env.host_ip}:{port}/readyz", ca=pki.ca.cert),

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kubeglobe import __version__
+from kubeglobe.api.meta import PLATFORM_IMAGE
 from kubeglobe.local.binaries import cache_dir
 from kubeglobe.local.haproxy_build import build_haproxy
 from kubeglobe.local.images import (
-    PLATFORM_IMAGE,
     ImageError,
     ImageSpec,
     LayerFile,

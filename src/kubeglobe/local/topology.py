@@ -71,6 +71,7 @@ class ClusterPlan:
     platform_server_ports: tuple[int, ...] = ()
     platform_endpoint_port: int | None = None
     agent_endpoint_port: int | None = None  # the gateway's port for agents (reverse HTTP)
+    servers_agents_port: int | None = None  # the gateway's port for the servers' streams
 
     @property
     def kubernetes_service_ip(self) -> str:
@@ -88,6 +89,8 @@ class ClusterPlan:
             found.append(self.platform_endpoint_port)
         if self.agent_endpoint_port is not None:
             found.append(self.agent_endpoint_port)
+        if self.servers_agents_port is not None:
+            found.append(self.servers_agents_port)
         return found
 
 
@@ -197,6 +200,7 @@ def _cluster(
         platform_server_ports=(base + 14, base + 15) if name == GLOBAL else (),
         platform_endpoint_port=base + 16 if name == GLOBAL else None,
         agent_endpoint_port=base + 17 if name == GLOBAL else None,
+        servers_agents_port=base + 18 if name == GLOBAL else None,
     )
 
 

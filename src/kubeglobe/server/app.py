@@ -20,6 +20,7 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Namespace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     generate_latest,
 )
@@ -27,15 +28,15 @@ from pydantic import BaseModel
 
 from kubeglobe import __version__
 from kubeglobe.agent.manifests import agent_manifests
-from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.api.meta import PLATFORM_IMAGE, SYSTEM_NAMESPACE
 from kubeglobe.hub.accounts.store import Accounts
 from kubeglobe.hub.agent_certificates import AgentsCA, RequestRefused, sign_agent_request
 from kubeglobe.hub.cluster_access import ClusterAccess
 from kubeglobe.hub.onboarding import OnboardingError
-from kubeglobe.hub.registration import check_agent_credential, redeem_bootstrap_token
+from kubeglobe.hub.registration import redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.resources import ClusterCR
-from kubeglobe.local.images import PLATFORM_IMAGE
+from kubeglobe.kube.upgrade import Endpoint
 from kubeglobe.server.accounts_api import accounts_router
 from kubeglobe.server.admission import TenancyView, WorkloadProbe, admission_router
 from kubeglobe.server.auth import TokenAuthenticator
@@ -47,8 +48,7 @@ from kubeglobe.server.proxy_route import PROXY_METHODS, PROXY_ROUTE, ProxyRoute,
 from kubeglobe.server.replicas import ReplicaRegistry
 from kubeglobe.server.streams import StreamProxy
 from kubeglobe.server.tenancy_api import tenancy_router
-from kubeglobe.server.tunnels import TunnelHub, TunnelSettings, serve_tunnel
-from kubeglobe.tunnel.frames import CLUSTER_HEADER
+from kubeglobe.server.tunnels import TunnelHub, calling_agent, serve_tunnel
 
 
 class AgentRegistration(BaseModel):
@@ -81,10 +81,9 @@ class ServerSettings:
     public_url: str = "https://127.0.0.1:8443"  # how agents and people reach the platform
     ca_file: str | None = None  # CA of the serving certificates (given to agents, peers)
     agent_image: str = f"{PLATFORM_IMAGE}:{__version__}"
-    cluster_sockets: Path | None = None  # per-cluster sockets for the gateway next door
     agent_gateway: str | None = None  # HOST:PORT where agents attach to the gateway
     agents_ca: AgentsCA | None = None  # signs their certificates for that port
-    agents_socket: str | None = None  # the gateway's way to attached agents, for streams
+    agents_via_gateway: Endpoint | None = None  # the gateway's port for the servers' streams
 
 
 def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
@@ -93,9 +92,7 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     access = access or ClusterAccess(hub=hub)
     authenticate = TokenAuthenticator(accounts=Accounts(hub))
     authorize = Authorizer(hub=hub)
-    tunnels = TunnelHub(hub=hub, settings=TunnelSettings(
-        advertise_url=settings.advertise_url, peer_ca=settings.ca_file,
-        cluster_sockets=settings.cluster_sockets))
+    tunnels = TunnelHub(hub=hub)
     proxy = ClusterProxy(access=access, tunnels=tunnels)
     ca_pem = Path(settings.ca_file).read_text() if settings.ca_file else ""
 
@@ -124,7 +121,6 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
             await tenancy_view.stop()
             await replicas.stop()
             await access.aclose()
-            await tunnels.aclose()
 
     app = FastAPI(title="KubeGlobe API", version=__version__, lifespan=lifespan,
                   description="The platform API: clusters, the cluster proxy, users, "
@@ -149,7 +145,9 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        # the app's own metrics, and the process's (failures.py counts there)
+        return Response(generate_latest(registry) + generate_latest(REGISTRY),
+                        media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(cluster_router(authenticate=authenticate, authorize=authorize,
                                       registration=registration))
@@ -170,10 +168,8 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
 
     async def agent_of(request: Request) -> str:
         """The cluster whose agent is calling, by its credential (else 401)."""
-        cluster = request.headers.get(CLUSTER_HEADER, "")
-        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not cluster or not await check_agent_credential(
-                hub=hub, cluster=cluster, credential=credential.strip()):
+        cluster = await calling_agent(hub, request.headers)
+        if cluster is None:
             raise HTTPException(401, detail="unknown cluster or agent credential")
         return cluster
 
@@ -221,6 +217,5 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
 
     # Upgraded requests (exec, attach, port-forward) bypass ASGI: see server/upgrade.py.
     app.state.streams = StreamProxy(authenticate=authenticate, proxy=proxy, access=access,
-                                    tunnels=tunnels, peer_ca=settings.ca_file,
-                                    agents_socket=settings.agents_socket)
+                                    tunnels=tunnels, agents_gateway=settings.agents_via_gateway)
     return app

@@ -18,8 +18,9 @@ from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kubeglobe.failures import count
 from kubeglobe.hub.tokens import Identity
-from kubeglobe.kube.http1 import kubernetes_status
+from kubeglobe.kube.status import status
 
 PROXY_ROUTE = "/clusters/{name}/k8s/{path:path}"
 PROXY_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -43,11 +44,12 @@ async def serve(authenticate: Authenticate, forward: Forward, *, name: str, path
             identity = await authenticate(request)
         return await forward(name=name, path=path, request=request, identity=identity)
     except HTTPException as e:
-        return JSONResponse(kubernetes_status(e.status_code, str(e.detail)), e.status_code,
+        return JSONResponse(status(e.status_code, str(e.detail)), e.status_code,
                             headers=dict(e.headers or {}))
-    except Exception as e:  # never a bare 500 page: kubectl shows a Status's message
+    except Exception as e:  # a bug: still a Status kubectl shows, never a bare 500 page
         log.exception("proxying to cluster %s failed", name)
-        return JSONResponse(kubernetes_status(500, f"proxy error: {e}"), 500)
+        count(component="server", operation="proxy", error=e)
+        return JSONResponse(status(500, f"proxy error: {e}"), 500)
 
 
 class ProxyRoute:

@@ -3,28 +3,43 @@
 Agents ask for the list (`/api/v1/agent/replicas`) and keep a tunnel to every replica,
 so a request for a registered cluster is served by the replica it lands on, without a
 hop to another one, and losing a replica loses none of the cluster's reachability.
+A replica's Lease `kubeglobe-server-<id>` names its URL, is renewed every
+`RENEW_SECONDS` and is stale after `LEASE_SECONDS`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
+import hashlib
 import logging
 
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.failures import caught
+from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.informer import Background
 from kubeglobe.kube.microtime import micro_now
-from kubeglobe.server.tunnels import LEASE_SECONDS, RENEW_SECONDS, fresh, replica_id
 
 log = logging.getLogger("kubeglobe.replicas")
 REPLICA_LABEL = "kubeglobe.io/platform-server"
+LEASE_SECONDS = 15
+RENEW_SECONDS = 5.0
+
+
+def replica_id(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:10]
+
+
+def fresh(spec: LeaseSpec | None, now: dt.datetime) -> bool:
+    if spec is None or spec.renewTime is None or spec.holderIdentity is None:
+        return False
+    return (now - spec.renewTime).total_seconds() < (spec.leaseDurationSeconds
+                                                     or LEASE_SECONDS)
 
 
 class ReplicaRegistry:
@@ -38,9 +53,12 @@ class ReplicaRegistry:
 
     async def stop(self) -> None:
         await self._task.stop()
-        with contextlib.suppress(Exception):
+        try:  # agents stop dialling this replica at once instead of after LEASE_SECONDS
             await self._hub.delete(Lease, f"kubeglobe-server-{replica_id(self._me)}",
                                    namespace=SYSTEM_NAMESPACE)
+        except KUBE_ERRORS as e:
+            caught(log, component="server", operation="withdraw replica lease", error=e,
+                   level=logging.INFO)
 
     async def _publish(self) -> None:
         name = f"kubeglobe-server-{replica_id(self._me)}"
@@ -53,10 +71,8 @@ class ReplicaRegistry:
                                          renewTime=micro_now()))
             try:
                 await self._hub.apply(lease, field_manager="kubeglobe-server", force=True)
-            except ApiError as e:
-                log.warning("publishing this replica: %s", e.status.message)
-            except Exception as e:  # the hub unreachable for a moment: retry, never stop
-                log.warning("publishing this replica: %s", e)
+            except KUBE_ERRORS as e:  # the hub away for a moment: retry
+                caught(log, component="server", operation="publish replica lease", error=e)
             await asyncio.sleep(RENEW_SECONDS)
 
     async def live(self) -> list[str]:

@@ -6,11 +6,11 @@ same impersonation as every proxied request (`forward_headers`):
 
 - import mode: a TLS connection to the cluster's apiserver with its kubeconfig's
   credentials;
-- register mode: through the gateway's socket for the servers (`agents_socket`), down
-  the connections the agent's own HAProxy keeps to the gateway (`gateway/reverse.py`),
-  while it has them; else a tunnel stream marked `upgrade` to the agent, which dials
-  its own apiserver; or, when another replica holds the tunnel, the raw request to
-  that replica.
+- register mode: the hops the route table gives (`kubeglobe/routing.py`), in order:
+  through the gateway's port for the servers (TLS with the servers' client
+  certificate), down the connections the agent's own HAProxy keeps to the gateway, while
+  it has them (else the gateway answers "detached"); then a tunnel stream marked
+  `upgrade` to the agent, which dials its own apiserver.
 
 The answer's head is relayed; after `101 Switching Protocols` bytes are piped both ways
 until either side ends. Anything refused before the upgrade is answered as a Kubernetes
@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import ssl
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException
 
-from kubeglobe.gateway.reverse import DETACHED_HEADER
+from kubeglobe.api.meta import DETACHED_HEADER
+from kubeglobe.failures import caught, count
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.http1 import (
-    RequestHead,
     ResponseHead,
     StreamRoute,
     apiserver_head,
@@ -40,17 +39,12 @@ from kubeglobe.kube.http1 import (
     upgrade_token,
 )
 from kubeglobe.kube.spdy import SpdyWatch
-from kubeglobe.kube.upgrade import (
-    Answer,
-    DialError,
-    dial,
-    dial_unix,
-    endpoint,
-    target_endpoint,
-)
+from kubeglobe.kube.status import bearer_token
+from kubeglobe.kube.upgrade import Answer, DialError, Endpoint, dial, target_endpoint
+from kubeglobe.routing import Hop, Mode, server_hops, verb_of
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.proxy import ClusterProxy, forward_headers
-from kubeglobe.server.tunnels import FORWARDED_HEADER, TunnelHub
+from kubeglobe.server.tunnels import TunnelHub, no_tunnel
 from kubeglobe.tunnel.mux import Multiplexer, Stream, StreamClosed
 from kubeglobe.tunnel.pipe import End, SocketEnd, StreamEnd, splice
 
@@ -75,31 +69,15 @@ class Incoming:
     route: StreamRoute
 
 
-def bearer_token(headers: list[tuple[str, str]]) -> str | None:
-    value = next((v for k, v in headers if k.lower() == "authorization"), "")
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def peer_head(incoming: Incoming, holder_authority: str) -> RequestHead:
-    """The caller's request unchanged (its own token too) for the replica holding the
-    tunnel, marked as forwarded so it is never passed on again."""
-    headers = [(k, v) for k, v in incoming.headers if k.lower() != "host"]
-    return RequestHead(method=incoming.method, target=incoming.target,
-                       headers=(("Host", holder_authority), *headers, (FORWARDED_HEADER, "1")))
-
-
 class StreamProxy:
     def __init__(self, *, authenticate: TokenAuthenticator, proxy: ClusterProxy,
-                 access: ClusterAccess, tunnels: TunnelHub, peer_ca: str | None,
-                 agents_socket: str | None = None) -> None:
+                 access: ClusterAccess, tunnels: TunnelHub,
+                 agents_gateway: Endpoint | None = None) -> None:
         self._authenticate = authenticate
-        self._agents_socket = agents_socket
+        self._agents_gateway = agents_gateway  # the gateway's port for the servers
         self._proxy = proxy
         self._access = access
         self._tunnels = tunnels
-        self._peer_ssl = (ssl.create_default_context(cafile=peer_ca) if peer_ca
-                          else ssl.create_default_context())
 
     async def serve(self, incoming: Incoming, caller: SocketEnd) -> None:
         cluster = incoming.route.cluster
@@ -109,8 +87,9 @@ class StreamProxy:
             log.info("stream to cluster %s refused: %s", cluster, e)
             await _answer(caller, status_response(e.code, str(e)))
             return
-        except Exception as e:  # never leave the caller without an answer
+        except Exception as e:  # a bug: still never leave the caller without an answer
             log.exception("stream to cluster %s failed", cluster)
+            count(component="server", operation="stream", error=e)
             await _answer(caller, status_response(500, f"stream failed: {e}"))
             return
         if isinstance(far, bytes):  # a final answer from the far side, relayed whole
@@ -140,7 +119,7 @@ class StreamProxy:
         upgrade = upgrade_token(incoming.headers) or ""
         forwarded = forward_headers(incoming.headers, identity)
         if spec.mode == "register":
-            return await self._register(incoming, forwarded, upgrade)
+            return await self._register(incoming, forwarded, upgrade, spec.mode)
         try:
             target = await self._access.recent_target(name=cluster, spec=spec)
         except (ClusterUnreachable, KubeconfigError) as e:
@@ -157,31 +136,20 @@ class StreamProxy:
             raise Refused(502, f"cluster {cluster} did not answer: {e}") from e
 
     async def _register(self, incoming: Incoming, forwarded: list[tuple[str, str]],
-                        upgrade: str) -> bytes | Upgraded:
+                        upgrade: str, mode: Mode) -> bytes | Upgraded:
         cluster = incoming.route.cluster
-        if self._agents_socket is not None:
-            attached = await _through_gateway(self._agents_socket, cluster, incoming,
-                                              forwarded, upgrade)
-            if attached is not None:
-                return attached
-        mux = self._tunnels.local(cluster)
-        if mux is not None:
-            return await _through_tunnel(mux, cluster, incoming, forwarded, upgrade)
-        if any(k.lower() == FORWARDED_HEADER.lower() for k, _ in incoming.headers):
-            raise Refused(503, f"the agent of cluster {cluster} just left this replica; retry")
-        holder = await self._tunnels.holder(cluster)
-        if holder is None or holder == self._tunnels.settings.advertise_url:
-            where = "no replica holds its tunnel" if holder is None else (
-                f"its tunnel lease names this replica ({holder}) but the tunnel is gone")
-            raise Refused(503, f"the agent of cluster {cluster} is not connected ({where}); "
-                          "it reconnects by itself once it can reach the hub")
-        peer = endpoint(holder, self._peer_ssl)
-        try:
-            return _relayable(await dial(peer, peer_head(incoming, peer.authority)),
-                              lost=f"lost replica {holder}, which holds the tunnel of "
-                                   f"cluster {cluster}")
-        except DialError as e:
-            raise Refused(502, f"replica {holder} holding the tunnel did not answer: {e}") from e
+        verb = verb_of(upgrade=True, path=incoming.route.target.partition("?")[0])
+        for hop in server_hops(mode=mode, verb=verb):
+            if hop is Hop.AGENT and self._agents_gateway is not None:
+                attached = await _through_gateway(self._agents_gateway, cluster, incoming,
+                                                  forwarded, upgrade)
+                if attached is not None:
+                    return attached
+            elif hop is Hop.TUNNEL:
+                mux = self._tunnels.local(cluster)
+                if mux is not None:
+                    return await _through_tunnel(mux, cluster, incoming, forwarded, upgrade)
+        raise Refused(503, no_tunnel(cluster))
 
 
 @dataclass(frozen=True)
@@ -247,18 +215,19 @@ def _relayable(answer: Answer, *, lost: str) -> bytes | Upgraded:
     return Upgraded(head=answer.head, pipe=answer.pipe, lost=lost)
 
 
-async def _through_gateway(socket: str, cluster: str, incoming: Incoming,
+async def _through_gateway(gateway: Endpoint, cluster: str, incoming: Incoming,
                            forwarded: list[tuple[str, str]],
                            upgrade: str) -> bytes | Upgraded | None:
     """The stream down the agent's own connections to the gateway; None when the agent
     is not attached there (or the gateway is away): the tunnel serves then."""
     head = apiserver_head(method=incoming.method, target=incoming.route.target,
-                          base_path=f"/clusters/{cluster}/k8s", host="kubeglobe-gateway",
+                          base_path=f"/clusters/{cluster}/k8s", host=gateway.authority,
                           upgrade=upgrade, forwarded=forwarded, credentials={})
     try:
-        answer = await dial_unix(socket, head)
+        answer = await dial(gateway, head)
     except DialError as e:
-        log.debug("gateway socket %s: %s; taking the tunnel", socket, e)
+        caught(log, component="server", operation="stream through the gateway", error=e,
+               level=logging.INFO)
         return None
     if answer.pipe is None and answer.head.header(DETACHED_HEADER) is not None:
         return None

@@ -18,14 +18,6 @@ from typing import Any
 
 _HEADER = struct.Struct(">BI")
 
-# Beyond frames, both sides agree on these names. The agent announces what it offers in
-# FEATURES_HEADER (comma-separated) when it opens the tunnel; CONNECT is one feature and
-# also the OPEN meta key of a raw connection to the agent's apiserver.
-CLUSTER_HEADER = "X-KubeGlobe-Cluster"  # which cluster an agent speaks for
-FEATURES_HEADER = "X-KubeGlobe-Agent-Features"
-CONNECT = "connect"
-
-
 class Kind(enum.IntEnum):
     OPEN = 1
     HEAD = 2

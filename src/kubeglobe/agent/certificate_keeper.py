@@ -1,0 +1,101 @@
+"""The agent's client certificate for its apiserver, kept current for its HAProxy.
+
+The agent's own HAProxy (`gateway_link.py`) serves the gateway's requests straight from
+the apiserver and can add no bearer token to them: it authenticates with a client
+certificate of the cluster, whose user may only impersonate (`apiserver_certificate.py`).
+`CertificateKeeper` holds that certificate: stored in the agent's Secret, obtained from
+the cluster's CSR API when missing or due, renewed in the background. Until it has one
+(or when it could not renew in time) the agent's HAProxy does not run, and the tunnels
+serve the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import httpx
+from lightkube.core.exceptions import ApiError
+
+from kubeglobe.agent.apiserver_certificate import (
+    CertificateUnavailable,
+    ClientCertificate,
+    due,
+    expired,
+)
+from kubeglobe.agent.gateway_link import Apiserver
+from kubeglobe.failures import caught
+from kubeglobe.kube.upgrade import Endpoint
+
+log = logging.getLogger("kubeglobe.agent.certificate")
+RETRY_SECONDS = 300.0  # a cluster that did not sign: ask again this much later
+
+
+class CertificateStore(Protocol):
+    async def load_certificate(self) -> ClientCertificate | None: ...
+
+    async def save_certificate(self, found: ClientCertificate) -> None: ...
+
+
+class CertificateKeeper:
+    """The apiserver as the agent's HAProxy reaches it, once there is a certificate."""
+
+    def __init__(self, *, issue: Callable[[], Awaitable[ClientCertificate]],
+                 store: CertificateStore, apiserver: Endpoint, ca_pem: bytes | None,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._issue = issue  # a new certificate from the cluster (`obtain`)
+        self._store = store
+        self._apiserver = apiserver
+        self._ca_pem = ca_pem
+        self._clock = clock
+        self._sleep = sleep
+        self.certificate: ClientCertificate | None = None  # the one in use
+
+    def for_gateway_link(self) -> Apiserver | None:
+        """The apiserver as the agent's HAProxy reaches it, once there is a certificate."""
+        if self.certificate is None or self._ca_pem is None:
+            return None
+        return Apiserver(host=self._apiserver.host, port=self._apiserver.port,
+                         ca_pem=self._ca_pem, certificate=self.certificate)
+
+    def usable(self) -> str | None:
+        """Why the agent's HAProxy cannot serve this apiserver, or None if it can."""
+        if self._apiserver.base_path:
+            return "the apiserver URL has a path, which the agent's HAProxy does not add"
+        if self._ca_pem is None:
+            return "the kubeconfig names no CA for the apiserver"
+        return None
+
+    async def keep(self) -> None:
+        """Hold a current certificate for as long as the agent runs."""
+        reason = self.usable()
+        if reason is not None:
+            log.info("the tunnels alone serve the hub: %s", reason)
+            return
+        while True:
+            wait = RETRY_SECONDS
+            try:
+                self.certificate = await self._current()
+                wait = max(1.0, (self.certificate.renew_at() - self._clock()).total_seconds())
+            except (CertificateUnavailable, ApiError, httpx.HTTPError, OSError) as e:
+                caught(log, component="agent", operation="apiserver client certificate",
+                       error=e)
+            if self.certificate is not None and expired(self.certificate, self._clock()):
+                log.warning("the client certificate expired before it was renewed; the "
+                            "tunnels serve the hub until a new one is signed")
+                self.certificate = None
+            await self._sleep(wait)
+
+    async def _current(self) -> ClientCertificate:
+        found = await self._store.load_certificate()
+        if due(found, self._clock()):
+            found = await self._issue()
+            await self._store.save_certificate(found)
+            log.info("obtained a client certificate for the apiserver, valid until %s",
+                     found.certificate.not_valid_after_utc.isoformat())
+        assert found is not None
+        return found
