@@ -23,6 +23,7 @@ from rich.console import Console
 from benchenv import bench_environment
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import build_binaries
+from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
 CLUSTERS = ("workload-1", "workload-2")
@@ -88,7 +89,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     console = Console()
-    kubectl_bin = build_binaries(progress=lambda _: None).path("kubectl")
+    kubectl_bin = build_binaries(progress=lambda _: None, check=smoke_test).path("kubectl")
     samples: list[float] = []
     with bench_environment(args.state_dir, console) as (plan, _):
         for r in range(args.rounds):

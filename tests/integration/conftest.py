@@ -29,6 +29,7 @@ from kubeglobe.local.mounts import mounts_below
 from kubeglobe.local.node import POD_LOGS, NodePaths
 from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.process import descendants, is_running, list_processes, shims_of
+from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
@@ -111,7 +112,7 @@ def _log(message: str) -> None:
 @pytest.fixture(scope="session")
 def env() -> Iterator[Env]:
     plan = environment.up(state_dir=STATE_DIR, workload_clusters=2, report=_log)
-    binaries = build_binaries(progress=_log)
+    binaries = build_binaries(progress=_log, check=smoke_test)
     yield Env(plan=plan, kubectl_bin=binaries.path("kubectl"))
     try:
         down_leaves_nothing(plan)

@@ -21,9 +21,9 @@ from kubeglobe.kube.http1 import (
     stream_route,
     upgrade_token,
 )
+from kubeglobe.kube.pipe import splice
 from kubeglobe.kube.spdy import DICTIONARY, SpdyWatch, data_frame
 from kubeglobe.server.streams import WatchedCaller
-from kubeglobe.tunnel.pipe import splice
 
 SPDY = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
 

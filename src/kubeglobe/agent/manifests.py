@@ -19,8 +19,7 @@ from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBi
 
 from kubeglobe.agent.apiserver_certificate import AGENT_USER
 from kubeglobe.agent.credentials import AGENT_SECRET
-from kubeglobe.api.meta import CLUSTER_LABEL, SYSTEM_NAMESPACE
-from kubeglobe.hub.tokens import PLATFORM_ADMINS
+from kubeglobe.api.meta import CLUSTER_LABEL, PLATFORM_ADMINS, SYSTEM_NAMESPACE
 
 AGENT_NAME = "kubeglobe-agent"
 PLATFORM_ADMIN_BINDING = "kubeglobe:platform-admins"

@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from kubeglobe.kube.http1 import apiserver_head
+from kubeglobe.kube.pipe import splice
 from kubeglobe.kube.rest import RestTarget
 from kubeglobe.kube.upgrade import DialError, dial, target_endpoint
 from kubeglobe.tunnel.mux import Stream
-from kubeglobe.tunnel.pipe import StreamEnd, splice
+from kubeglobe.tunnel.pipe import StreamEnd
 
 
 async def serve_upgrade(stream: Stream, target: RestTarget) -> None:

@@ -15,3 +15,4 @@ PLATFORM_IMAGE = "kubeglobe.local/kubeglobe"  # the platform's own image (agent,
 CLUSTER_HEADER = "X-KubeGlobe-Cluster"  # which cluster an agent speaks for
 METHOD_HEADER = "X-KubeGlobe-Method"  # an upgrade's method across HTTP/2 (gateway/reverse.py)
 DETACHED_HEADER = "X-KubeGlobe-Agent-Detached"  # on the gateway's 503 for an agent away
+PLATFORM_ADMINS = "kubeglobe:platform-admins"  # the group of the platform's admins

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from kubeglobe.api.cluster import Model
-from kubeglobe.kube.quantity import parse_quantity
+from kubeglobe.api.quantity import parse_quantity
 
 Role = Literal["platform-admin", "platform-auditor", "project-admin", "developer", "viewer"]
 PodSecurity = Literal["privileged", "baseline", "restricted"]

@@ -23,6 +23,7 @@ from kubeglobe.local.network import NetworkError
 from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.platform_image import build_platform_image
 from kubeglobe.local.preflight import PreflightError
+from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import EnvironmentConflict
 from kubeglobe.local.topology import GLOBAL
 
@@ -63,7 +64,7 @@ def build() -> None:
     """Build (or find in the cache) the Kubernetes binaries, HAProxy and the node images."""
     with _errors():
         with _status_line("kubernetes binaries") as report:
-            binaries = build_binaries(progress=report)
+            binaries = build_binaries(progress=report, check=smoke_test)
         with _status_line(f"haproxy {HAPROXY_VERSION}") as report:
             haproxy = build_haproxy(progress=report)
         with _status_line("images") as report:  # the platform image holds that HAProxy

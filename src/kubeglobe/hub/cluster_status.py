@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeglobe.api.cluster import ClusterStatus, Condition
+from kubeglobe.api.quantity import format_quantity, parse_quantity
 from kubeglobe.kube.microtime import format_time, parse_time
-from kubeglobe.kube.quantity import format_quantity, parse_quantity
 
 MIN_VERSION = (1, 19)
 MISSED_HEARTBEATS = 3

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from kubeglobe.api.cluster import CLUSTER_KIND, CLUSTER_PLURAL, ClusterResource
 from kubeglobe.api.crd import CrdNames, crd_manifest
-from kubeglobe.api.meta import FIELD_MANAGER, GROUP, SYSTEM_NAMESPACE
+from kubeglobe.api.meta import FIELD_MANAGER, GROUP, PLATFORM_ADMINS, SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import (
     GroupResource,
     PlatformRoleBindingResource,
@@ -28,7 +28,7 @@ from kubeglobe.api.tenancy import (
     ProjectResource,
     UserResource,
 )
-from kubeglobe.hub.tokens import ADMIN_USER, BOOTSTRAP_LABEL, PLATFORM_ADMINS, issue_token
+from kubeglobe.hub.tokens import ADMIN_USER, BOOTSTRAP_LABEL, issue_token
 
 Manifest = dict[str, Any]
 CRD_READY_TIMEOUT = 60.0

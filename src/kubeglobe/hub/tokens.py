@@ -31,7 +31,6 @@ TOKEN_USER_LABEL = "kubeglobe.io/token-user"
 TOKEN_KIND_LABEL = "kubeglobe.io/token-kind"
 BOOTSTRAP_LABEL = "kubeglobe.io/bootstrap-admin"
 ADMIN_USER = "admin"
-PLATFORM_ADMINS = "kubeglobe:platform-admins"
 _TOKEN = re.compile(r"^kg_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$")
 
 

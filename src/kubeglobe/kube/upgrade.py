@@ -21,8 +21,8 @@ from kubeglobe.kube.http1 import (
     is_chunked,
     parse_response_head,
 )
+from kubeglobe.kube.pipe import READ_SIZE, SocketEnd
 from kubeglobe.kube.rest import RestTarget
-from kubeglobe.tunnel.pipe import READ_SIZE, SocketEnd
 
 CONNECT_SECONDS = 10.0
 ANSWER_SECONDS = 30.0

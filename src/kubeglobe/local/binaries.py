@@ -171,8 +171,12 @@ def _patch_pod_logs_dir(tree: Path) -> None:
     (runtime / "kubeglobe_pod_logs.go").write_text(POD_LOGS_GO)
 
 
-def build_binaries(*, progress: Progress) -> K8sBinaries:
-    """Build the Kubernetes binaries into the cache (minutes; the result is kept)."""
+def build_binaries(*, progress: Progress,
+                   check: Callable[[K8sBinaries, Progress], None]) -> K8sBinaries:
+    """Build the Kubernetes binaries into the cache (minutes; the result is kept).
+
+    A fresh build is kept only once `check` passed on it (`smoke.smoke_test`: the built
+    apiserver survives CRD and OpenAPI traffic); cached binaries passed it already."""
     found = find_binaries()
     if found is not None:
         return found
@@ -216,9 +220,7 @@ def build_binaries(*, progress: Progress) -> K8sBinaries:
             raise BinariesError(f"the build did not produce {component}; see {log}")
         shutil.copy2(built, out / component)
     binaries = _check_dir(out, origin="fresh build")
-    from kubeglobe.local.smoke import smoke_test  # smoke starts etcd/apiserver: a layer above
-
-    smoke_test(binaries, progress=progress)
+    check(binaries, progress)
     (out / MARKER).write_text(_marker_text())
     shutil.rmtree(tree)
     return binaries

@@ -47,6 +47,7 @@ from kubeglobe.local.process import (
     start_daemon,
     stop_process,
 )
+from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import (
     EnvironmentConflict,
     EnvironmentLock,
@@ -274,7 +275,7 @@ def up(
             port_base=port_base,
         )
         check_slot(plan.slot, state_dir)
-        binaries = build_binaries(progress=report)
+        binaries = build_binaries(progress=report, check=smoke_test)
         report("building images")
         archives = build_all_images()
         platform_image = build_platform_image(progress=report)

@@ -68,7 +68,7 @@ def _free_slot(scratch: Path) -> int:
     raise BinariesError("no free slot to smoke-test the apiserver; run `kubeglobe local down`")
 
 
-def smoke_test(binaries: K8sBinaries, *, progress: Callable[[str], None]) -> None:
+def smoke_test(binaries: K8sBinaries, progress: Callable[[str], None]) -> None:
     with tempfile.TemporaryDirectory(prefix="kubeglobe-smoke-") as tmp:
         scratch = Path(tmp)
         slot = _free_slot(scratch)

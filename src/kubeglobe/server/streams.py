@@ -38,6 +38,7 @@ from kubeglobe.kube.http1 import (
     status_response,
     upgrade_token,
 )
+from kubeglobe.kube.pipe import End, SocketEnd, splice
 from kubeglobe.kube.spdy import SpdyWatch
 from kubeglobe.kube.status import bearer_token
 from kubeglobe.kube.upgrade import Answer, DialError, Endpoint, dial, target_endpoint
@@ -46,7 +47,7 @@ from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.proxy import ClusterProxy, forward_headers
 from kubeglobe.server.tunnels import TunnelHub, no_tunnel
 from kubeglobe.tunnel.mux import Multiplexer, Stream, StreamClosed
-from kubeglobe.tunnel.pipe import End, SocketEnd, StreamEnd, splice
+from kubeglobe.tunnel.pipe import StreamEnd
 
 log = logging.getLogger("kubeglobe.streams")
 

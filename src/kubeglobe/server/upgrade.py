@@ -23,8 +23,8 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from kubeglobe.kube.http1 import StreamRoute, stream_route
+from kubeglobe.kube.pipe import READ_SIZE, SocketEnd
 from kubeglobe.server.streams import Incoming, StreamProxy
-from kubeglobe.tunnel.pipe import READ_SIZE, SocketEnd
 
 log = logging.getLogger("kubeglobe.streams")
 

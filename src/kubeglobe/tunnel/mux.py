@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
+from kubeglobe.kube.pipe import Sink
 from kubeglobe.tunnel.frames import (
     Frame,
     FrameError,
@@ -38,17 +39,6 @@ class Transport(Protocol):
 
 class StreamClosed(ConnectionError):
     pass
-
-
-@runtime_checkable
-class Sink(Protocol):
-    """Where a stream can pour its data as frames arrive: a socket's writer."""
-
-    def put(self, data: bytes) -> None:
-        """Queue bytes for writing now, without waiting; ConnectionError if closed."""
-
-    async def drain(self) -> None:
-        """Wait until the queued bytes are (mostly) written."""
 
 
 class Stream:

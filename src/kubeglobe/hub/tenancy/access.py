@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from kubeglobe.api.meta import PLATFORM_ADMINS
 from kubeglobe.api.tenancy import PlatformRoleBindingSpec
-from kubeglobe.hub.tokens import PLATFORM_ADMINS, Identity
+from kubeglobe.hub.tokens import Identity
 
 PROJECT_ROLES = ("project-admin", "developer", "viewer")
 

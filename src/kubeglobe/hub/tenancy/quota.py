@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubeglobe.api.quantity import format_quantity, parse_quantity
 from kubeglobe.api.tenancy import ProjectNamespaceSpec, ProjectSpec, Quota
-from kubeglobe.kube.quantity import format_quantity, parse_quantity
 
 # Quota field -> the ResourceQuota `hard` key it becomes in the namespace.
 HARD_KEYS = {
