@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from kubeglobe.api.meta import PLATFORM_ADMINS
 from kubeglobe.api.tenancy import PlatformRoleBindingSpec, UserStatus
 from kubeglobe.hub.accounts.lockout import after_failure, after_success, locked_until, unlocked
 from kubeglobe.hub.accounts.passwords import (
@@ -13,7 +14,7 @@ from kubeglobe.hub.accounts.passwords import (
     verify_password,
 )
 from kubeglobe.hub.tenancy.access import access_for
-from kubeglobe.hub.tokens import PLATFORM_ADMINS, Identity, check_token, issue_token, parse_token
+from kubeglobe.hub.tokens import Identity, check_token, issue_token, parse_token
 
 T0 = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import struct
 import zlib
 
 import pytest
 
 from kubeglobe.kube.http1 import (
-    HeadError,
+    RequestHead,
     ResponseHead,
     StreamRoute,
     apiserver_head,
-    body_length,
     final_response,
-    parse_response_head,
     status_response,
     stream_route,
     upgrade_token,
 )
 from kubeglobe.kube.pipe import splice
 from kubeglobe.kube.spdy import DICTIONARY, SpdyWatch, data_frame
+from kubeglobe.kube.upgrade import Answer, DialError, exchange
 from kubeglobe.server.streams import WatchedCaller
 
 SPDY = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
@@ -62,16 +62,56 @@ def test_apiserver_head_restores_the_upgrade_and_adds_the_dialers_credentials() 
     assert "Host: hub" not in raw and raw.endswith("\r\n\r\n")
 
 
-def test_response_heads_parse_and_reject_garbage() -> None:
-    head = parse_response_head(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-                               b"X-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n")
-    assert head.upgraded and head.reason == "Switching Protocols"
-    assert head.header("x-stream-protocol-version") == "v4.channel.k8s.io"
-    assert parse_response_head(head.encode()) == head
-    for bad in (b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
-                b"HTTP/1.1 200 OK\r\n"):
-        with pytest.raises(HeadError):
-            parse_response_head(bad)
+async def _dialled(answer: bytes) -> tuple[Answer | DialError, bytes]:
+    """`exchange` against a peer that answers `answer` (an in-process socket pair): what
+    it returned, and what the peer received."""
+    ours, theirs = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=ours)
+    peer_reader, peer_writer = await asyncio.open_connection(sock=theirs)
+    peer_writer.write(answer)
+    await peer_writer.drain()
+    head = RequestHead(method="POST", target="/api/v1/x/exec?command=id",
+                       headers=(("Host", "a:1"), ("Connection", "Upgrade"),
+                                ("Upgrade", "SPDY/3.1")))
+    try:
+        got: Answer | DialError = await exchange(reader, writer, head, peer="a:1")
+    except DialError as e:
+        got = e
+    sent = await peer_reader.readuntil(b"\r\n\r\n")
+    peer_writer.close()
+    return got, sent
+
+
+def test_an_upgrade_is_dialled_and_the_bytes_after_the_101_stay_in_the_pipe() -> None:
+    async def scenario() -> None:
+        got, sent = await _dialled(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade"
+                                   b"\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n"
+                                   b"\r\n\x80\x03spdy")
+        assert sent.startswith(b"POST /api/v1/x/exec?command=id HTTP/1.1\r\n")
+        assert b"\r\nUpgrade: SPDY/3.1\r\n" in sent
+        assert isinstance(got, Answer) and got.pipe is not None
+        assert got.head.upgraded and got.head.reason == "Switching Protocols"
+        assert got.head.header("x-stream-protocol-version") == "v4.channel.k8s.io"
+        assert await got.pipe.read() == b"\x80\x03spdy"  # the upgraded protocol's first bytes
+        await got.pipe.close(None)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: 7\r\n\r\n{\"x\":1}",
+    b"Transfer-Encoding: chunked\r\n\r\n3\r\n{\"x\r\n4\r\n\":1}\r\n0\r\n\r\n",
+])
+def test_a_final_answer_is_read_whole_however_it_is_framed(framing: bytes) -> None:
+    got, _ = asyncio.run(_dialled(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json"
+                                  b"\r\n" + framing))
+    assert isinstance(got, Answer) and got.pipe is None
+    assert (got.head.status, got.body) == (403, b'{"x":1}')
+
+
+def test_a_peer_that_does_not_speak_http_is_a_dial_error() -> None:
+    got, _ = asyncio.run(_dialled(b"SSH-2.0-OpenSSH\r\n\r\n"))
+    assert isinstance(got, DialError) and "did not answer the upgrade" in str(got)
 
 
 def test_final_answers_are_relayed_whole_and_close() -> None:
@@ -80,9 +120,10 @@ def test_final_answers_are_relayed_whole_and_close() -> None:
         ("Connection", "keep-alive")))
     raw = final_response(head, b'{"x":1}')
     top, _, body = raw.partition(b"\r\n\r\n")
-    relayed = parse_response_head(top + b"\r\n\r\n")
-    assert relayed.status == 403 and body == b'{"x":1}' and body_length(relayed) == 7
-    assert relayed.header("connection") == "close" and relayed.header("transfer-encoding") is None
+    assert top.startswith(b"HTTP/1.1 403 Forbidden\r\n") and body == b'{"x":1}'
+    lines = top.split(b"\r\n")[1:]
+    assert b"Content-Length: 7" in lines and b"Connection: close" in lines
+    assert not [line for line in lines if line.lower().startswith(b"transfer-encoding")]
 
 
 def test_refusals_are_kubernetes_statuses() -> None:

@@ -16,15 +16,10 @@ from urllib.parse import unquote
 
 from kubeglobe.kube.status import status_json
 
-MAX_HEAD = 64 * 1024
 _ROUTE = re.compile(r"^/clusters/(?P<name>[^/]+)/k8s(?P<path>/.*)?$")
 # Hop-by-hop headers of a relayed final (non-101) answer; we send our own length and close.
 _DROP_FINAL = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade",
                "trailer"}
-
-
-class HeadError(ValueError):
-    """A head that is not HTTP/1.1 as we relay it; the message says what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -99,39 +94,6 @@ def apiserver_head(*, method: str, target: str, base_path: str, host: str,
                *credentials.items(), ("Connection", "Upgrade"), ("Upgrade", upgrade)]
     return RequestHead(method=method, target=base_path.rstrip("/") + target,
                        headers=tuple(headers))
-
-
-def parse_response_head(raw: bytes) -> ResponseHead:
-    """`HTTP/1.1 101 Switching Protocols\\r\\nName: value\\r\\n...\\r\\n\\r\\n`."""
-    text = raw.decode("latin-1")
-    if not text.endswith("\r\n\r\n"):
-        raise HeadError("response head does not end with an empty line")
-    status_line, *lines = text[:-4].split("\r\n")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise HeadError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-    headers = []
-    for line in lines:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise HeadError(f"malformed header line: {line[:80]!r}")
-        headers.append((name, value.strip()))
-    return ResponseHead(status=int(parts[1]), reason=parts[2] if len(parts) > 2 else "",
-                        headers=tuple(headers))
-
-
-def body_length(head: ResponseHead) -> int | None:
-    """Content-Length of a final answer; None if it is chunked or runs until close."""
-    value = head.header("content-length")
-    if value is None or (head.header("transfer-encoding") or "").lower() == "chunked":
-        return None
-    if not value.strip().isdigit():
-        raise HeadError(f"bad Content-Length {value!r}")
-    return int(value)
-
-
-def is_chunked(head: ResponseHead) -> bool:
-    return "chunked" in (head.header("transfer-encoding") or "").lower()
 
 
 def final_response(head: ResponseHead, body: bytes) -> bytes:

@@ -1,9 +1,10 @@
-"""Dialing an upgrade request (exec, attach, port-forward) to an apiserver or a replica.
+"""Dialing an upgrade request (exec, attach, port-forward) to an apiserver or the gateway.
 
 httpx cannot hand over the connection after `101 Switching Protocols`, so this opens
-the TLS connection itself: write the request head, read the answer's head; on 101 the
-connection is a raw byte pipe (a `SocketEnd`); on any other status the answer's body
-is read whole (it is a small Status) so it can be relayed and the connection closed.
+the TLS connection itself and speaks HTTP/1.1 with h11: write the request, read the
+answer's head; on 101 the connection is a raw byte pipe (a `SocketEnd`, any bytes
+after the head still in its reader); on any other status the answer's body is read
+whole (it is a small Status) so it can be relayed and the connection closed.
 """
 
 from __future__ import annotations
@@ -13,14 +14,9 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from kubeglobe.kube.http1 import (
-    HeadError,
-    RequestHead,
-    ResponseHead,
-    body_length,
-    is_chunked,
-    parse_response_head,
-)
+import h11
+
+from kubeglobe.kube.http1 import RequestHead, ResponseHead
 from kubeglobe.kube.pipe import READ_SIZE, SocketEnd
 from kubeglobe.kube.rest import RestTarget
 
@@ -80,7 +76,7 @@ async def connect(where: Endpoint) -> tuple[asyncio.StreamReader, asyncio.Stream
 
 async def dial(where: Endpoint, request: RequestHead) -> Answer:
     reader, writer = await connect(where)
-    return await _exchange(reader, writer, request, peer=where.authority)
+    return await exchange(reader, writer, request, peer=where.authority)
 
 
 async def dial_unix(path: str, request: RequestHead) -> Answer:
@@ -90,21 +86,27 @@ async def dial_unix(path: str, request: RequestHead) -> Answer:
             asyncio.open_unix_connection(path, limit=READ_SIZE), CONNECT_SECONDS)
     except (OSError, TimeoutError) as e:
         raise DialError(f"cannot connect to {path}: {e or type(e).__name__}") from e
-    return await _exchange(reader, writer, request, peer=path)
+    return await exchange(reader, writer, request, peer=path)
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+class _TooLarge(ValueError):
+    pass
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     request: RequestHead, *, peer: str) -> Answer:
+    http = h11.Connection(h11.CLIENT)
     try:
-        writer.write(request.encode())
+        writer.write(http.send(h11.Request(method=request.method, target=request.target,
+                                           headers=list(request.headers)))
+                     + http.send(h11.EndOfMessage()))
         await writer.drain()
-        raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), ANSWER_SECONDS)
-        head = parse_response_head(raw)
+        head = await asyncio.wait_for(_read_head(http, reader), ANSWER_SECONDS)
         if head.upgraded:
             return Answer(head=head, body=b"", pipe=SocketEnd(reader, writer))
-        body = await asyncio.wait_for(read_body(reader, head), ANSWER_SECONDS)
+        body = await asyncio.wait_for(_read_body(http, reader), ANSWER_SECONDS)
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-            HeadError) as e:
+            h11.ProtocolError, _TooLarge) as e:
         writer.transport.abort()
         raise DialError(f"{peer} did not answer the upgrade: "
                         f"{e or type(e).__name__}") from e
@@ -112,25 +114,35 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return Answer(head=head, body=body, pipe=None)
 
 
-async def read_body(reader: asyncio.StreamReader, head: ResponseHead) -> bytes:
-    """The body of a final answer: by length, chunked, or until the server closes."""
-    if head.status in (204, 304) or 100 <= head.status < 200:
-        return b""
-    if is_chunked(head):
-        parts: list[bytes] = []
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")  # trailers are not kept
-                return b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-            if sum(map(len, parts)) > MAX_FINAL_BODY:
-                raise HeadError("final answer larger than 1 MiB")
-    length = body_length(head)
-    if length is not None:
-        if length > MAX_FINAL_BODY:
-            raise HeadError("final answer larger than 1 MiB")
-        return await reader.readexactly(length)
-    return await reader.read(MAX_FINAL_BODY)
+async def _read_head(http: h11.Connection, reader: asyncio.StreamReader) -> ResponseHead:
+    """The answer's final head (or its 101), read up to its end and no further: what
+    follows a 101 is the upgraded protocol's, and stays in `reader`."""
+    while True:
+        event = http.next_event()
+        if event is h11.NEED_DATA:
+            http.receive_data(await reader.readuntil(b"\r\n\r\n"))
+            continue
+        if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+            continue  # 100 Continue and the like: the answer is still to come
+        if isinstance(event, h11.InformationalResponse | h11.Response):
+            return ResponseHead(status=event.status_code, reason=event.reason.decode("latin-1"),
+                                headers=tuple((k.decode("latin-1"), v.decode("latin-1"))
+                                              for k, v in event.headers.raw_items()))
+        raise h11.RemoteProtocolError(f"unexpected {type(event).__name__} before the answer")
+
+
+async def _read_body(http: h11.Connection, reader: asyncio.StreamReader) -> bytes:
+    """The body of a final answer, however it is framed (length, chunked, until close)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        event = http.next_event()
+        if event is h11.NEED_DATA:
+            http.receive_data(await reader.read(READ_SIZE))
+        elif isinstance(event, h11.Data):
+            parts.append(bytes(event.data))
+            size += len(event.data)
+            if size > MAX_FINAL_BODY:
+                raise _TooLarge("final answer larger than 1 MiB")
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return b"".join(parts)
