@@ -6,12 +6,14 @@ and password; platform admins manage everyone's; platform auditors read everythi
 
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, WithJsonSchema
 
-from kubeglobe.api.tenancy import NAME_PATTERN, GroupSpec, UserSpec
+from kubeglobe.api.names import GroupName, UserName
+from kubeglobe.api.tenancy import GroupSpec, UserSpec
 from kubeglobe.hub.accounts.lockout import locked_until
 from kubeglobe.hub.accounts.store import AccountError, Accounts, TokenInfo, UserRecord
 from kubeglobe.hub.tokens import Identity
@@ -19,6 +21,7 @@ from kubeglobe.kube.microtime import format_time
 from kubeglobe.kube.resources import GroupCR
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.authorize import Authorizer, forbidden
+from kubeglobe.server.errors import AUTHENTICATED, BODY, errors
 from kubeglobe.server.resources import (
     ResourceList,
     Resources,
@@ -28,8 +31,20 @@ from kubeglobe.server.resources import (
 )
 
 
+def _token_id(value: str) -> str:
+    if re.fullmatch(r"[0-9a-f]{12}", value) is None:
+        raise ValueError(f"{value[:40]!r} is not a token id: an id is 12 hexadecimal digits "
+                         "(0-9, a-f), as the ID column of `kubeglobe token list` shows")
+    return value
+
+
+TokenId = Annotated[str, AfterValidator(_token_id), WithJsonSchema({
+    "type": "string", "pattern": "^[0-9a-f]{12}$",
+    "description": "a token's id: 12 hexadecimal digits (the ID of `kubeglobe token list`)"})]
+
+
 class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=253)
+    username: UserName
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -86,27 +101,27 @@ class UserList(BaseModel):
 
 
 class UserCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN)
-    password: str | None = Field(default=None, description="unset: the user cannot log in "
-                                 "until one is set")
-    displayName: str | None = None
-    email: str | None = None
+    name: UserName
+    password: str | None = Field(default=None, max_length=1024, description="unset: the "
+                                 "user cannot log in until one is set")
+    displayName: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
 
 
 class UserUpdate(BaseModel):
-    displayName: str | None = None
-    email: str | None = None
+    displayName: str | None = Field(default=None, max_length=256)
+    email: str | None = Field(default=None, max_length=320)
     disabled: bool | None = None
 
 
 class PasswordChange(BaseModel):
-    password: str
-    currentPassword: str | None = Field(default=None, description="needed to change your "
-                                        "own password")
+    password: str = Field(max_length=1024)
+    currentPassword: str | None = Field(default=None, max_length=1024,
+                                        description="needed to change your own password")
 
 
 class GroupCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN)
+    name: GroupName
     spec: GroupSpec = Field(default_factory=GroupSpec)
 
 
@@ -125,16 +140,19 @@ def user_view(u: UserRecord, now: dt.datetime) -> UserView:
 
 
 def _account_error(e: AccountError) -> HTTPException:
-    return HTTPException(e.status, detail=str(e))
+    # A status the global cluster gave (a user it would not create) is its own: its
+    # failures are a bad gateway here, not an error of ours.
+    return HTTPException(e.status if e.status < 500 else 502, detail=str(e))
 
 
 def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["accounts"])
+    router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=errors(*AUTHENTICATED))
     accounts: Accounts = authenticate.accounts
     groups = Resources(accounts.hub, GroupCR, "Group")
     Caller = Annotated[Identity, Depends(authenticate)]
 
-    @router.post("/login", response_model=IssuedTokenView)
+    @router.post("/login", response_model=IssuedTokenView,
+                 responses=errors(*BODY, 403, 409))
     async def login(body: LoginRequest) -> IssuedTokenView:
         """A session token for a local user (5 failures in 24 h lock it for 20 minutes)."""
         try:
@@ -146,7 +164,7 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
                                user=body.username, kind="session", name="login session",
                                expires=format_time(expires))
 
-    @router.post("/logout", status_code=204)
+    @router.post("/logout", status_code=204, responses=errors(409))
     async def logout(identity: Caller, request: Request) -> None:
         """End this session (an API token used here is revoked the same way)."""
         if identity.token_kind == "system" or identity.token_id is None:
@@ -164,8 +182,8 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
                       namespaceRoles={k: sorted(v) for k, v in access.namespaces.items()})
 
     # -- tokens ------------------------------------------------------------------------
-    @router.get("/tokens", response_model=TokenList)
-    async def list_tokens(identity: Caller, user: str | None = None,
+    @router.get("/tokens", response_model=TokenList, responses=errors(403, 422))
+    async def list_tokens(identity: Caller, user: UserName | None = None,
                           all_users: bool = False) -> TokenList:
         """Your tokens; an admin or auditor may ask for another user's, or everyone's."""
         wanted = None if all_users else (user or identity.user)
@@ -173,7 +191,8 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
             await authorize.require_reader(identity, "read other users' tokens")
         return TokenList(items=[_token_view(t) for t in await accounts.tokens(user=wanted)])
 
-    @router.post("/tokens", response_model=IssuedTokenView, status_code=201)
+    @router.post("/tokens", response_model=IssuedTokenView, status_code=201,
+                 responses=errors(*BODY, 403, 404, 409))
     async def create_token(body: TokenRequest, identity: Caller) -> IssuedTokenView:
         """A new API token for yourself, shown once."""
         if identity.token_kind == "system":
@@ -190,8 +209,8 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
                                user=user.name, kind="api", name=body.name,
                                expires=format_time(expires) if expires else None)
 
-    @router.delete("/tokens/{token_id}", status_code=204)
-    async def revoke_token(token_id: str, identity: Caller) -> None:
+    @router.delete("/tokens/{token_id}", status_code=204, responses=errors(403, 422))
+    async def revoke_token(token_id: TokenId, identity: Caller) -> None:
         """Revoke a token: yours, or anyone's if you are a platform admin. Revoking one
         that is already gone succeeds."""
         info = await accounts.token(token_id)
@@ -205,13 +224,13 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
     def now() -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
-    @router.get("/users", response_model=UserList)
+    @router.get("/users", response_model=UserList, responses=errors(403))
     async def list_users(identity: Caller) -> UserList:
         await authorize.require_reader(identity, "list users")
         return UserList(items=[user_view(u, now()) for u in await accounts.all()])
 
-    @router.get("/users/{name}", response_model=UserView)
-    async def get_user(name: str, identity: Caller) -> UserView:
+    @router.get("/users/{name}", response_model=UserView, responses=errors(403, 404, 422))
+    async def get_user(name: UserName, identity: Caller) -> UserView:
         if name != identity.user:
             await authorize.require_reader(identity, f"read user {name}")
         try:
@@ -219,7 +238,8 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
         except AccountError as e:
             raise _account_error(e) from e
 
-    @router.post("/users", response_model=UserView, status_code=201)
+    @router.post("/users", response_model=UserView, status_code=201,
+                 responses=errors(*BODY, 403, 409))
     async def create_user(body: UserCreate, identity: Caller) -> UserView:
         await authorize.require_admin(identity, "create users")
         try:
@@ -230,8 +250,9 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
         except AccountError as e:
             raise _account_error(e) from e
 
-    @router.patch("/users/{name}", response_model=UserView)
-    async def update_user(name: str, body: UserUpdate, identity: Caller) -> UserView:
+    @router.patch("/users/{name}", response_model=UserView,
+                  responses=errors(*BODY, 403, 404))
+    async def update_user(name: UserName, body: UserUpdate, identity: Caller) -> UserView:
         """Change display name or e-mail (yourself or an admin); enable or disable (an
         admin: a disabled user's sessions and tokens stop working at once)."""
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
@@ -242,9 +263,11 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
         except AccountError as e:
             raise _account_error(e) from e
 
-    @router.put("/users/{name}/password", status_code=204)
-    async def set_password(name: str, body: PasswordChange, identity: Caller) -> None:
-        """Your own (with the current one), or anyone's as a platform admin."""
+    @router.put("/users/{name}/password", status_code=204,
+                responses=errors(*BODY, 403, 404, 409))
+    async def set_password(name: UserName, body: PasswordChange, identity: Caller) -> None:
+        """Your own (with the current one: a wrong one is a 401 and counts as a failed
+        login), or anyone's as a platform admin."""
         access = await authorize.access(identity)
         if not access.admin:
             if name != identity.user:
@@ -259,45 +282,49 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
         except AccountError as e:
             raise _account_error(e) from e
 
-    @router.post("/users/{name}/unlock", response_model=UserView)
-    async def unlock_user(name: str, identity: Caller) -> UserView:
+    @router.post("/users/{name}/unlock", response_model=UserView,
+                 responses=errors(403, 404, 409, 422))
+    async def unlock_user(name: UserName, identity: Caller) -> UserView:
         await authorize.require_admin(identity, "unlock users")
         try:
             return user_view(await accounts.unlock(name), now())
         except AccountError as e:
             raise _account_error(e) from e
 
-    @router.delete("/users/{name}", status_code=204)
-    async def delete_user(name: str, identity: Caller) -> None:
+    @router.delete("/users/{name}", status_code=204, responses=errors(403, 422))
+    async def delete_user(name: UserName, identity: Caller) -> None:
         """The user, their password and tokens; deleting one already gone succeeds."""
         await authorize.require_admin(identity, "delete users")
         await accounts.delete(name)
 
     # -- groups ------------------------------------------------------------------------
-    @router.get("/groups", response_model=ResourceList)
+    @router.get("/groups", response_model=ResourceList, responses=errors(403))
     async def list_groups(identity: Caller) -> ResourceList:
         await authorize.require_reader(identity, "list groups")
         return ResourceList(items=[resource_view(g) for g in await groups.all()])
 
-    @router.get("/groups/{name}", response_model=ResourceView)
-    async def get_group(name: str, identity: Caller) -> ResourceView:
+    @router.get("/groups/{name}", response_model=ResourceView,
+                responses=errors(403, 404, 422))
+    async def get_group(name: GroupName, identity: Caller) -> ResourceView:
         view = resource_view(await groups.get(name))
         if identity.user not in view.spec.get("members", []):
             await authorize.require_reader(identity, f"read group {name}")
         return view
 
-    @router.post("/groups", response_model=ResourceView, status_code=201)
+    @router.post("/groups", response_model=ResourceView, status_code=201,
+                 responses=errors(*BODY, 403, 409))
     async def create_group(body: GroupCreate, identity: Caller) -> ResourceView:
         await authorize.require_admin(identity, "create groups")
         return resource_view(await groups.create(body.name, body.spec))
 
-    @router.put("/groups/{name}", response_model=ResourceView)
-    async def replace_group(name: str, body: GroupSpec, identity: Caller) -> ResourceView:
+    @router.put("/groups/{name}", response_model=ResourceView,
+                responses=errors(*BODY, 403, 404))
+    async def replace_group(name: GroupName, body: GroupSpec, identity: Caller) -> ResourceView:
         await authorize.require_admin(identity, "change groups")
         return resource_view(await groups.replace_spec(name, body))
 
-    @router.delete("/groups/{name}", status_code=204)
-    async def delete_group(name: str, identity: Caller) -> None:
+    @router.delete("/groups/{name}", status_code=204, responses=errors(403, 422))
+    async def delete_group(name: GroupName, identity: Caller) -> None:
         await authorize.require_admin(identity, "delete groups")
         await groups.delete(name)
 

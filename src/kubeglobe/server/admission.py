@@ -10,13 +10,13 @@ controller reaches them: directly for import, through the platform proxy for reg
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import ProjectNamespaceSpec, ProjectSpec
@@ -37,14 +37,72 @@ from kubeglobe.hub.tenancy.workloads import (
     WorkloadCheckFailed,
     count_workloads,
     describe_workloads,
+    forced,
     placed_by_platform,
 )
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.informer import Informer
 from kubeglobe.kube.resources import ProjectCR, ProjectNamespaceCR
 from kubeglobe.kube.secrets import secret_text
+from kubeglobe.server.errors import BODY, errors
 
 log = logging.getLogger("kubeglobe.admission")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the apiserver sends more than we read
+
+
+class ReviewedMeta(_Open):
+    name: str = ""
+    annotations: dict[str, str] | None = None
+    deletionTimestamp: str | None = None
+
+
+class ReviewedObject(_Open):
+    metadata: ReviewedMeta = Field(default_factory=ReviewedMeta)
+    spec: dict[str, Any] | None = None
+
+
+class ReviewedKind(_Open):
+    group: str = ""
+    version: str = ""
+    kind: str = ""
+
+
+class AdmissionRequest(_Open):
+    uid: str
+    kind: ReviewedKind = Field(default_factory=ReviewedKind)
+    operation: Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+    object: ReviewedObject | None = None
+    oldObject: ReviewedObject | None = None
+
+
+class AdmissionReview(_Open):
+    """What the global cluster's apiserver sends (admission.k8s.io/v1); the objects in
+    it have passed the CRD's schema, their specs not yet our models."""
+
+    apiVersion: str = "admission.k8s.io/v1"
+    kind: str = "AdmissionReview"
+    request: AdmissionRequest
+
+
+class ReviewStatus(BaseModel):
+    code: int
+    reason: str
+    message: str
+
+
+class ReviewResponse(BaseModel):
+    uid: str
+    allowed: bool
+    status: ReviewStatus | None = None
+
+
+class ReviewAnswer(BaseModel):
+    apiVersion: str = "admission.k8s.io/v1"
+    kind: str = "AdmissionReview"
+    response: ReviewResponse
 
 
 class WorkloadProbe:
@@ -137,12 +195,14 @@ async def decide(request: dict[str, Any], *, view: TenancyView, probe: WorkloadP
     old = request.get("oldObject")
     if operation in ("CREATE", "UPDATE") and spec_changed(operation, obj, old):
         spec = spec_of(kind, obj)
-        name = obj["metadata"]["name"]
+        name = (obj.get("metadata") or {}).get("name", "")
         if kind == "ProjectNamespace":
             check_namespace(name, spec, project=await view.project(spec.project),
                             others=await view.entries())
         elif kind == "Project":
             check_project(name, spec, others=await view.entries())
+    if kind == "Project" and operation == "UPDATE" and old is not None:
+        _check_stored_project(obj, old)
     if kind in ("Project", "ProjectNamespace") and operation in ("UPDATE", "DELETE"):
         busy = []
         for entry in namespaces_to_check(kind, operation, obj, old, await view.entries()):
@@ -162,20 +222,37 @@ async def decide(request: dict[str, Any], *, view: TenancyView, probe: WorkloadP
                          f"(kubeglobe ... --force, or the annotation {FORCE_ANNOTATION}=true)")
 
 
+def _check_stored_project(obj: dict[str, Any], old: dict[str, Any]) -> None:
+    """An update takes namespaces off the clusters its old spec lists and the new one
+    does not: an old spec that is not a valid ProjectSpec (written while the webhook was
+    not installed) cannot tell which, so the update needs forcing."""
+    meta = obj.get("metadata") or {}
+    if forced(meta.get("annotations")):
+        return
+    try:
+        ProjectSpec.model_validate(old.get("spec") or {})
+    except ValidationError as e:
+        raise Denied(f"the stored spec of project {meta.get('name', '')} is invalid "
+                     f"({e.error_count()} problems), so which namespaces this update removes "
+                     f"cannot be told; force it with the annotation {FORCE_ANNOTATION}=true"
+                     ) from e
+
+
 def admission_router(*, view: TenancyView, probe: WorkloadProbe) -> APIRouter:
     router = APIRouter(tags=["admission"])
 
-    @router.post(WEBHOOK_PATH)
-    async def review(body: dict[str, Any]) -> dict[str, Any]:
-        request = body.get("request") or {}
-        response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": True}
+    @router.post(WEBHOOK_PATH, response_model=ReviewAnswer, response_model_exclude_none=True,
+                 responses=errors(*BODY))
+    async def review(body: AdmissionReview) -> ReviewAnswer:
+        """Called by the global cluster for every write of a tenancy resource."""
+        request = body.request
+        answer = ReviewResponse(uid=request.uid, allowed=True)
         try:
-            await decide(request, view=view, probe=probe)
+            await decide(request.model_dump(mode="json"), view=view, probe=probe)
         except Denied as e:
             code, reason = (422, "Invalid") if e.invalid else (403, "Forbidden")
-            response = {"uid": request.get("uid", ""), "allowed": False,
-                        "status": {"code": code, "reason": reason, "message": str(e)}}
-        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                "response": response}
+            answer = ReviewResponse(uid=request.uid, allowed=False, status=ReviewStatus(
+                code=code, reason=reason, message=str(e)))
+        return ReviewAnswer(response=answer)
 
     return router

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Namespace
 from prometheus_client import (
@@ -28,7 +28,8 @@ from pydantic import BaseModel
 
 from kubeglobe import __version__
 from kubeglobe.agent.manifests import agent_manifests
-from kubeglobe.api.meta import PLATFORM_IMAGE, SYSTEM_NAMESPACE
+from kubeglobe.api.meta import CLUSTER_HEADER, PLATFORM_IMAGE, SYSTEM_NAMESPACE
+from kubeglobe.api.names import ClusterName
 from kubeglobe.hub.accounts.store import Accounts
 from kubeglobe.hub.agent_certificates import AgentsCA, RequestRefused, sign_agent_request
 from kubeglobe.hub.cluster_access import ClusterAccess
@@ -42,6 +43,7 @@ from kubeglobe.server.admission import TenancyView, WorkloadProbe, admission_rou
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.authorize import Authorizer
 from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
+from kubeglobe.server.errors import BODY, errors, install_error_handlers
 from kubeglobe.server.metrics import RequestMetrics
 from kubeglobe.server.proxy import ClusterProxy
 from kubeglobe.server.proxy_route import PROXY_METHODS, PROXY_ROUTE, ProxyRoute, serve
@@ -51,8 +53,12 @@ from kubeglobe.server.tenancy_api import tenancy_router
 from kubeglobe.server.tunnels import TunnelHub, calling_agent, serve_tunnel
 
 
+class Health(BaseModel):
+    status: str
+
+
 class AgentRegistration(BaseModel):
-    cluster: str
+    cluster: ClusterName
     bootstrapToken: str
     agentVersion: str | None = None
 
@@ -125,17 +131,19 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     app = FastAPI(title="KubeGlobe API", version=__version__, lifespan=lifespan,
                   description="The platform API: clusters, the cluster proxy, users, "
                   "tokens, projects and their namespaces, role bindings.")
+    install_error_handlers(app)
 
     # Inside the metrics, so proxied requests are counted too (middleware added last
     # runs first).
     app.add_middleware(ProxyRoute, authenticate=authenticate, forward=proxy.forward)
     app.add_middleware(RequestMetrics, registry=registry)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["health"], response_model=Health)
+    async def healthz() -> Health:
+        return Health(status="ok")
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], response_model=Health, responses={
+        503: {"model": Health, "description": "The global cluster does not answer."}})
     async def readyz() -> JSONResponse:
         try:
             await hub.get(Namespace, SYSTEM_NAMESPACE)
@@ -143,7 +151,8 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
             return JSONResponse({"status": f"global cluster unreachable: {e}"}, 503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics", tags=["health"])
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse,
+             responses={200: {"description": "Prometheus' text format"}})
     async def metrics() -> Response:
         # the app's own metrics, and the process's (failures.py counts there)
         return Response(generate_latest(registry) + generate_latest(REGISTRY),
@@ -156,7 +165,8 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     app.include_router(admission_router(view=tenancy_view, probe=WorkloadProbe(
         hub=hub, platform_url=settings.public_url, ca_file=settings.ca_file)))
 
-    @app.post("/api/v1/agent/register", tags=["agent"], response_model=AgentCredential)
+    @app.post("/api/v1/agent/register", tags=["agent"], response_model=AgentCredential,
+              responses=errors(*BODY, 401, 410, 502))
     async def register_agent(body: AgentRegistration) -> AgentCredential:
         """An agent trades its one-time bootstrap token for its cluster's credential."""
         try:
@@ -166,20 +176,24 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
             raise HTTPException(e.status, detail=str(e)) from e
         return AgentCredential(credential=credential)
 
-    async def agent_of(request: Request) -> str:
-        """The cluster whose agent is calling, by its credential (else 401)."""
+    async def agent_of(request: Request, named: Annotated[ClusterName | None, Header(
+            alias=CLUSTER_HEADER, description="the agent's cluster")] = None) -> str:
+        """The cluster whose agent is calling, by its credential (else 401). The header
+        is declared here so that it is documented and checked against the name rule."""
         cluster = await calling_agent(hub, request.headers)
         if cluster is None:
             raise HTTPException(401, detail="unknown cluster or agent credential")
         return cluster
 
-    @app.get("/api/v1/agent/replicas", tags=["agent"], response_model=AgentReplicas)
+    @app.get("/api/v1/agent/replicas", tags=["agent"], response_model=AgentReplicas,
+             responses=errors(401, 422, 502))
     async def agent_replicas(cluster: Annotated[str, Depends(agent_of)]) -> AgentReplicas:
         """The live API server replicas; an agent keeps a tunnel to each."""
         return AgentReplicas(replicas=await replicas.live())
 
     @app.post("/api/v1/agent/gateway-certificate", tags=["agent"],
-              response_model=GatewayCertificate)
+              response_model=GatewayCertificate,
+              responses=errors(*BODY, 401, 404, 502))
     async def agent_gateway_certificate(
             body: GatewayCertificateRequest,
             cluster: Annotated[str, Depends(agent_of)]) -> GatewayCertificate:

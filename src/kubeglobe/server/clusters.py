@@ -13,12 +13,14 @@ from lightkube.core.exceptions import ApiError
 from pydantic import BaseModel, Field
 
 from kubeglobe.api.cluster import ClusterSpec, ClusterStatus
+from kubeglobe.api.names import ClusterName
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster, unregister_cluster
 from kubeglobe.hub.registration import create_registered_cluster, issue_bootstrap_token
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.authorize import Authorizer
+from kubeglobe.server.errors import AUTHENTICATED, BODY, Accepted, errors
 
 
 class ClusterView(BaseModel):
@@ -34,11 +36,11 @@ class ClusterList(BaseModel):
 
 
 class CreateRequest(BaseModel):
-    name: str
+    name: ClusterName
     mode: Literal["import", "register"] = "import"
     kubeconfig: str | None = Field(default=None,
                                    description="import: the cluster's kubeconfig (YAML text)")
-    displayName: str | None = None
+    displayName: str | None = Field(default=None, max_length=256)
 
 
 class Registration(BaseModel):
@@ -71,24 +73,29 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 def cluster_router(*, authenticate: TokenAuthenticator, authorize: Authorizer,
                    registration: Callable[[ClusterView, str], Registration]) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"])
+    router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"],
+                       responses=errors(*AUTHENTICATED))
     Caller = Annotated[Identity, Depends(authenticate)]
+
+    async def read(name: str) -> ClusterView:
+        try:
+            return view(_as_dict(await authenticate.hub.get(ClusterCR, name)))
+        except ApiError as e:
+            if e.status.code == 404:
+                raise HTTPException(404, detail=f"cluster {name} not found") from e
+            raise  # the app answers the global cluster's other refusals
 
     @router.get("", response_model=ClusterList)
     async def list_clusters(identity: Caller) -> ClusterList:
         items = [view(_as_dict(o)) async for o in authenticate.hub.list(ClusterCR)]
         return ClusterList(items=sorted(items, key=lambda c: c.name))
 
-    @router.get("/{name}", response_model=ClusterView)
-    async def get_cluster(name: str, identity: Caller) -> ClusterView:
-        try:
-            return view(_as_dict(await authenticate.hub.get(ClusterCR, name)))
-        except ApiError as e:
-            if e.status.code == 404:
-                raise HTTPException(404, detail=f"cluster {name} not found") from e
-            raise
+    @router.get("/{name}", response_model=ClusterView, responses=errors(404, 422))
+    async def get_cluster(name: ClusterName, identity: Caller) -> ClusterView:
+        return await read(name)
 
-    @router.post("", response_model=ClusterView | Registration, status_code=201)
+    @router.post("", response_model=ClusterView | Registration, status_code=201,
+                 responses=errors(*BODY, 403, 409))
     async def create_cluster(body: CreateRequest, identity: Caller) -> ClusterView | Registration:
         """Import a cluster (the hub dials it) or register one (its agent dials the hub)."""
         await authorize.require_admin(identity, "add clusters")
@@ -106,28 +113,25 @@ def cluster_router(*, authenticate: TokenAuthenticator, authorize: Authorizer,
             raise HTTPException(e.status, detail=str(e)) from e
         return view(imported)
 
-    @router.post("/{name}/bootstrap-token", response_model=Registration, status_code=201)
-    async def new_bootstrap_token(name: str, identity: Caller) -> Registration:
+    @router.post("/{name}/bootstrap-token", response_model=Registration, status_code=201,
+                 responses=errors(403, 404, 409, 422))
+    async def new_bootstrap_token(name: ClusterName, identity: Caller) -> Registration:
         """A new one-time token for a registered cluster's agent (the old one stops working)."""
         await authorize.require_admin(identity, "issue bootstrap tokens")
-        try:
-            cluster = view(_as_dict(await authenticate.hub.get(ClusterCR, name)))
-        except ApiError as e:
-            if e.status.code == 404:
-                raise HTTPException(404, detail=f"cluster {name} not found") from e
-            raise
+        cluster = await read(name)
         if cluster.spec.mode != "register":
             raise HTTPException(409, detail=f"cluster {name} is imported; it has no agent")
         token = await issue_bootstrap_token(hub=authenticate.hub, cluster=name)
         return registration(cluster, token)
 
-    @router.delete("/{name}", status_code=202)
-    async def delete_cluster(name: str, identity: Caller) -> dict[str, str]:
+    @router.delete("/{name}", status_code=202, response_model=Accepted,
+                   responses=errors(403, 404, 422))
+    async def delete_cluster(name: ClusterName, identity: Caller) -> Accepted:
         await authorize.require_admin(identity, "unregister clusters")
         try:
             await unregister_cluster(hub=authenticate.hub, name=name)
         except OnboardingError as e:
             raise HTTPException(e.status, detail=str(e)) from e
-        return {"status": f"cluster {name} is being unregistered"}
+        return Accepted(status=f"cluster {name} is being unregistered")
 
     return router

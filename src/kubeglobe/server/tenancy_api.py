@@ -12,18 +12,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, ValidationError
 
-from kubeglobe.api.tenancy import (
-    NAME_PATTERN,
-    PlatformRoleBindingSpec,
-    ProjectNamespaceSpec,
-    ProjectSpec,
-)
+from kubeglobe.api.names import ClusterName, ProjectName, ProjectNamespaceName, RoleBindingName
+from kubeglobe.api.tenancy import PlatformRoleBindingSpec, ProjectNamespaceSpec, ProjectSpec
 from kubeglobe.hub.tenancy.access import Access
 from kubeglobe.hub.tenancy.workloads import FORCE_ANNOTATION
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.resources import PlatformRoleBindingCR, ProjectCR, ProjectNamespaceCR
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.authorize import Authorizer, forbidden
+from kubeglobe.server.errors import AUTHENTICATED, BODY, Accepted, errors
 from kubeglobe.server.resources import (
     ResourceList,
     Resources,
@@ -33,18 +30,18 @@ from kubeglobe.server.resources import (
 
 
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN)
+    name: ProjectName
     spec: ProjectSpec
 
 
 class NamespaceCreate(BaseModel):
-    name: str | None = Field(default=None, max_length=253, pattern=NAME_PATTERN,
-                             description="the resource's name; default <namespace>-<cluster>")
+    name: ProjectNamespaceName | None = Field(
+        default=None, description="the resource's name; default <namespace>-<cluster>")
     spec: ProjectNamespaceSpec
 
 
 class BindingCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=253, pattern=NAME_PATTERN)
+    name: RoleBindingName
     spec: PlatformRoleBindingSpec
 
 
@@ -56,7 +53,7 @@ def _spec(model: type[BaseModel], raw: dict[str, Any]) -> Any:
 
 
 def tenancy_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["tenancy"])
+    router = APIRouter(prefix="/api/v1", tags=["tenancy"], responses=errors(*AUTHENTICATED))
     hub = authenticate.hub
     projects = Resources(hub, ProjectCR, "Project")
     namespaces = Resources(hub, ProjectNamespaceCR, "ProjectNamespace")
@@ -76,20 +73,23 @@ def tenancy_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -
         return ResourceList(items=[resource_view(p) for p in await projects.all()
                                    if access.member_of(p["metadata"]["name"])])
 
-    @router.get("/projects/{name}", response_model=ResourceView)
-    async def get_project(name: str, identity: Caller) -> ResourceView:
+    @router.get("/projects/{name}", response_model=ResourceView,
+                responses=errors(403, 404, 422))
+    async def get_project(name: ProjectName, identity: Caller) -> ResourceView:
         access = await authorize.access(identity)
         if not access.member_of(name):
             raise forbidden(identity, f"read project {name}", "a role in the project")
         return resource_view(await projects.get(name))
 
-    @router.post("/projects", response_model=ResourceView, status_code=201)
+    @router.post("/projects", response_model=ResourceView, status_code=201,
+                 responses=errors(*BODY, 403, 409))
     async def create_project(body: ProjectCreate, identity: Caller) -> ResourceView:
         await authorize.require_admin(identity, "create projects")
         return resource_view(await projects.create(body.name, body.spec))
 
-    @router.put("/projects/{name}", response_model=ResourceView)
-    async def replace_project(name: str, body: ProjectSpec, identity: Caller,
+    @router.put("/projects/{name}", response_model=ResourceView,
+                responses=errors(*BODY, 403, 404))
+    async def replace_project(name: ProjectName, body: ProjectSpec, identity: Caller,
                               force: bool = False) -> ResourceView:
         """Change clusters and quotas. Taking a cluster out removes the project's
         namespaces there, refused while they hold workloads unless `force`."""
@@ -98,38 +98,41 @@ def tenancy_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -
             await projects.annotate(name, {FORCE_ANNOTATION: "true"})
         return resource_view(await projects.replace_spec(name, body))
 
-    @router.delete("/projects/{name}", status_code=202)
-    async def delete_project(name: str, identity: Caller, force: bool = False,
-                             ) -> dict[str, str]:
+    @router.delete("/projects/{name}", status_code=202, response_model=Accepted,
+                   responses=errors(403, 404, 422))
+    async def delete_project(name: ProjectName, identity: Caller, force: bool = False,
+                             ) -> Accepted:
         """Delete the project and its namespaces on every cluster; refused while they
         hold workloads unless `force`."""
         await authorize.require_admin(identity, "delete projects")
         await delete(projects, name, force)
-        return {"status": f"project {name} is being deleted with its namespaces"}
+        return Accepted(status=f"project {name} is being deleted with its namespaces")
 
     # -- project namespaces ------------------------------------------------------------
     def may_see(access: Access, obj: Any) -> bool:
         spec = obj.get("spec") or {}
         return access.sees_namespace(obj["metadata"]["name"], spec.get("project", ""))
 
-    @router.get("/namespaces", response_model=ResourceList)
-    async def list_namespaces(identity: Caller, project: str | None = None,
-                              cluster: str | None = None) -> ResourceList:
+    @router.get("/namespaces", response_model=ResourceList, responses=errors(422))
+    async def list_namespaces(identity: Caller, project: ProjectName | None = None,
+                              cluster: ClusterName | None = None) -> ResourceList:
         access = await authorize.access(identity)
         items = [n for n in await namespaces.all() if may_see(access, n)
-                 and (project is None or n["spec"].get("project") == project)
-                 and (cluster is None or n["spec"].get("cluster") == cluster)]
+                 and (project is None or (n.get("spec") or {}).get("project") == project)
+                 and (cluster is None or (n.get("spec") or {}).get("cluster") == cluster)]
         return ResourceList(items=[resource_view(n) for n in items])
 
-    @router.get("/namespaces/{name}", response_model=ResourceView)
-    async def get_namespace(name: str, identity: Caller) -> ResourceView:
+    @router.get("/namespaces/{name}", response_model=ResourceView,
+                responses=errors(403, 404, 422))
+    async def get_namespace(name: ProjectNamespaceName, identity: Caller) -> ResourceView:
         obj = await namespaces.get(name)
         if not may_see(await authorize.access(identity), obj):
             raise forbidden(identity, f"read project namespace {name}",
                             "a role in its project or namespace")
         return resource_view(obj)
 
-    @router.post("/namespaces", response_model=ResourceView, status_code=201)
+    @router.post("/namespaces", response_model=ResourceView, status_code=201,
+                 responses=errors(*BODY, 403, 409))
     async def create_namespace(body: NamespaceCreate, identity: Caller) -> ResourceView:
         """A namespace of a project on one of its clusters; refused (with the numbers)
         when its quota does not fit in what the project has left there."""
@@ -140,8 +143,9 @@ def tenancy_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -
         name = body.name or f"{body.spec.namespace}-{body.spec.cluster}"
         return resource_view(await namespaces.create(name, body.spec))
 
-    @router.put("/namespaces/{name}", response_model=ResourceView)
-    async def replace_namespace(name: str, body: ProjectNamespaceSpec,
+    @router.put("/namespaces/{name}", response_model=ResourceView,
+                responses=errors(*BODY, 403, 404))
+    async def replace_namespace(name: ProjectNamespaceName, body: ProjectNamespaceSpec,
                                 identity: Caller) -> ResourceView:
         current = _spec(ProjectNamespaceSpec, (await namespaces.get(name)).get("spec") or {})
         access = await authorize.access(identity)
@@ -151,22 +155,23 @@ def tenancy_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -
                                 "the project-admin role in it or platform-admin")
         return resource_view(await namespaces.replace_spec(name, body))
 
-    @router.delete("/namespaces/{name}", status_code=202)
-    async def delete_namespace(name: str, identity: Caller, force: bool = False,
-                               ) -> dict[str, str]:
+    @router.delete("/namespaces/{name}", status_code=202, response_model=Accepted,
+                   responses=errors(403, 422))
+    async def delete_namespace(name: ProjectNamespaceName, identity: Caller,
+                               force: bool = False) -> Accepted:
         """Remove it from its cluster; refused while it holds workloads unless `force`."""
         try:
             obj = await namespaces.get(name)
         except HTTPException as e:
             if e.status_code == 404:
-                return {"status": f"project namespace {name} is already gone"}
+                return Accepted(status=f"project namespace {name} is already gone")
             raise
         project = (obj.get("spec") or {}).get("project", "")
         if not (await authorize.access(identity)).manages(project):
             raise forbidden(identity, f"delete namespaces of project {project}",
                             "the project-admin role in it or platform-admin")
         await delete(namespaces, name, force)
-        return {"status": f"project namespace {name} is being removed from its cluster"}
+        return Accepted(status=f"project namespace {name} is being removed from its cluster")
 
     # -- role bindings -----------------------------------------------------------------
     @router.get("/rolebindings", response_model=ResourceList)
@@ -179,7 +184,8 @@ def tenancy_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -
                 items.append(resource_view(b))
         return ResourceList(items=items)
 
-    @router.post("/rolebindings", response_model=ResourceView, status_code=201)
+    @router.post("/rolebindings", response_model=ResourceView, status_code=201,
+                 responses=errors(*BODY, 403, 409))
     async def create_binding(body: BindingCreate, identity: Caller) -> ResourceView:
         """Give a user or group a role: platform roles by platform admins; project roles
         also by the project's admins."""
@@ -189,8 +195,8 @@ def tenancy_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -
                             "roles")
         return resource_view(await bindings.create(body.name, body.spec))
 
-    @router.delete("/rolebindings/{name}", status_code=204)
-    async def delete_binding(name: str, identity: Caller) -> None:
+    @router.delete("/rolebindings/{name}", status_code=204, responses=errors(403, 422))
+    async def delete_binding(name: RoleBindingName, identity: Caller) -> None:
         try:
             obj = await bindings.get(name)
         except HTTPException as e:
