@@ -33,9 +33,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
 
-Mode = Literal["import", "register"]
+from kubeglobe.api.cluster import Mode
 
 
 class Verb(enum.Enum):

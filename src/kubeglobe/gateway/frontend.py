@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubeglobe.api.cluster import Mode
 from kubeglobe.gateway.identities import MAX_GROUPS
-from kubeglobe.routing import Hop, Mode, ServedBy, Verb, route
+from kubeglobe.routing import Hop, ServedBy, Verb, route
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from kubeglobe.api.cluster import ClusterSpec
 from kubeglobe.api.meta import DETACHED_HEADER
 from kubeglobe.failures import caught, count
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
@@ -42,7 +43,7 @@ from kubeglobe.kube.pipe import End, SocketEnd, splice
 from kubeglobe.kube.spdy import SpdyWatch
 from kubeglobe.kube.status import bearer_token
 from kubeglobe.kube.upgrade import Answer, DialError, Endpoint, dial, target_endpoint
-from kubeglobe.routing import Hop, Mode, server_hops, verb_of
+from kubeglobe.routing import Hop, server_hops, verb_of
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.proxy import ClusterProxy, forward_headers
 from kubeglobe.server.tunnels import TunnelHub, no_tunnel
@@ -119,8 +120,24 @@ class StreamProxy:
             raise Refused(e.status_code, str(e.detail)) from e
         upgrade = upgrade_token(incoming.headers) or ""
         forwarded = forward_headers(incoming.headers, identity)
-        if spec.mode == "register":
-            return await self._register(incoming, forwarded, upgrade, spec.mode)
+        verb = verb_of(upgrade=True, path=incoming.route.target.partition("?")[0])
+        for hop in server_hops(mode=spec.mode, verb=verb):
+            if hop is Hop.APISERVER:
+                return await self._to_apiserver(incoming, forwarded, upgrade, spec)
+            if hop is Hop.AGENT and self._agents_gateway is not None:
+                attached = await _through_gateway(self._agents_gateway, cluster, incoming,
+                                                  forwarded, upgrade)
+                if attached is not None:
+                    return attached
+            elif hop is Hop.TUNNEL:
+                mux = self._tunnels.local(cluster)
+                if mux is not None:
+                    return await _through_tunnel(mux, cluster, incoming, forwarded, upgrade)
+        raise Refused(503, no_tunnel(cluster))
+
+    async def _to_apiserver(self, incoming: Incoming, forwarded: list[tuple[str, str]],
+                            upgrade: str, spec: ClusterSpec) -> bytes | Upgraded:
+        cluster = incoming.route.cluster
         try:
             target = await self._access.recent_target(name=cluster, spec=spec)
         except (ClusterUnreachable, KubeconfigError) as e:
@@ -135,22 +152,6 @@ class StreamProxy:
                               lost=f"lost the connection to cluster {cluster}'s apiserver")
         except DialError as e:
             raise Refused(502, f"cluster {cluster} did not answer: {e}") from e
-
-    async def _register(self, incoming: Incoming, forwarded: list[tuple[str, str]],
-                        upgrade: str, mode: Mode) -> bytes | Upgraded:
-        cluster = incoming.route.cluster
-        verb = verb_of(upgrade=True, path=incoming.route.target.partition("?")[0])
-        for hop in server_hops(mode=mode, verb=verb):
-            if hop is Hop.AGENT and self._agents_gateway is not None:
-                attached = await _through_gateway(self._agents_gateway, cluster, incoming,
-                                                  forwarded, upgrade)
-                if attached is not None:
-                    return attached
-            elif hop is Hop.TUNNEL:
-                mux = self._tunnels.local(cluster)
-                if mux is not None:
-                    return await _through_tunnel(mux, cluster, incoming, forwarded, upgrade)
-        raise Refused(503, no_tunnel(cluster))
 
 
 @dataclass(frozen=True)
