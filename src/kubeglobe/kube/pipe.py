@@ -110,7 +110,9 @@ async def splice(a: End, b: End) -> str | None:
     try:
         while tasks:
             done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            failure = next((t.exception() for t in done if t.exception() is not None), None)
+            # every finished task's outcome is read, or asyncio logs it as never retrieved
+            outcomes = [t.exception() for t in done]
+            failure = next((e for e in outcomes if e is not None), None)
             if failure is not None:
                 if not isinstance(failure, _Ended):
                     error = f"{type(failure).__name__}: {failure}".rstrip(": ")
