@@ -203,19 +203,19 @@ def test_registered_cluster_is_reached_only_through_its_agent(platform: Platform
                                    "-l", "kubeglobe.io/cluster=workload-2", "-o", "name").stdout
     # The hub holds the agent's credential (hashed) and no kubeconfig of the cluster.
     assert secrets.split() == ["secret/cluster-workload-2-agent"]
-    # The agent keeps a tunnel to every API server replica: each names itself in a Lease.
-    ports = platform.env.plan.cluster(GLOBAL).platform_server_ports
-    replicas = {f"https://{platform.env.plan.host_ip}:{p}" for p in ports}
+    # The agent keeps a tunnel to every API server replica: each says so in its metrics.
+    ca = platform.env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"
+    replicas = [f"https://{platform.env.plan.host_ip}:{p}/metrics"
+                for p in platform.env.plan.cluster(GLOBAL).platform_server_ports]
+    held = 'kubeglobe_agent_tunnels{cluster="workload-2"} 1.0'
     deadline = time.monotonic() + 60
     while True:
-        holders = set(platform.env.kubectl(
-            GLOBAL, "-n", "kubeglobe-system", "get", "lease", "-l",
-            "kubeglobe.io/tunnel-cluster=workload-2", "-o",
-            "jsonpath={range .items[*]}{.spec.holderIdentity} {end}").stdout.split())
-        if holders == replicas or time.monotonic() > deadline:
+        holding = [url for url in replicas
+                   if held in httpx.get(url, verify=str(ca), trust_env=False, timeout=10).text]
+        if holding == replicas or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert holders == replicas
+    assert holding == replicas
 
 
 def _proxy_works(platform: Platform, kc: Path, timeout: float) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from lightkube import AsyncClient
+from prometheus_client import Gauge
 
 from kubeglobe.api.meta import CLUSTER_HEADER
 from kubeglobe.hub.registration import check_agent_credential
@@ -26,6 +27,8 @@ from kubeglobe.server.proxy import forward_headers, is_small, relay, relayed_hea
 from kubeglobe.tunnel.mux import Multiplexer, StreamClosed
 
 log = logging.getLogger("kubeglobe.tunnels")
+TUNNELS = Gauge("kubeglobe_agent_tunnels", "Agent tunnels this API server replica holds",
+                ["cluster"])
 
 
 async def calling_agent(hub: AsyncClient, headers: Mapping[str, str]) -> str | None:
@@ -79,12 +82,14 @@ class TunnelHub:
         if old is not None and not old.closed:
             log.info("cluster %s: a newer tunnel replaces the older one here", cluster)
         self._local[cluster] = mux
+        TUNNELS.labels(cluster).set(1)
         log.info("agent of cluster %s connected", cluster)
         try:
             await mux.run()
         finally:
             if self._local.get(cluster) is mux:
                 del self._local[cluster]
+                TUNNELS.labels(cluster).set(0)
             log.info("agent of cluster %s disconnected", cluster)
             # closing a WebSocket the agent already closed raises; there is nothing to do
             with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
