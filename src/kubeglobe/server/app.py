@@ -36,6 +36,7 @@ from kubeglobe.hub.cluster_access import ClusterAccess
 from kubeglobe.hub.onboarding import OnboardingError
 from kubeglobe.hub.registration import redeem_bootstrap_token
 from kubeglobe.hub.tokens import Identity
+from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.kube.upgrade import Endpoint
 from kubeglobe.server.accounts_api import accounts_router
@@ -147,7 +148,7 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     async def readyz() -> JSONResponse:
         try:
             await hub.get(Namespace, SYSTEM_NAMESPACE)
-        except Exception as e:  # not ready is an answer, not a crash
+        except KUBE_ERRORS as e:  # not ready is an answer, not a crash
             return JSONResponse({"status": f"global cluster unreachable: {e}"}, 503)
         return JSONResponse({"status": "ok"})
 

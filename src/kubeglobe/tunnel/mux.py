@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from kubeglobe.failures import count
 from kubeglobe.kube.pipe import Sink
 from kubeglobe.tunnel.frames import (
     Frame,
@@ -244,7 +245,10 @@ class Multiplexer:
             log.warning(reason)
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as e:
             reason = f"tunnel closed: {e}" if str(e) else "tunnel closed"
-        except Exception as e:  # a closed WebSocket raises its library's own errors
+        except Exception as e:  # broad on purpose: the transport is injected, and a closed
+            # WebSocket raises its own library's errors (websockets, Starlette); a frame
+            # that does not decode ends the tunnel the same way
+            count(component="tunnel", operation="receive", error=e)
             reason = f"tunnel closed: {type(e).__name__}: {e}"
         finally:
             self._closed = reason
@@ -277,8 +281,9 @@ class Multiplexer:
             await self._on_open(stream)
         except StreamClosed:
             pass
-        except Exception as e:
-            log.warning("stream %s failed: %s", stream.id, e)
+        except Exception as e:  # broad on purpose: one failing stream must not end the tunnel
+            log.warning("stream %s failed", stream.id, exc_info=True)
+            count(component="tunnel", operation="serve stream", error=e)
             await stream.reset(f"agent error: {type(e).__name__}: {e}")
         finally:
             self.forget(stream.id)
