@@ -67,7 +67,7 @@ def test_refused_imports_leave_nothing_behind(platform: Platform) -> None:
 
     done = platform.cli("cluster", "import", "Bad_Name", "--kubeconfig", str(garbage),
                         check=False)
-    assert done.returncode == 2 and "is not valid" in done.stderr
+    assert done.returncode == 2 and "is not a valid DNS-1123 label" in done.stderr
     done = platform.cli("cluster", "import", "workload-1", "--kubeconfig",
                         str(platform.env.kubeconfig("workload-1")), check=False)
     assert done.returncode == 2 and "already exists" in done.stderr
