@@ -337,3 +337,22 @@ def test_unregister_removes_what_the_platform_created_then_up_brings_them_back(
     platform.env.up()  # onboards both again
     assert platform.cluster("workload-1")["status"]["phase"] == "Ready"
     assert platform.cluster("workload-2")["status"]["phase"] == "Ready"
+
+
+def test_a_cluster_written_past_the_api_with_a_bad_spec_is_refused_not_a_500(
+        platform: Platform) -> None:
+    """kubectl can write a Cluster the API would refuse (import mode, no kubeconfig): the
+    listing still answers, without it, and reading it says what is wrong."""
+    bad = {"apiVersion": "kubeglobe.io/v1alpha1", "kind": "Cluster",
+           "metadata": {"name": "half-made"}, "spec": {"mode": "import"}}
+    platform.env.kubectl(GLOBAL, "apply", "-f", "-", stdin=json.dumps(bad))
+    try:
+        listed = _get(platform, "/api/v1/clusters")
+        assert listed.status_code == 200
+        names = [c["name"] for c in listed.json()["items"]]
+        assert "workload-1" in names and "half-made" not in names
+        one = _get(platform, "/api/v1/clusters/half-made")
+        assert one.status_code == 409
+        assert "kubeconfigSecretRef" in one.json()["detail"]
+    finally:
+        platform.env.kubectl(GLOBAL, "delete", "cluster", "half-made", "--wait=false")

@@ -5,15 +5,17 @@ and add nothing of their own, so kubectl, the CLI and the REST API always agree.
 """
 
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from lightkube.core.exceptions import ApiError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from kubeglobe.api.cluster import ClusterSpec, ClusterStatus
 from kubeglobe.api.names import ClusterName
+from kubeglobe.failures import caught
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster, unregister_cluster
 from kubeglobe.hub.registration import create_registered_cluster, issue_bootstrap_token
 from kubeglobe.hub.tokens import Identity
@@ -21,6 +23,8 @@ from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.authorize import Authorizer
 from kubeglobe.server.errors import AUTHENTICATED, BODY, Accepted, errors
+
+log = logging.getLogger("kubeglobe.clusters")
 
 
 class ClusterView(BaseModel):
@@ -79,18 +83,28 @@ def cluster_router(*, authenticate: TokenAuthenticator, authorize: Authorizer,
 
     async def read(name: str) -> ClusterView:
         try:
-            return view(_as_dict(await authenticate.hub.get(ClusterCR, name)))
+            found = _as_dict(await authenticate.hub.get(ClusterCR, name))
         except ApiError as e:
             if e.status.code == 404:
                 raise HTTPException(404, detail=f"cluster {name} not found") from e
             raise  # the app answers the global cluster's other refusals
+        try:
+            return view(found)
+        except ValidationError as e:  # written with kubectl past the API's checks
+            raise HTTPException(409, detail=f"cluster {name} has an invalid spec (fix it with "
+                                f"kubectl edit cluster {name}): {e.errors()[0]['msg']}") from e
 
     @router.get("", response_model=ClusterList)
     async def list_clusters(identity: Caller) -> ClusterList:
-        items = [view(_as_dict(o)) async for o in authenticate.hub.list(ClusterCR)]
+        items = []
+        async for o in authenticate.hub.list(ClusterCR):
+            try:
+                items.append(view(_as_dict(o)))
+            except ValidationError as e:  # one bad object must not hide every cluster
+                caught(log, component="server", operation="list clusters", error=e)
         return ClusterList(items=sorted(items, key=lambda c: c.name))
 
-    @router.get("/{name}", response_model=ClusterView, responses=errors(404, 422))
+    @router.get("/{name}", response_model=ClusterView, responses=errors(404, 409, 422))
     async def get_cluster(name: ClusterName, identity: Caller) -> ClusterView:
         return await read(name)
 
