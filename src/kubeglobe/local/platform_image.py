@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,7 @@ ENTRYPOINT = (
     "from kubeglobe.cli.main import app\n"
     "app()\n"
 )
+STALE_SECONDS = 24 * 3600  # an archive of another build this old is removed
 
 
 def _runtime_requirements() -> list[str]:
@@ -152,7 +154,11 @@ def build_platform_image(*, progress: Callable[[str], None]) -> tuple[ImageSpec,
                      cmd=["kubeglobe", "--help"])
     out = cache_dir() / "images" / spec.archive_name
     if not out.exists():
+        # Another environment on this machine may run another build's image right now
+        # (a demo beside the test suite, two checkouts): only old ones are removed.
+        now = time.time()
         for stale in images.glob(f"{PLATFORM_IMAGE.replace('/', '_')}_*.oci.tar"):
-            stale.unlink()
+            if now - stale.stat().st_mtime > STALE_SECONDS:
+                stale.unlink(missing_ok=True)
         out = write_archive(spec, [base, io.BytesIO(haproxy_layer), io.BytesIO(app_layer)])
     return spec, out
