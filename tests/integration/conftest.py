@@ -111,7 +111,11 @@ def _log(message: str) -> None:
 
 @pytest.fixture(scope="session")
 def env() -> Iterator[Env]:
-    plan = environment.up(state_dir=STATE_DIR, workload_clusters=2, report=_log)
+    try:
+        plan = environment.up(state_dir=STATE_DIR, workload_clusters=2, report=_log)
+    except BaseException:  # cleanup only: an `up` that failed half-way leaves nothing running
+        environment.down(state_dir=STATE_DIR, purge=True, report=_log)
+        raise
     binaries = build_binaries(progress=_log, check=smoke_test)
     yield Env(plan=plan, kubectl_bin=binaries.path("kubectl"))
     try:
