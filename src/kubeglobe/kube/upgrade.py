@@ -79,16 +79,6 @@ async def dial(where: Endpoint, request: RequestHead) -> Answer:
     return await exchange(reader, writer, request, peer=where.authority)
 
 
-async def dial_unix(path: str, request: RequestHead) -> Answer:
-    """`dial`, over a local UNIX socket (plain HTTP: the gateway next door)."""
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_unix_connection(path, limit=READ_SIZE), CONNECT_SECONDS)
-    except (OSError, TimeoutError) as e:
-        raise DialError(f"cannot connect to {path}: {e or type(e).__name__}") from e
-    return await exchange(reader, writer, request, peer=path)
-
-
 class _TooLarge(ValueError):
     pass
 
