@@ -1,10 +1,15 @@
 import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from lightkube.config.kubeconfig import SingleConfig
 
 from kubeglobe.api.cluster import ClusterResource
 from kubeglobe.hub.install import cluster_crd
 from kubeglobe.hub.leader import Identity, decide
 from kubeglobe.hub.tokens import Identity as User
 from kubeglobe.hub.tokens import TokenRecord, check_token, issue_token, parse_token
+from kubeglobe.kube.client import load_kubeconfig
 from kubeglobe.server.proxy import forward_headers
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -109,3 +114,87 @@ def test_relayed_responses_keep_repeated_headers_and_frame_their_own_body() -> N
     assert head.headers.getlist("content-length") == ["512"]
     # Without one, Starlette's own framing stays.
     assert relay(200, [], b"abc").headers.getlist("content-length") == ["3"]
+
+
+def test_register_mode_clusters_are_reached_through_the_platform_proxy(tmp_path: Path) -> None:
+    from kubeglobe.hub.cluster_access import PlatformRoute
+
+    ca = tmp_path / "ca.pem"
+    route = PlatformRoute(url="https://hub.example:8443/", ca_file=str(ca), token="kg_t")
+    config = route.kubeconfig("workload-2")
+    assert config.cluster.server == "https://hub.example:8443/clusters/workload-2/k8s"
+    assert config.cluster.certificate_auth == str(ca)
+    assert config.user is not None and config.user.token == "kg_t"
+    bare = PlatformRoute(url="https://hub.example:8443", ca_file=None, token="kg_t")
+    assert bare.kubeconfig("workload-2").cluster.certificate_auth is None
+    assert bare.target("workload-2").base_url == config.cluster.server  # the proxy's route
+
+
+def _kubeconfig(server: str, **user: str) -> SingleConfig:
+    return load_kubeconfig(data={
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": user or {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x"})
+
+
+def test_one_client_per_cluster_replaced_when_its_credentials_change() -> None:
+    import asyncio
+
+    from kubeglobe.kube.clusters import ClusterClients
+
+    async def scenario() -> None:
+        clients = ClusterClients(retire_seconds=0)
+        builds: list[str] = []
+
+        def config(server: str) -> Callable[[], SingleConfig]:
+            def build() -> SingleConfig:
+                builds.append(server)
+                return _kubeconfig(server)
+            return build
+
+        first = clients.client("w1", credentials=("import", "1"), config=config("https://a"))
+        again = clients.client("w1", credentials=("import", "1"), config=config("https://a"))
+        other = clients.client("w2", credentials=("import", "1"), config=config("https://b"))
+        assert again is first and other is not first and builds == ["https://a", "https://b"]
+        rotated = clients.client("w1", credentials=("import", "2"), config=config("https://a"))
+        assert rotated is not first
+        await asyncio.sleep(0.01)  # a replaced client is closed once its grace is over
+        assert first.closed and not rotated.closed
+        clients.drop("w2")
+        await asyncio.sleep(0.01)
+        assert other.closed
+        await clients.aclose()
+        assert rotated.closed
+
+    asyncio.run(scenario())
+
+
+def test_a_replaced_client_is_closed_when_the_cache_closes_before_its_grace_ends() -> None:
+    import asyncio
+
+    from kubeglobe.kube.clusters import ClusterClients
+
+    async def scenario() -> None:
+        clients = ClusterClients(retire_seconds=60)
+        first = clients.client("w1", credentials=1, config=lambda: _kubeconfig("https://a"))
+        clients.client("w1", credentials=2, config=lambda: _kubeconfig("https://a"))
+        assert not first.closed  # a request under way on it may still end normally
+        await clients.aclose()
+        assert first.closed
+
+    asyncio.run(scenario())
+
+
+def test_an_unusable_client_certificate_is_a_kubeconfig_error() -> None:
+    import base64
+
+    import pytest
+
+    from kubeglobe.kube.client import KubeconfigError
+    from kubeglobe.kube.clusters import ClusterClient
+
+    junk = base64.b64encode(b"not a certificate").decode()
+    with pytest.raises(KubeconfigError, match="cannot build a client for https://a"):
+        ClusterClient(_kubeconfig("https://a", **{"client-certificate-data": junk,
+                                                   "client-key-data": junk}))

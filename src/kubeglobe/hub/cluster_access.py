@@ -1,8 +1,12 @@
-"""How the hub reaches a workload cluster: the `RestTarget` for a Cluster.
+"""How the hub reaches a workload cluster: its kept lightkube client, or a `RestTarget`.
 
-Import mode: the kubeconfig in the Secret named by the Cluster's spec. (Register mode
-reaches the cluster through the agent's tunnel; until an agent is connected there is no
-target.) Targets are cached per Secret resourceVersion, so a rotated kubeconfig takes
+Import mode: the kubeconfig in the Secret named by the Cluster's spec. Register mode:
+the platform API's proxy (`/clusters/NAME/k8s`, which holds the agents' tunnels) with
+the controller's platform token and the platform CA. `client` is how the controllers
+talk to a cluster: one lightkube client per cluster (kube/clusters.py), replaced when
+the Secret's resourceVersion (or the route) changes, closed by `forget` when the
+cluster goes. `target` and `pooled_client` are the raw-HTTP side the API server's proxy
+and streams use, cached per Secret resourceVersion, so a rotated kubeconfig takes
 effect on the next call and an unchanged one costs no parsing.
 """
 
@@ -11,17 +15,20 @@ from __future__ import annotations
 import base64
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 from lightkube import AsyncClient
 from lightkube.config.kubeconfig import SingleConfig
+from lightkube.config.models import Cluster, Context, User
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.cluster import ClusterSpec, SecretRef
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
+from kubeglobe.kube.clusters import ClusterClient, ClusterClients
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.kube.rest import RestTarget, rest_target
 from kubeglobe.kube.ttl import TtlCache
@@ -40,11 +47,22 @@ class PlatformRoute:
     ca_file: str | None
     token: str
 
+    def server(self, cluster: str) -> str:
+        return f"{self.url.rstrip('/')}/clusters/{cluster}/k8s"
+
     def target(self, cluster: str) -> RestTarget:
         ctx = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else (
             ssl.create_default_context())
-        return RestTarget(base_url=f"{self.url.rstrip('/')}/clusters/{cluster}/k8s",
-                          ssl_context=ctx, headers={"Authorization": f"Bearer {self.token}"})
+        return RestTarget(base_url=self.server(cluster), ssl_context=ctx,
+                          headers={"Authorization": f"Bearer {self.token}"})
+
+    def kubeconfig(self, cluster: str) -> SingleConfig:
+        """The route to `cluster` as a kubeconfig, for lightkube."""
+        ca = str(Path(self.ca_file).resolve()) if self.ca_file else None
+        return SingleConfig(context_name="platform",
+                            context=Context(cluster="platform", user="controller"),
+                            cluster=Cluster(server=self.server(cluster), certificate_auth=ca),
+                            user=User(token=self.token))
 
 
 class ClusterAccess:
@@ -55,6 +73,7 @@ class ClusterAccess:
         self._cache: dict[tuple[str, str, str], RestTarget] = {}
         self._pools: dict[int, httpx.AsyncClient] = {}
         self._recent: TtlCache[tuple[str, str], RestTarget] = TtlCache(1.0)
+        self._clients = ClusterClients()
 
     @property
     def hub(self) -> AsyncClient:
@@ -85,43 +104,78 @@ class ClusterAccess:
         for pool in self._pools.values():
             await pool.aclose()
         self._pools.clear()
+        await self._clients.aclose()
+
+    async def client(self, *, name: str, spec: ClusterSpec) -> ClusterClient:
+        """The cluster's kept lightkube client (ClusterUnreachable or KubeconfigError if
+        there is no way to build one now)."""
+        if spec.mode == "register":
+            route = self._route(name)
+            return self._clients.client(name, credentials=("register", route),
+                                        config=lambda: route.kubeconfig(name))
+        ref, secret = await self._kubeconfig_secret(name, spec)
+        return self._clients.client(
+            name, credentials=("import", ref.namespace, ref.name, ref.key, _version(secret)),
+            config=lambda: kubeconfig_in(secret, ref))
+
+    async def client_of(self, name: str) -> ClusterClient | None:
+        """`client` of Cluster `name` as its resource says now; None if it is gone."""
+        spec = await self._spec_of(name)
+        return None if spec is None else await self.client(name=name, spec=spec)
+
+    def forget(self, name: str) -> None:
+        """Close the cluster's kept client: the cluster is going."""
+        self._clients.drop(name)
 
     async def target_of(self, name: str) -> RestTarget | None:
         """The target of Cluster `name` as its resource says now; None if it is gone."""
-        try:
-            cluster = await self._hub.get(ClusterCR, name)
-        except ApiError as e:
-            if e.status.code == 404:
-                return None
-            raise
-        return await self.target(name=name,
-                                 spec=ClusterSpec.model_validate(cluster.get("spec") or {}))
+        spec = await self._spec_of(name)
+        return None if spec is None else await self.target(name=name, spec=spec)
 
     async def target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
         if spec.mode == "register":
-            if self._platform is None:
-                raise ClusterUnreachable(f"cluster {name}: registered clusters are reached "
-                                         "through the platform API; none is configured")
             if name not in self._register_targets:
-                self._register_targets[name] = self._platform.target(name)
+                self._register_targets[name] = self._route(name).target(name)
             return self._register_targets[name]
-        ref = spec.kubeconfigSecretRef
-        assert ref is not None  # the model requires it in import mode
-        try:
-            secret = await self._hub.get(Secret, ref.name, namespace=ref.namespace)
-        except ApiError as e:
-            raise ClusterUnreachable(
-                f"cannot read Secret {ref.namespace}/{ref.name} with cluster {name}'s "
-                f"kubeconfig: {e.status.message}"
-            ) from e
-        version = secret.metadata.resourceVersion if secret.metadata else ""
-        key = (ref.namespace, ref.name, version or "")
+        ref, secret = await self._kubeconfig_secret(name, spec)
+        key = (ref.namespace, ref.name, _version(secret))
         if key in self._cache:
             return self._cache[key]
         target = rest_target(kubeconfig_in(secret, ref))
         self._cache = {k: v for k, v in self._cache.items() if k[:2] != key[:2]}
         self._cache[key] = target
         return target
+
+    async def _spec_of(self, name: str) -> ClusterSpec | None:
+        try:
+            cluster = await self._hub.get(ClusterCR, name)
+        except ApiError as e:
+            if e.status.code == 404:
+                return None
+            raise
+        return ClusterSpec.model_validate(cluster.get("spec") or {})
+
+    def _route(self, name: str) -> PlatformRoute:
+        if self._platform is None:
+            raise ClusterUnreachable(f"cluster {name}: registered clusters are reached "
+                                     "through the platform API; none is configured")
+        return self._platform
+
+    async def _kubeconfig_secret(self, name: str, spec: ClusterSpec,
+                                 ) -> tuple[SecretRef, Secret]:
+        ref = spec.kubeconfigSecretRef
+        assert ref is not None  # the model requires it in import mode
+        try:
+            return ref, await self._hub.get(Secret, ref.name, namespace=ref.namespace)
+        except ApiError as e:
+            raise ClusterUnreachable(
+                f"cannot read Secret {ref.namespace}/{ref.name} with cluster {name}'s "
+                f"kubeconfig: {e.status.message}"
+            ) from e
+
+
+def _version(secret: Secret) -> str:
+    return (secret.metadata.resourceVersion if secret.metadata else None) or ""
 
 
 def kubeconfig_in(secret: Secret, ref: SecretRef) -> SingleConfig:
