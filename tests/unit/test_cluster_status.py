@@ -68,3 +68,15 @@ def test_summarize_sums_capacity_and_counts_ready_nodes() -> None:
     assert inv.node_count == 2 and inv.ready_node_count == 1
     assert inv.capacity["cpu"] == "4" and inv.capacity["memory"] == "1024Mi"
     assert inv.allocatable["cpu"] == "1500m"
+
+
+def test_summarize_reads_nodes_as_lightkube_lists_them() -> None:
+    from lightkube.resources.core_v1 import Node
+
+    node = Node.from_dict({"metadata": {"name": "n1"}, "status": {
+        "capacity": {"cpu": "2", "memory": "2Gi"}, "allocatable": {"cpu": "1"},
+        "conditions": [{"type": "Ready", "status": "True"}]}})
+    inv = summarize(version={"gitVersion": "v1.20.2"}, nodes=[node.to_dict()])
+    assert (inv.node_count, inv.ready_node_count) == (1, 1)
+    assert inv.capacity == {"cpu": "2", "memory": "2048Mi"}
+    assert inv.allocatable == {"cpu": "1"}

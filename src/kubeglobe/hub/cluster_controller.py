@@ -15,24 +15,28 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 import kopf
 from lightkube import AsyncClient, codecs
 from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Namespace, Node
+from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from kubeglobe.agent.manifests import PLATFORM_ADMIN_BINDING, platform_admins_binding
 from kubeglobe.api.cluster import CLUSTER_PLURAL, ClusterSpec, ClusterStatus
 from kubeglobe.api.meta import FIELD_MANAGER, GROUP, SYSTEM_NAMESPACE, VERSION
+from kubeglobe.failures import caught, count
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
-from kubeglobe.hub.cluster_status import observe_status, rejected
-from kubeglobe.hub.inventory import ProbeFailed, probe_inventory
+from kubeglobe.hub.cluster_status import Inventory, observe_status, rejected, summarize
+from kubeglobe.hub.inventory import PROBE_TIMEOUT, ProbeFailed
 from kubeglobe.kube.client import KubeconfigError
+from kubeglobe.kube.clusters import ClusterClient
 from kubeglobe.kube.resources import ClusterCR
-from kubeglobe.kube.rest import RestTarget
 
 log = logging.getLogger("kubeglobe.controller")
+COMPONENT = "cluster-controller"
 MAX_BACKOFF = 60.0
 
 
@@ -73,8 +77,8 @@ class ClusterController:
 
     async def heartbeat(self, *, name: str, spec: dict[str, Any], status: dict[str, Any],
                         generation: int | None, now_mono: float) -> None:
-        probe = self._probes.setdefault(name, _Probe())
-        if now_mono < probe.next_at:
+        tracker = self._probes.setdefault(name, _Probe())
+        if now_mono < tracker.next_at:
             return
         current = _known_status(status)
         try:
@@ -83,24 +87,25 @@ class ClusterController:
             return  # reconcile already rejected it
         now = dt.datetime.now(dt.UTC)
         try:
-            target = await self.access.target(name=name, spec=parsed)
-            inventory = await probe_inventory(target)
+            cluster = await self.access.client(name=name, spec=parsed)
+            inventory = await probe(cluster)
         except (ClusterUnreachable, ProbeFailed, KubeconfigError) as e:
-            probe.failures += 1
+            count(component=COMPONENT, operation=f"heartbeat of cluster {name}", error=e)
+            tracker.failures += 1
             delay = min(MAX_BACKOFF, self.settings.heartbeat_seconds * 2 ** max(
-                0, probe.failures - 3))
-            probe.next_at = now_mono + delay - 0.5
+                0, tracker.failures - 3))
+            tracker.next_at = now_mono + delay - 0.5
             new = observe_status(current=current, inventory=None, error=str(e), now=now,
                                  heartbeat_seconds=self.settings.heartbeat_seconds,
                                  generation=generation)
         else:
-            probe.failures = 0
-            probe.next_at = 0.0
+            tracker.failures = 0
+            tracker.next_at = 0.0
             new = observe_status(current=current, inventory=inventory, error=None, now=now,
                                  heartbeat_seconds=self.settings.heartbeat_seconds,
                                  generation=generation)
             if new.phase == "Ready" and current.phase != "Ready":
-                await self._ensure_rbac(name, target)
+                await self._ensure_rbac(name, cluster)
         if new.phase != current.phase:
             log.info("cluster %s: %s -> %s %s", name, current.phase, new.phase, new.message)
         await self._write(name, new)
@@ -115,21 +120,17 @@ class ClusterController:
         try:
             await self.hub.patch(ClusterCR.Status, name, body, patch_type=PatchType.MERGE)
         except ApiError as e:
-            log.warning("cluster %s: writing status failed: %s", name, e.status.message)
+            caught(log, component=COMPONENT, operation=f"writing the status of cluster {name}",
+                   error=e)
 
-    async def _ensure_rbac(self, name: str, target: RestTarget) -> None:
+    async def _ensure_rbac(self, name: str, cluster: ClusterClient) -> None:
         """What the platform creates in every cluster: today, its admins' binding."""
-        binding = platform_admins_binding()
-        async with target.client() as http:
-            r = await http.patch(
-                f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{PLATFORM_ADMIN_BINDING}",
-                params={"fieldManager": FIELD_MANAGER, "force": "true"},
-                headers={"Content-Type": "application/apply-patch+yaml"},
-                content=codecs.dump_all_yaml([codecs.from_dict(binding)]),
-            )
-        if r.status_code >= 300:
-            log.warning("cluster %s: applying %s failed: HTTP %s %s", name, PLATFORM_ADMIN_BINDING,
-                        r.status_code, r.text[:200])
+        try:
+            await cluster.kube.apply(codecs.from_dict(platform_admins_binding()),
+                                     field_manager=FIELD_MANAGER, force=True)
+        except (httpx2.HTTPError, OSError) as e:  # ApiError is an httpx2.HTTPError
+            caught(log, component=COMPONENT,
+                   operation=f"applying {PLATFORM_ADMIN_BINDING} on cluster {name}", error=e)
 
     async def cleanup(self, *, name: str, spec: dict[str, Any],
                       status: dict[str, Any]) -> None:
@@ -137,28 +138,51 @@ class ClusterController:
 
         Import mode: the platform admins' binding. Register mode: the agent's namespace,
         which owns the agent's bindings too (the agent makes it so at start), so this one
-        request, carried by the agent itself, removes the agent and all its rights.
+        request, carried by the agent itself, removes the agent and all its rights. The
+        cluster's kept client is closed once nothing is left to do there.
         """
         self._probes.pop(name, None)
         if _known_status(status).lastHeartbeatTime is None:
             log.info("cluster %s was never reached: nothing to clean up there", name)
+            self.access.forget(name)
             return
         try:
             parsed = ClusterSpec.model_validate(spec)
-            target = await self.access.target(name=name, spec=parsed)
-            path = (f"/api/v1/namespaces/{SYSTEM_NAMESPACE}" if parsed.mode == "register" else
-                    f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{PLATFORM_ADMIN_BINDING}")
-            async with target.client() as http:
-                r = await http.delete(path)
+            cluster = await self.access.client(name=name, spec=parsed)
         except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
-            log.warning("cluster %s: nothing to clean up (%s)", name, e)
+            caught(log, component=COMPONENT, operation=f"cleanup of cluster {name} (skipped)",
+                   error=e)
+            self.access.forget(name)
             return
-        except (OSError, httpx.HTTPError) as e:
+        try:
+            if parsed.mode == "register":
+                await cluster.kube.delete(Namespace, SYSTEM_NAMESPACE)
+            else:
+                await cluster.kube.delete(ClusterRoleBinding, PLATFORM_ADMIN_BINDING)
+        except ApiError as e:
+            if e.status.code != 404:
+                raise kopf.TemporaryError(f"cleanup of {name}: {e.status.code} "
+                                          f"{e.status.message}", delay=10) from e
+        except (httpx2.HTTPError, OSError) as e:
             raise kopf.TemporaryError(f"cluster {name} unreachable for cleanup: {e}",
                                       delay=10) from e
-        if r.status_code not in (200, 202, 404):
-            raise kopf.TemporaryError(f"cleanup of {name}: HTTP {r.status_code} {r.text[:200]}",
-                                      delay=10)
+        self.access.forget(name)
+
+
+async def probe(cluster: ClusterClient, *, timeout: float = PROBE_TIMEOUT) -> Inventory:
+    """One probe: the cluster's version and nodes (ProbeFailed says why not)."""
+    step = "reading /version"
+    try:
+        async with asyncio.timeout(timeout):
+            version = await cluster.version()
+            step = "listing nodes"
+            nodes = [node.to_dict() async for node in cluster.kube.list(Node)]
+    except ApiError as e:
+        raise ProbeFailed(f"{step}: HTTP {e.status.code} {e.status.message}") from e
+    except (httpx2.HTTPError, OSError, TimeoutError, ValueError) as e:  # ValueError: no JSON
+        raise ProbeFailed(f"{step}: {type(e).__name__}: {e}" if str(e) else
+                          f"{step}: {type(e).__name__}") from e
+    return summarize(version=version, nodes=nodes)
 
 
 def _known_status(status: dict[str, Any]) -> ClusterStatus:
@@ -167,8 +191,6 @@ def _known_status(status: dict[str, Any]) -> ClusterStatus:
         return ClusterStatus.model_validate(known)
     except ValidationError:
         return ClusterStatus()
-
-
 
 
 def register_handlers(registry: kopf.OperatorRegistry, controller: ClusterController) -> None:

@@ -112,5 +112,8 @@ async def run_controller(*, config: SingleConfig, heartbeat_seconds: float = 10.
                             clusterwide=True, stop_flag=stop)
 
     log.info("controller %s campaigning for %s/%s", identity, SYSTEM_NAMESPACE, LEASE_NAME)
-    await elector.run(on_leading=lead)
+    try:
+        await elector.run(on_leading=lead)
+    finally:  # the workload clusters' kept clients
+        await controller.access.aclose()
     return 1
