@@ -149,3 +149,60 @@ def test_a_poke_wakes_every_waiting_loop() -> None:
         return [a.is_set(), b.is_set()]
 
     assert asyncio.run(scenario()) == [True, False]
+
+
+def test_desired_objects_become_lightkube_objects_that_read_back_without_drift() -> None:
+    from lightkube import codecs
+
+    from kubeglobe.hub.tenancy.desired import RESOURCES, desired_objects, drifted
+
+    spec = ProjectNamespaceSpec.model_validate({
+        "project": "p1", "cluster": "a", "namespace": "p1-dev", "quota": {"cpu": "1"},
+        "limits": {"default": {"cpu": "1"}}})
+    objects = desired_objects(
+        cluster="a", namespaces=[NamedNamespace("p1-dev-a", spec)],
+        bindings=[binding("audit", "platform-auditor"), binding("dev", "developer",
+                                                                project="p1")])
+    assert {o["kind"] for o in objects} == set(RESOURCES)
+    for obj in objects:
+        resource = codecs.from_dict(obj)
+        assert type(resource) is RESOURCES[obj["kind"]]
+        # what a list of the cluster gives back (lightkube objects) is what was applied
+        assert not drifted(obj, resource.to_dict())  # type: ignore[attr-defined]
+
+
+def test_desired_objects_are_ordered_and_only_for_their_cluster() -> None:
+    from kubeglobe.hub.tenancy.desired import apply_phase, desired_objects
+
+    objects = desired_objects(
+        cluster="a", namespaces=[NamedNamespace("x", ns("p1-x", cpu="1")),
+                                 NamedNamespace("y", ns("p1-y", cluster="b"))],
+        bindings=[binding("dev", "developer", project="p1"),
+                  binding("audit", "platform-auditor")])
+    phases = [apply_phase(o) for o in objects]
+    assert phases == sorted(phases)
+    assert [o["kind"] for o in objects][:2] == ["Namespace", "ClusterRole"]
+    assert {o["metadata"].get("namespace") for o in objects} == {None, "p1-x"}
+
+
+def test_drift_is_a_lost_or_changed_field_of_ours_not_an_added_one() -> None:
+    from kubeglobe.hub.tenancy.desired import drifted
+
+    want = {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "p1-dev", "labels": {"kubeglobe.io/project": "p1"}}}
+    have = {"metadata": {"name": "p1-dev", "uid": "u", "labels": {
+        "kubeglobe.io/project": "p1", "team": "x"}}, "status": {"phase": "Active"}}
+    assert not drifted(want, have)
+    assert drifted(want, None)
+    assert drifted(want, {"metadata": {"name": "p1-dev", "labels": {
+        "kubeglobe.io/project": "x"}}})
+    rule = {"kind": "ClusterRole", "metadata": {"name": "r"}, "rules": [{"verbs": ["get"]}]}
+    assert drifted(rule, {"metadata": {"name": "r"}, "rules": [{"verbs": ["get"]},
+                                                               {"verbs": ["list"]}]})
+
+
+def test_workloads_are_described_in_words() -> None:
+    from kubeglobe.hub.tenancy.workloads import describe_workloads, forced
+
+    assert describe_workloads({"pods": 2, "deployments": 1}) == "1 deployment, 2 pods"
+    assert forced({"kubeglobe.io/force-delete": "True"}) and not forced(None)

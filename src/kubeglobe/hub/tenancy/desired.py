@@ -1,23 +1,36 @@
 """Everything the platform wants on one cluster, and how to tell whether it is there.
 
 Pure: from the accepted project namespaces and the role bindings, `desired_objects`
-lists the Namespaces, ResourceQuotas, LimitRanges and RBAC objects for a cluster, in the
-order they must be applied. `drifted` says whether an object read from the cluster
+lists the Namespaces, ResourceQuotas, LimitRanges and RBAC objects for a cluster as
+manifests, in the order they must be applied; `lightkube.codecs.from_dict` makes each
+the object that is applied. `drifted` says whether an object read from the cluster
 still holds every field the platform set (others may add fields; nobody may change
-ours). `api_path` is where an object lives in the Kubernetes API.
+ours). `RESOURCES` names the lightkube class of every kind tenancy makes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from lightkube.core.resource import GlobalResource, NamespacedResource
+from lightkube.resources.core_v1 import LimitRange, Namespace, ResourceQuota
+from lightkube.resources.rbac_authorization_v1 import (
+    ClusterRole,
+    ClusterRoleBinding,
+    RoleBinding,
+)
+
 from kubeglobe.hub.tenancy.namespaces import namespace_objects
 from kubeglobe.hub.tenancy.rbac import NamedBinding, NamedNamespace, cluster_rbac
 
 Manifest = dict[str, Any]
-_PLURALS = {"Namespace": "namespaces", "ResourceQuota": "resourcequotas",
-            "LimitRange": "limitranges", "RoleBinding": "rolebindings",
-            "ClusterRoleBinding": "clusterrolebindings", "ClusterRole": "clusterroles"}
+Key = tuple[str, str, str]  # kind, namespace ("" if cluster-wide), name
+RESOURCES: dict[str, type[NamespacedResource] | type[GlobalResource]] = {
+    "Namespace": Namespace, "ClusterRole": ClusterRole, "ResourceQuota": ResourceQuota,
+    "LimitRange": LimitRange, "ClusterRoleBinding": ClusterRoleBinding,
+    "RoleBinding": RoleBinding,
+}
+# A namespace before what lives in it, a role before the bindings to it.
 _ORDER = {"Namespace": 0, "ClusterRole": 1, "ResourceQuota": 2, "LimitRange": 2,
           "ClusterRoleBinding": 3, "RoleBinding": 3}
 
@@ -37,16 +50,8 @@ def apply_phase(obj: Manifest) -> int:
     return _ORDER[obj["kind"]]
 
 
-def api_path(obj: Manifest) -> str:
-    version = obj["apiVersion"]
-    base = f"/api/{version}" if "/" not in version else f"/apis/{version}"
-    namespace = obj["metadata"].get("namespace")
-    where = f"{base}/namespaces/{namespace}" if namespace else base
-    return f"{where}/{_PLURALS[obj['kind']]}/{obj['metadata']['name']}"
-
-
-def key(obj: Manifest) -> tuple[str, str, str]:
-    return (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+def key(obj: Manifest) -> Key:
+    return (obj["kind"], obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
 
 
 def _holds(want: Any, have: Any) -> bool:

@@ -1,12 +1,14 @@
 """Keeping each cluster's tenancy objects as the platform wants them (level-triggered).
 
 `TenancyPropagator.reconcile_cluster` reads the whole tenancy state from the global
-cluster, computes what the cluster should hold (`desired.desired_objects`), reads each
-object back from the cluster and applies (server-side, forced) only those that are
-missing or drifted, recording an Event for each repair of something that existed. It
-then deletes RBAC, quota and limit objects the platform made that are no longer wanted;
-a namespace is removed only while it holds no pods (else it is reported and kept).
-`review_namespaces` decides, for every ProjectNamespace, whether it fits its project.
+cluster, computes what the cluster should hold (`desired.desired_objects`), lists what
+tenancy made there (everything labelled `kubeglobe.io/tenancy=true`, one list per kind)
+and applies (server-side, forced) only the objects that are missing or drifted,
+recording an Event for each repair of something that had existed. It then deletes the
+RBAC, quota and limit objects tenancy made that are no longer wanted; a namespace is
+removed only while it holds no pods (else it is reported and kept). Every cluster is
+reached through its kept lightkube client (`ClusterAccess.client`). `review` decides,
+for every ProjectNamespace, whether it fits its project.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import yaml
-from lightkube import AsyncClient
+import httpx2
+from lightkube import ALL_NS, AsyncClient, codecs
+from lightkube.core.dictmixin import DictMixin
 from lightkube.core.exceptions import ApiError
+from lightkube.core.resource import NamespacedResource
 from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event
+from lightkube.resources.core_v1 import Event, Namespace, Pod
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
@@ -35,18 +39,27 @@ from kubeglobe.api.tenancy import (
     ProjectNamespaceStatus,
     ProjectSpec,
 )
+from kubeglobe.failures import caught, count
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
-from kubeglobe.hub.tenancy.desired import api_path, apply_phase, desired_objects, drifted, key
+from kubeglobe.hub.tenancy.desired import (
+    RESOURCES,
+    Key,
+    Manifest,
+    apply_phase,
+    desired_objects,
+    drifted,
+    key,
+)
 from kubeglobe.hub.tenancy.namespaces import PROJECT_LABEL
 from kubeglobe.hub.tenancy.quota import QuotaExceeded, Sibling, check_namespace_fits
 from kubeglobe.hub.tenancy.rbac import NamedBinding, NamedNamespace
 from kubeglobe.hub.tenancy.workloads import (
     FORCE_ANNOTATION,
     WorkloadCheckFailed,
-    count_workloads,
     describe_workloads,
     forced,
-    placed_by_platform,
+    platform_placed,
+    workloads_in,
 )
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.resources import (
@@ -56,23 +69,15 @@ from kubeglobe.kube.resources import (
 )
 
 log = logging.getLogger("kubeglobe.tenancy")
+COMPONENT = "tenancy"
+TENANCY_LABEL = "kubeglobe.io/tenancy"  # "true" on every object tenancy makes
+# Kinds tenancy removes once unwanted; namespaces go by their own rule, roles never.
+_PRUNABLE = ("ResourceQuota", "LimitRange", "RoleBinding", "ClusterRoleBinding")
+APPLY_CONCURRENCY = 8
 
 
 class CleanupBlocked(RuntimeError):
     """A namespace cannot go yet (it holds workloads, or its cluster cannot be reached)."""
-_SELECTOR = "kubeglobe.io/tenancy=true"
-_PRUNABLE = {  # kind -> list path (cluster-wide) of objects the platform may remove
-    "ResourceQuota": "/api/v1/resourcequotas",
-    "LimitRange": "/api/v1/limitranges",
-    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
-    "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-}
-_LISTED = {  # kind -> list path of everything tenancy makes (read once per pass)
-    "Namespace": "/api/v1/namespaces",
-    "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-    **_PRUNABLE,
-}
-APPLY_CONCURRENCY = 8
 
 
 @dataclass
@@ -124,7 +129,7 @@ class TenancyPropagator:
         self._hub = hub
         self._access = access
         # Objects this process has seen in place: one missing later was deleted by hand.
-        self._seen: set[tuple[str, tuple[str, str, str]]] = set()
+        self._seen: set[tuple[str, Key]] = set()
 
     async def read_state(self) -> TenancyState:
         projects: dict[str, ProjectSpec] = {}
@@ -132,7 +137,8 @@ class TenancyPropagator:
             try:
                 projects[p["metadata"]["name"]] = ProjectSpec.model_validate(p.get("spec") or {})
             except ValidationError as e:
-                log.warning("project %s is invalid: %s", p["metadata"]["name"], e)
+                caught(log, component=COMPONENT,
+                       operation=f"reading project {p['metadata']['name']}", error=e)
         listed = [n async for n in self._hub.list(ProjectNamespaceCR)]
         # One being deleted is no longer wanted; its delete handler removes it.
         raw = [(n["metadata"].get("creationTimestamp", ""), n["metadata"]["name"],
@@ -148,7 +154,8 @@ class TenancyPropagator:
                     b["metadata"]["name"], PlatformRoleBindingSpec.model_validate(
                         b.get("spec") or {})))
             except ValidationError as e:
-                log.warning("role binding %s is invalid: %s", b["metadata"]["name"], e)
+                caught(log, component=COMPONENT,
+                       operation=f"reading role binding {b['metadata']['name']}", error=e)
         return state
 
     async def publish_verdicts(self, state: TenancyState, *, cluster: str) -> None:
@@ -160,7 +167,8 @@ class TenancyPropagator:
                 await self._hub.patch(ProjectNamespaceCR.Status, name, body,
                                       patch_type=PatchType.MERGE)
             except ApiError as e:
-                log.warning("status of project namespace %s: %s", name, e.status.message)
+                caught(log, component=COMPONENT,
+                       operation=f"status of project namespace {name}", error=e)
 
         changed = []
         for name, (where, status) in state.published.items():
@@ -173,100 +181,78 @@ class TenancyPropagator:
 
     async def reconcile_cluster(self, *, name: str, spec: dict[str, Any],
                                 state: TenancyState) -> int:
-        """Bring one cluster to the desired tenancy objects; returns how many were applied."""
+        """Bring one cluster to the desired tenancy objects; returns how many were applied.
+
+        ApiError or httpx2.HTTPError if the cluster cannot be read: nothing is pruned on
+        a partial picture."""
         try:
-            target = await self._access.target(name=name, spec=ClusterSpec.model_validate(spec))
+            cluster = await self._access.client(name=name, spec=ClusterSpec.model_validate(spec))
         except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
+            # The heartbeat reports an unreachable cluster in its status.
             log.debug("cluster %s: not reachable for tenancy (%s)", name, e)
+            count(component=COMPONENT, operation=f"reaching cluster {name}", error=e)
             return 0
+        kube = cluster.kube
         wanted = desired_objects(cluster=name, namespaces=state.namespaces,
                                  bindings=state.bindings)
-        async with target.client(timeout=10) as http:
-            actual = await self._read_actual(http, name)
-            if actual is None:
-                return 0
-            phases: dict[int, list[dict[str, Any]]] = {}
-            for obj in wanted:
-                if drifted(obj, actual.get(key(obj))):
-                    phases.setdefault(apply_phase(obj), []).append(obj)
-                else:
-                    self._seen.add((name, key(obj)))
-            applied = 0
-            limit = asyncio.Semaphore(APPLY_CONCURRENCY)
+        actual = await _read_actual(kube)
+        phases: dict[int, list[Manifest]] = {}
+        for obj in wanted:
+            if drifted(obj, actual.get(key(obj))):
+                phases.setdefault(apply_phase(obj), []).append(obj)
+            else:
+                self._seen.add((name, key(obj)))
+        applied = 0
+        limit = asyncio.Semaphore(APPLY_CONCURRENCY)
 
-            async def apply(obj: dict[str, Any]) -> bool:
-                async with limit:
-                    return await self._apply(http, name, obj, actual.get(key(obj)))
+        async def apply(obj: Manifest) -> bool:
+            async with limit:
+                return await self._apply(kube, name, obj, actual.get(key(obj)))
 
-            for phase in sorted(phases):  # namespaces before what lives in them
-                done = await asyncio.gather(*(apply(o) for o in phases[phase]))
-                applied += sum(done)
-            await self._prune(http, name, {key(o) for o in wanted}, actual)
+        for phase in sorted(phases):  # namespaces before what lives in them
+            done = await asyncio.gather(*(apply(o) for o in phases[phase]))
+            applied += sum(done)
+        await self._prune(kube, name, {key(o) for o in wanted}, actual)
         return applied
 
-    async def _read_actual(self, http: httpx.AsyncClient, cluster: str,
-                           ) -> dict[tuple[str, str, str], dict[str, Any]] | None:
-        """Every object tenancy made on the cluster, by key: one LIST per kind."""
-        async def one(kind: str, path: str) -> list[tuple[str, dict[str, Any]]] | None:
-            r = await http.get(path, params={"labelSelector": _SELECTOR})
-            if r.status_code != 200:
-                log.warning("cluster %s: listing %s failed: HTTP %s", cluster, kind,
-                            r.status_code)
-                return None
-            return [(kind, item) for item in r.json().get("items") or []]
-
-        lists = await asyncio.gather(*(one(k, p) for k, p in _LISTED.items()))
-        if any(found is None for found in lists):
-            return None
-        actual = {}
-        for found in lists:
-            for kind, item in found or []:
-                meta = item.get("metadata") or {}
-                actual[(kind, meta.get("namespace", ""), meta.get("name", ""))] = item
-        return actual
-
-    async def _apply(self, http: httpx.AsyncClient, cluster: str, obj: dict[str, Any],
-                     actual: dict[str, Any] | None) -> bool:
-        r = await http.patch(
-            api_path(obj), params={"fieldManager": FIELD_MANAGER, "force": "true"},
-            headers={"Content-Type": "application/apply-patch+yaml"},
-            content=yaml.safe_dump(obj))
-        if r.status_code >= 300:
-            log.warning("cluster %s: applying %s failed: HTTP %s %s", cluster, key(obj),
-                        r.status_code, r.text[:200])
+    async def _apply(self, kube: AsyncClient, cluster: str, obj: Manifest,
+                     actual: Manifest | None) -> bool:
+        try:
+            await kube.apply(codecs.from_dict(obj), field_manager=FIELD_MANAGER, force=True)
+        except ApiError as e:
+            caught(log, component=COMPONENT, operation=f"applying {_describe(key(obj))} on "
+                   f"cluster {cluster}", error=e)
             return False
         if actual is not None or (cluster, key(obj)) in self._seen:
             how = "changed" if actual is not None else "deleted"
-            where = obj["metadata"].get("namespace")
-            await self._event(cluster, f"Repaired {obj['kind']} "
-                              f"{where + '/' if where else ''}"
-                              f"{obj['metadata']['name']} on cluster {cluster}: it had "
-                              f"been {how} outside the platform")
+            await self._event(cluster, f"Repaired {_describe(key(obj))} on cluster "
+                              f"{cluster}: it had been {how} outside the platform")
         self._seen.add((cluster, key(obj)))
         return True
 
-    async def _prune(self, http: httpx.AsyncClient, cluster: str,
-                     wanted: set[tuple[str, str, str]],
-                     actual: dict[tuple[str, str, str], dict[str, Any]]) -> None:
-        for (kind, namespace, obj_name), item in actual.items():
-            if kind not in _PRUNABLE or (kind, namespace, obj_name) in wanted:
-                continue
-            version = "v1" if kind in ("ResourceQuota", "LimitRange") else (
-                "rbac.authorization.k8s.io/v1")
-            await http.delete(api_path({"apiVersion": version, "kind": kind,
-                                        "metadata": item["metadata"]}))
+    async def _prune(self, kube: AsyncClient, cluster: str, wanted: set[Key],
+                     actual: dict[Key, Manifest]) -> None:
+        for found in actual:
+            if found[0] in _PRUNABLE and found not in wanted:
+                await _delete(kube, cluster, found)
         for (kind, _, ns), item in actual.items():
             labels = (item.get("metadata") or {}).get("labels") or {}
             if kind != "Namespace" or PROJECT_LABEL not in labels or (
                     ("Namespace", "", ns) in wanted
-                    or item.get("status", {}).get("phase") == "Terminating"):
+                    or (item.get("status") or {}).get("phase") == "Terminating"):
                 continue
-            pods = await http.get(f"/api/v1/namespaces/{ns}/pods", params={"limit": "1"})
-            if pods.status_code == 200 and pods.json().get("items"):
+            try:
+                held = await _holds_pods(kube, ns)
+            except ApiError as e:  # not knowing is not empty
+                caught(log, component=COMPONENT,
+                       operation=f"listing pods of namespace {ns} on cluster {cluster}",
+                       error=e)
+                continue
+            if held:
                 log.warning("cluster %s: namespace %s is no longer in any project but holds "
                             "pods; kept until they are gone", cluster, ns)
                 continue
-            await http.delete(f"/api/v1/namespaces/{ns}")
+            await _delete(kube, cluster, ("Namespace", "", ns))
 
     async def remove_namespace(self, *, name: str, spec: dict[str, Any],
                                annotations: dict[str, str]) -> None:
@@ -274,28 +260,32 @@ class TenancyPropagator:
         workloads and the deletion is not forced (then CleanupBlocked says what is left)."""
         pns = ProjectNamespaceSpec.model_validate(spec)
         try:
-            target = await self._access.target_of(pns.cluster)
+            cluster = await self._access.client_of(pns.cluster)
         except (ClusterUnreachable, KubeconfigError) as e:
             raise CleanupBlocked(f"cluster {pns.cluster} cannot be reached: {e}") from e
-        if target is None:
+        if cluster is None:
             return  # the cluster is gone, and its namespaces with it
-        async with target.client(timeout=10) as http:
-            try:
-                if not await placed_by_platform(http, pns):
-                    return  # gone already, or not ours to remove
-                held = {} if forced(annotations) else await count_workloads(http,
-                                                                            pns.namespace)
-            except WorkloadCheckFailed as e:
-                raise CleanupBlocked(str(e)) from e
-            if held:
-                raise CleanupBlocked(
-                    f"namespace {pns.namespace} on {pns.cluster} still holds "
-                    f"{describe_workloads(held)}; remove them, or force with the "
-                    f"annotation {FORCE_ANNOTATION}=true")
-            r = await http.delete(f"/api/v1/namespaces/{pns.namespace}")
-            if r.status_code not in (200, 202, 404):
+        try:
+            if not await platform_placed(cluster.kube, pns):
+                return  # gone already, or not ours to remove
+            held = {} if forced(annotations) else await workloads_in(cluster.kube,
+                                                                     pns.namespace)
+        except WorkloadCheckFailed as e:
+            raise CleanupBlocked(str(e)) from e
+        if held:
+            raise CleanupBlocked(
+                f"namespace {pns.namespace} on {pns.cluster} still holds "
+                f"{describe_workloads(held)}; remove them, or force with the "
+                f"annotation {FORCE_ANNOTATION}=true")
+        try:
+            await cluster.kube.delete(Namespace, pns.namespace)
+        except ApiError as e:
+            if e.status.code != 404:
                 raise CleanupBlocked(f"deleting namespace {pns.namespace} on {pns.cluster}: "
-                                     f"HTTP {r.status_code} {r.text[:200]}")
+                                     f"{e.status.code} {e.status.message}") from e
+        except (httpx2.HTTPError, OSError) as e:
+            raise CleanupBlocked(f"deleting namespace {pns.namespace} on {pns.cluster}: "
+                                 f"{type(e).__name__}: {e}") from e
         log.info("project namespace %s: removed %s from %s", name, pns.namespace, pns.cluster)
 
     async def remove_project_namespaces(self, *, project: str, clusters: set[str] | None,
@@ -334,7 +324,52 @@ class TenancyPropagator:
         try:
             await self._hub.create(event)
         except ApiError as e:
-            log.warning("recording an event failed: %s", e.status.message)
+            caught(log, component=COMPONENT, operation="recording an event", error=e)
         log.info(message)
 
 
+async def _read_actual(kube: AsyncClient) -> dict[Key, Manifest]:
+    """Every object tenancy made on the cluster, by key: one LIST per kind."""
+    async def one(kind: str) -> list[tuple[Key, Manifest]]:
+        resource = RESOURCES[kind]
+        if issubclass(resource, NamespacedResource):
+            listed = _manifests(kube.list(resource, namespace=ALL_NS,
+                                          labels={TENANCY_LABEL: "true"}))
+        else:
+            listed = _manifests(kube.list(resource, labels={TENANCY_LABEL: "true"}))
+        return [((kind, (m.get("metadata") or {}).get("namespace") or "",
+                  (m.get("metadata") or {}).get("name", "")), m) async for m in listed]
+
+    lists = await asyncio.gather(*(one(k) for k in RESOURCES))
+    return {k: m for found in lists for k, m in found}
+
+
+async def _manifests(items: AsyncIterable[object]) -> AsyncIterator[Manifest]:
+    async for item in items:
+        assert isinstance(item, DictMixin)  # every lightkube resource object is one
+        yield item.to_dict()
+
+
+async def _holds_pods(kube: AsyncClient, namespace: str) -> bool:
+    async for _ in kube.list(Pod, namespace=namespace, chunk_size=1):
+        return True  # one is enough: the rest of the pages are never asked for
+    return False
+
+
+async def _delete(kube: AsyncClient, cluster: str, found: Key) -> None:
+    kind, namespace, name = found
+    resource = RESOURCES[kind]
+    try:
+        if issubclass(resource, NamespacedResource):
+            await kube.delete(resource, name, namespace=namespace)
+        else:
+            await kube.delete(resource, name)
+    except ApiError as e:
+        if e.status.code != 404:  # gone already is what was wanted
+            caught(log, component=COMPONENT,
+                   operation=f"pruning {_describe(found)} on cluster {cluster}", error=e)
+
+
+def _describe(found: Key) -> str:
+    kind, namespace, name = found
+    return f"{kind} {namespace + '/' if namespace else ''}{name}"

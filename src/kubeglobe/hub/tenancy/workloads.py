@@ -8,19 +8,27 @@ CronJob. `describe_workloads` turns the counts into the words of a refusal.
 from __future__ import annotations
 
 import httpx
+import httpx2
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.core.resource import NamespacedResource
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import Namespace, Pod
 
 from kubeglobe.api.tenancy import ProjectNamespaceSpec
 from kubeglobe.hub.tenancy.namespaces import PROJECT_LABEL
 
 FORCE_ANNOTATION = "kubeglobe.io/force-delete"
-_LISTS = {
-    "pods": "/api/v1/namespaces/{ns}/pods",
-    "deployments": "/apis/apps/v1/namespaces/{ns}/deployments",
-    "statefulsets": "/apis/apps/v1/namespaces/{ns}/statefulsets",
-    "daemonsets": "/apis/apps/v1/namespaces/{ns}/daemonsets",
-    "jobs": "/apis/batch/v1/namespaces/{ns}/jobs",
-    "cronjobs": "/apis/batch/v1beta1/namespaces/{ns}/cronjobs",
+# Kubernetes serves CronJobs as batch/v1 from 1.21 and as batch/v1beta1 until 1.25.
+CronJobV1beta1 = create_namespaced_resource("batch", "v1beta1", "CronJob", "cronjobs")
+# kind -> its resource classes, the first one the cluster serves is counted
+_WORKLOADS: dict[str, tuple[type[NamespacedResource], ...]] = {
+    "pods": (Pod,), "deployments": (Deployment,), "statefulsets": (StatefulSet,),
+    "daemonsets": (DaemonSet,), "jobs": (Job,), "cronjobs": (CronJob, CronJobV1beta1),
 }
+_FINISHED = ("Succeeded", "Failed")
 
 
 class WorkloadCheckFailed(RuntimeError):
@@ -31,9 +39,71 @@ def forced(annotations: dict[str, str] | None) -> bool:
     return (annotations or {}).get(FORCE_ANNOTATION, "").lower() == "true"
 
 
-async def placed_by_platform(http: httpx.AsyncClient, spec: ProjectNamespaceSpec) -> bool:
+async def platform_placed(kube: AsyncClient, spec: ProjectNamespaceSpec) -> bool:
     """Whether the namespace of `spec` exists on its cluster and the platform put it
     there for that project (a namespace someone else made is never ours to judge)."""
+    try:
+        found = await kube.get(Namespace, spec.namespace)
+    except ApiError as e:
+        if e.status.code == 404:
+            return False
+        raise WorkloadCheckFailed(f"reading namespace {spec.namespace} on {spec.cluster}: "
+                                  f"{e.status.code} {e.status.message}") from e
+    except (httpx2.HTTPError, OSError) as e:
+        raise WorkloadCheckFailed(f"reading namespace {spec.namespace} on {spec.cluster}: "
+                                  f"{type(e).__name__}: {e}") from e
+    labels = (found.metadata.labels if found.metadata else None) or {}
+    return labels.get(PROJECT_LABEL) == spec.project
+
+
+async def workloads_in(kube: AsyncClient, namespace: str) -> dict[str, int]:
+    """Workloads per kind in `namespace` (kinds with none are left out; a missing
+    namespace holds none)."""
+    counts: dict[str, int] = {}
+    for kind, resources in _WORKLOADS.items():
+        for resource in resources:
+            try:
+                found = await _count(kube, resource, namespace)
+            except ApiError as e:
+                if e.status.code == 404:
+                    continue  # this version is not served: the next one, if any
+                raise WorkloadCheckFailed(f"listing {kind} in {namespace}: "
+                                          f"{e.status.code} {e.status.message}") from e
+            except (httpx2.HTTPError, OSError) as e:
+                raise WorkloadCheckFailed(f"listing {kind} in {namespace}: "
+                                          f"{type(e).__name__}: {e}") from e
+            if found:
+                counts[kind] = found
+            break
+    return counts
+
+
+async def _count(kube: AsyncClient, resource: type[NamespacedResource], namespace: str) -> int:
+    if resource is Pod:  # finished pods hold nothing
+        return len([p async for p in kube.list(Pod, namespace=namespace, chunk_size=500)
+                    if not (p.status and p.status.phase in _FINISHED)])
+    return len([o async for o in kube.list(resource, namespace=namespace, chunk_size=500)])
+
+
+def describe_workloads(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind if n != 1 else kind.removesuffix('s')}"
+                     for kind, n in sorted(counts.items()))
+
+
+# Raw HTTP, for server/admission.py only, which still reads through a RestTarget: these
+# go once it takes its client from ClusterAccess.client_of and calls the two above.
+_LISTS = {
+    "pods": "/api/v1/namespaces/{ns}/pods",
+    "deployments": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "statefulsets": "/apis/apps/v1/namespaces/{ns}/statefulsets",
+    "daemonsets": "/apis/apps/v1/namespaces/{ns}/daemonsets",
+    "jobs": "/apis/batch/v1/namespaces/{ns}/jobs",
+    "cronjobs": "/apis/batch/v1beta1/namespaces/{ns}/cronjobs",
+}
+
+
+async def placed_by_platform(http: httpx.AsyncClient, spec: ProjectNamespaceSpec) -> bool:
+    """`platform_placed` over raw HTTP."""
     r = await http.get(f"/api/v1/namespaces/{spec.namespace}")
     if r.status_code == 404:
         return False
@@ -45,8 +115,7 @@ async def placed_by_platform(http: httpx.AsyncClient, spec: ProjectNamespaceSpec
 
 
 async def count_workloads(http: httpx.AsyncClient, namespace: str) -> dict[str, int]:
-    """Workloads per kind in `namespace` (kinds with none are left out; a missing
-    namespace holds none)."""
+    """`workloads_in` over raw HTTP."""
     counts: dict[str, int] = {}
     for kind, path in _LISTS.items():
         r = await http.get(path.format(ns=namespace), params={"limit": "500"})
@@ -58,12 +127,7 @@ async def count_workloads(http: httpx.AsyncClient, namespace: str) -> dict[str, 
         items = r.json().get("items") or []
         if kind == "pods":
             items = [p for p in items if (p.get("status") or {}).get("phase")
-                     not in ("Succeeded", "Failed")]
+                     not in _FINISHED]
         if items:
             counts[kind] = len(items)
     return counts
-
-
-def describe_workloads(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {kind if n != 1 else kind.removesuffix('s')}"
-                     for kind, n in sorted(counts.items()))
