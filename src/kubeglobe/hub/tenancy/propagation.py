@@ -2,13 +2,12 @@
 
 `TenancyPropagator.reconcile_cluster` reads the whole tenancy state from the global
 cluster, computes what the cluster should hold (`desired.desired_objects`), lists what
-tenancy made there (everything labelled `kubeglobe.io/tenancy=true`, one list per kind)
-and applies (server-side, forced) only the objects that are missing or drifted,
-recording an Event for each repair of something that had existed. It then deletes the
-RBAC, quota and limit objects tenancy made that are no longer wanted; a namespace is
-removed only while it holds no pods (else it is reported and kept). Every cluster is
-reached through its kept lightkube client (`ClusterAccess.client`). `review` decides,
-for every ProjectNamespace, whether it fits its project.
+tenancy made there (label `kubeglobe.io/tenancy=true`) through the cluster's kept
+lightkube client and applies (server-side, forced) only what is missing or drifted,
+recording an Event for each repair. It then deletes RBAC, quota and limit objects the
+platform made that are no longer wanted; a namespace is removed only while it holds no
+pods (else it is reported and kept). `review` decides, for every ProjectNamespace,
+whether it fits its project.
 """
 
 from __future__ import annotations
@@ -55,7 +54,6 @@ from kubeglobe.hub.tenancy.quota import QuotaExceeded, Sibling, check_namespace_
 from kubeglobe.hub.tenancy.rbac import NamedBinding, NamedNamespace
 from kubeglobe.hub.tenancy.workloads import (
     FORCE_ANNOTATION,
-    WorkloadCheckFailed,
     describe_workloads,
     forced,
     platform_placed,
@@ -181,10 +179,8 @@ class TenancyPropagator:
 
     async def reconcile_cluster(self, *, name: str, spec: dict[str, Any],
                                 state: TenancyState) -> int:
-        """Bring one cluster to the desired tenancy objects; returns how many were applied.
-
-        ApiError or httpx2.HTTPError if the cluster cannot be read: nothing is pruned on
-        a partial picture."""
+        """Bring one cluster to the desired tenancy objects; returns how many were applied
+        (httpx2.HTTPError if the cluster cannot be read: nothing is pruned then)."""
         try:
             cluster = await self._access.client(name=name, spec=ClusterSpec.model_validate(spec))
         except (ValidationError, ClusterUnreachable, KubeconfigError) as e:
@@ -265,26 +261,25 @@ class TenancyPropagator:
             raise CleanupBlocked(f"cluster {pns.cluster} cannot be reached: {e}") from e
         if cluster is None:
             return  # the cluster is gone, and its namespaces with it
+        step = "reading"
         try:
             if not await platform_placed(cluster.kube, pns):
                 return  # gone already, or not ours to remove
             held = {} if forced(annotations) else await workloads_in(cluster.kube,
                                                                      pns.namespace)
-        except WorkloadCheckFailed as e:
-            raise CleanupBlocked(str(e)) from e
-        if held:
-            raise CleanupBlocked(
-                f"namespace {pns.namespace} on {pns.cluster} still holds "
-                f"{describe_workloads(held)}; remove them, or force with the "
-                f"annotation {FORCE_ANNOTATION}=true")
-        try:
+            if held:
+                raise CleanupBlocked(
+                    f"namespace {pns.namespace} on {pns.cluster} still holds "
+                    f"{describe_workloads(held)}; remove them, or force with the "
+                    f"annotation {FORCE_ANNOTATION}=true")
+            step = "deleting"
             await cluster.kube.delete(Namespace, pns.namespace)
         except ApiError as e:
-            if e.status.code != 404:
-                raise CleanupBlocked(f"deleting namespace {pns.namespace} on {pns.cluster}: "
+            if e.status.code != 404:  # else: gone already
+                raise CleanupBlocked(f"{step} namespace {pns.namespace} on {pns.cluster}: "
                                      f"{e.status.code} {e.status.message}") from e
         except (httpx2.HTTPError, OSError) as e:
-            raise CleanupBlocked(f"deleting namespace {pns.namespace} on {pns.cluster}: "
+            raise CleanupBlocked(f"{step} namespace {pns.namespace} on {pns.cluster}: "
                                  f"{type(e).__name__}: {e}") from e
         log.info("project namespace %s: removed %s from %s", name, pns.namespace, pns.cluster)
 

@@ -8,7 +8,6 @@ CronJob. `describe_workloads` turns the counts into the words of a refusal.
 from __future__ import annotations
 
 import httpx
-import httpx2
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import NamespacedResource
@@ -47,13 +46,8 @@ async def platform_placed(kube: AsyncClient, spec: ProjectNamespaceSpec) -> bool
     except ApiError as e:
         if e.status.code == 404:
             return False
-        raise WorkloadCheckFailed(f"reading namespace {spec.namespace} on {spec.cluster}: "
-                                  f"{e.status.code} {e.status.message}") from e
-    except (httpx2.HTTPError, OSError) as e:
-        raise WorkloadCheckFailed(f"reading namespace {spec.namespace} on {spec.cluster}: "
-                                  f"{type(e).__name__}: {e}") from e
-    labels = (found.metadata.labels if found.metadata else None) or {}
-    return labels.get(PROJECT_LABEL) == spec.project
+        raise
+    return ((found.metadata and found.metadata.labels) or {}).get(PROJECT_LABEL) == spec.project
 
 
 async def workloads_in(kube: AsyncClient, namespace: str) -> dict[str, int]:
@@ -67,11 +61,7 @@ async def workloads_in(kube: AsyncClient, namespace: str) -> dict[str, int]:
             except ApiError as e:
                 if e.status.code == 404:
                     continue  # this version is not served: the next one, if any
-                raise WorkloadCheckFailed(f"listing {kind} in {namespace}: "
-                                          f"{e.status.code} {e.status.message}") from e
-            except (httpx2.HTTPError, OSError) as e:
-                raise WorkloadCheckFailed(f"listing {kind} in {namespace}: "
-                                          f"{type(e).__name__}: {e}") from e
+                raise
             if found:
                 counts[kind] = found
             break
