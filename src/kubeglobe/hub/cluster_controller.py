@@ -177,8 +177,9 @@ async def probe(cluster: ClusterClient, *, timeout: float = PROBE_TIMEOUT) -> In
             version = await cluster.version()
             step = "listing nodes"
             nodes = [node.to_dict() async for node in cluster.kube.list(Node)]
-    except ApiError as e:
-        raise ProbeFailed(f"{step}: HTTP {e.status.code} {e.status.message}") from e
+    except httpx2.HTTPStatusError as e:  # ApiError is one
+        said = e.status.message if isinstance(e, ApiError) else e.response.reason_phrase
+        raise ProbeFailed(f"{step}: HTTP {e.response.status_code} {said}") from e
     except (httpx2.HTTPError, OSError, TimeoutError, ValueError) as e:  # ValueError: no JSON
         raise ProbeFailed(f"{step}: {type(e).__name__}: {e}" if str(e) else
                           f"{step}: {type(e).__name__}") from e
