@@ -204,14 +204,15 @@ def test_registered_cluster_is_reached_only_through_its_agent(platform: Platform
     # The hub holds the agent's credential (hashed) and no kubeconfig of the cluster.
     assert secrets.split() == ["secret/cluster-workload-2-agent"]
     # The agent keeps a tunnel to every API server replica: each says so in its metrics.
-    ca = platform.env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"
+    ca = ssl.create_default_context(
+        cafile=str(platform.env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"))
     replicas = [f"https://{platform.env.plan.host_ip}:{p}/metrics"
                 for p in platform.env.plan.cluster(GLOBAL).platform_server_ports]
     held = 'kubeglobe_agent_tunnels{cluster="workload-2"} 1.0'
     deadline = time.monotonic() + 60
     while True:
         holding = [url for url in replicas
-                   if held in httpx.get(url, verify=str(ca), trust_env=False, timeout=10).text]
+                   if held in httpx.get(url, verify=ca, trust_env=False, timeout=10).text]
         if holding == replicas or time.monotonic() > deadline:
             break
         time.sleep(1)

@@ -127,11 +127,6 @@ class ClusterAccess:
         """Close the cluster's kept client: the cluster is going."""
         self._clients.drop(name)
 
-    async def target_of(self, name: str) -> RestTarget | None:
-        """The target of Cluster `name` as its resource says now; None if it is gone."""
-        spec = await self._spec_of(name)
-        return None if spec is None else await self.target(name=name, spec=spec)
-
     async def target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
         if spec.mode == "register":
             if name not in self._register_targets:

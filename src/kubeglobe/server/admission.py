@@ -35,10 +35,10 @@ from kubeglobe.hub.tenancy.admission import (
 from kubeglobe.hub.tenancy.workloads import (
     FORCE_ANNOTATION,
     WorkloadCheckFailed,
-    count_workloads,
     describe_workloads,
     forced,
-    placed_by_platform,
+    platform_placed,
+    workloads_in,
 )
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.informer import Informer
@@ -125,13 +125,10 @@ class WorkloadProbe:
 
     async def workloads(self, entry: NamespaceEntry) -> dict[str, int]:
         """Workloads in the entry's namespace, if the platform put it there."""
-        target = await (await self._cluster_access()).target_of(entry.spec.cluster)
-        if target is None:
+        cluster = await (await self._cluster_access()).client_of(entry.spec.cluster)
+        if cluster is None or not await platform_placed(cluster.kube, entry.spec):
             return {}
-        async with target.client(timeout=10) as http:
-            if not await placed_by_platform(http, entry.spec):
-                return {}
-            return await count_workloads(http, entry.spec.namespace)
+        return await workloads_in(cluster.kube, entry.spec.namespace)
 
 
 class TenancyView:

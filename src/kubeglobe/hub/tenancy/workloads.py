@@ -7,7 +7,6 @@ CronJob. `describe_workloads` turns the counts into the words of a refusal.
 
 from __future__ import annotations
 
-import httpx
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import NamespacedResource
@@ -78,46 +77,3 @@ async def _count(kube: AsyncClient, resource: type[NamespacedResource], namespac
 def describe_workloads(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {kind if n != 1 else kind.removesuffix('s')}"
                      for kind, n in sorted(counts.items()))
-
-
-# Raw HTTP, for server/admission.py only, which still reads through a RestTarget: these
-# go once it takes its client from ClusterAccess.client_of and calls the two above.
-_LISTS = {
-    "pods": "/api/v1/namespaces/{ns}/pods",
-    "deployments": "/apis/apps/v1/namespaces/{ns}/deployments",
-    "statefulsets": "/apis/apps/v1/namespaces/{ns}/statefulsets",
-    "daemonsets": "/apis/apps/v1/namespaces/{ns}/daemonsets",
-    "jobs": "/apis/batch/v1/namespaces/{ns}/jobs",
-    "cronjobs": "/apis/batch/v1beta1/namespaces/{ns}/cronjobs",
-}
-
-
-async def placed_by_platform(http: httpx.AsyncClient, spec: ProjectNamespaceSpec) -> bool:
-    """`platform_placed` over raw HTTP."""
-    r = await http.get(f"/api/v1/namespaces/{spec.namespace}")
-    if r.status_code == 404:
-        return False
-    if r.status_code != 200:
-        raise WorkloadCheckFailed(f"reading namespace {spec.namespace} on {spec.cluster}: "
-                                  f"HTTP {r.status_code}")
-    labels = (r.json().get("metadata") or {}).get("labels") or {}
-    return bool(labels.get(PROJECT_LABEL) == spec.project)
-
-
-async def count_workloads(http: httpx.AsyncClient, namespace: str) -> dict[str, int]:
-    """`workloads_in` over raw HTTP."""
-    counts: dict[str, int] = {}
-    for kind, path in _LISTS.items():
-        r = await http.get(path.format(ns=namespace), params={"limit": "500"})
-        if r.status_code == 404:
-            continue
-        if r.status_code != 200:
-            raise WorkloadCheckFailed(f"listing {kind} in {namespace}: HTTP {r.status_code} "
-                                      f"{r.text[:200]}")
-        items = r.json().get("items") or []
-        if kind == "pods":
-            items = [p for p in items if (p.get("status") or {}).get("phase")
-                     not in _FINISHED]
-        if items:
-            counts[kind] = len(items)
-    return counts
