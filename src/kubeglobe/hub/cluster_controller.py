@@ -19,7 +19,7 @@ import httpx2
 import kopf
 from lightkube import AsyncClient, codecs
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Namespace, Node
+from lightkube.resources.core_v1 import Namespace
 from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 from lightkube.types import PatchType
 from pydantic import ValidationError
@@ -29,8 +29,8 @@ from kubeglobe.api.cluster import CLUSTER_PLURAL, ClusterSpec, ClusterStatus
 from kubeglobe.api.meta import FIELD_MANAGER, GROUP, SYSTEM_NAMESPACE, VERSION
 from kubeglobe.failures import caught, count
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
-from kubeglobe.hub.cluster_status import Inventory, observe_status, rejected, summarize
-from kubeglobe.hub.inventory import PROBE_TIMEOUT, ProbeFailed
+from kubeglobe.hub.cluster_status import observe_status, rejected
+from kubeglobe.hub.inventory import ProbeFailed, probe
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.clusters import ClusterClient
 from kubeglobe.kube.resources import ClusterCR
@@ -167,23 +167,6 @@ class ClusterController:
             raise kopf.TemporaryError(f"cluster {name} unreachable for cleanup: {e}",
                                       delay=10) from e
         self.access.forget(name)
-
-
-async def probe(cluster: ClusterClient, *, timeout: float = PROBE_TIMEOUT) -> Inventory:
-    """One probe: the cluster's version and nodes (ProbeFailed says why not)."""
-    step = "reading /version"
-    try:
-        async with asyncio.timeout(timeout):
-            version = await cluster.version()
-            step = "listing nodes"
-            nodes = [node.to_dict() async for node in cluster.kube.list(Node)]
-    except httpx2.HTTPStatusError as e:  # ApiError is one
-        said = e.status.message if isinstance(e, ApiError) else e.response.reason_phrase
-        raise ProbeFailed(f"{step}: HTTP {e.response.status_code} {said}") from e
-    except (httpx2.HTTPError, OSError, TimeoutError, ValueError) as e:  # ValueError: no JSON
-        raise ProbeFailed(f"{step}: {type(e).__name__}: {e}" if str(e) else
-                          f"{step}: {type(e).__name__}") from e
-    return summarize(version=version, nodes=nodes)
 
 
 def _known_status(status: dict[str, Any]) -> ClusterStatus:

@@ -22,10 +22,10 @@ from kubeglobe.api.cluster import CLUSTER_KIND
 from kubeglobe.api.meta import API_VERSION, CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.hub.cluster_access import parse_kubeconfig
 from kubeglobe.hub.cluster_status import version_refusal
-from kubeglobe.hub.inventory import ProbeFailed, probe_inventory
+from kubeglobe.hub.inventory import ProbeFailed, probe
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
+from kubeglobe.kube.clusters import ClusterClient
 from kubeglobe.kube.resources import ClusterCR
-from kubeglobe.kube.rest import rest_target
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 IMPORT_PROBE_TIMEOUT = 5.0
@@ -68,16 +68,18 @@ async def import_cluster(*, hub: AsyncClient, name: str, kubeconfig: bytes,
         raise OnboardingError(f"cluster {name} already exists; choose another name or "
                               f"unregister it first", status=409)
     try:
-        data = parse_kubeconfig(kubeconfig)
-        target = rest_target(load_kubeconfig(data=data))
+        config = load_kubeconfig(data=parse_kubeconfig(kubeconfig))
+        cluster = ClusterClient(config)
     except KubeconfigError as e:
         raise OnboardingError(f"bad kubeconfig: {e}", status=422) from e
     try:
-        inventory = await probe_inventory(target, timeout=IMPORT_PROBE_TIMEOUT)
+        inventory = await probe(cluster, timeout=IMPORT_PROBE_TIMEOUT)
     except ProbeFailed as e:
         raise OnboardingError(
-            f"cannot reach cluster {name} at {target.base_url} with this kubeconfig: {e}; "
-            "check the address, CA and credentials", status=422) from e
+            f"cannot reach cluster {name} at {config.cluster.server} with this kubeconfig: "
+            f"{e}; check the address, CA and credentials", status=422) from e
+    finally:
+        await cluster.aclose()
     refusal = version_refusal(inventory.kubernetes_version)
     if refusal:
         raise OnboardingError(refusal, status=422)
