@@ -66,7 +66,8 @@ def verb_of(*, upgrade: bool, path: str) -> Verb:
     """The kind of a request, from whether it asks for an upgrade and its path."""
     if not upgrade:
         return Verb.PLAIN
-    return Verb.PORT_FORWARD if path.rstrip("/").endswith("/portforward") else Verb.STREAM
+    # exactly as the gateway's ACL (`path_end /portforward`) reads it
+    return Verb.PORT_FORWARD if path.endswith("/portforward") else Verb.STREAM
 
 
 def route(*, mode: Mode, verb: Verb, attached: bool) -> Route:

@@ -262,6 +262,7 @@ def test_without_its_agent_a_registered_cluster_is_answered_by_the_servers(
 
     until(refused, 5)
     assert answers[-1].json()["reason"] == "ServiceUnavailable"
+    assert answers[-1].headers["retry-after"] == "1"  # kubectl retries it by itself
     assert ("agent of cluster workload-2 has no tunnel to this API server replica"
             in answers[-1].json()["message"])
     assert through_servers(before, by_server(platform, SERVERS)) >= 1  # the servers said it

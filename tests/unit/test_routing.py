@@ -44,7 +44,7 @@ def test_the_servers_try_the_agent_first_only_for_what_is_theirs_when_it_is_atta
 @pytest.mark.parametrize(("upgrade", "path", "verb"), [
     (False, "/api/v1/namespaces/a/pods/b/portforward", Verb.PLAIN),
     (True, "/api/v1/namespaces/a/pods/b/portforward", Verb.PORT_FORWARD),
-    (True, "/api/v1/namespaces/a/pods/b/portforward/", Verb.PORT_FORWARD),
+    (True, "/api/v1/namespaces/a/pods/b/portforward/", Verb.STREAM),  # as HAProxy reads it
     (True, "/api/v1/namespaces/a/pods/b/exec", Verb.STREAM),
     (True, "/api/v1/namespaces/a/pods/b/attach", Verb.STREAM),
 ])

@@ -22,6 +22,7 @@ from kubeglobe.kube.http1 import (
 )
 from kubeglobe.kube.pipe import splice
 from kubeglobe.kube.spdy import DICTIONARY, SpdyWatch, data_frame
+from kubeglobe.kube.status import reason, status_json
 from kubeglobe.kube.upgrade import Answer, DialError, exchange
 from kubeglobe.server.streams import WatchedCaller
 
@@ -54,21 +55,25 @@ def test_apiserver_head_restores_the_upgrade_and_adds_the_dialers_credentials() 
                                                         "v4.channel.k8s.io"),
                                      ("Impersonate-User", "bob")],
                           credentials={"Authorization": "Bearer agent"})
-    raw = head.encode().decode()
-    assert raw.startswith("POST /pre/api/v1/x/exec?command=id HTTP/1.1\r\nHost: 10.0.0.1:6443\r\n")
-    for line in ("X-Stream-Protocol-Version: v4.channel.k8s.io", "Impersonate-User: bob",
-                 "Authorization: Bearer agent", "Connection: Upgrade", "Upgrade: SPDY/3.1"):
-        assert f"\r\n{line}\r\n" in raw
-    assert "Host: hub" not in raw and raw.endswith("\r\n\r\n")
+    assert (head.method, head.target) == ("POST", "/pre/api/v1/x/exec?command=id")
+    assert head.headers[0] == ("Host", "10.0.0.1:6443")
+    for pair in (("X-Stream-Protocol-Version", "v4.channel.k8s.io"), ("Impersonate-User", "bob"),
+                 ("Authorization", "Bearer agent"), ("Connection", "Upgrade"),
+                 ("Upgrade", "SPDY/3.1")):
+        assert pair in head.headers
+    assert ("Host", "hub") not in head.headers
 
 
-async def _dialled(answer: bytes) -> tuple[Answer | DialError, bytes]:
+async def _dialled(answer: bytes, *, then_close: bool = False,
+                   ) -> tuple[Answer | DialError, bytes]:
     """`exchange` against a peer that answers `answer` (an in-process socket pair): what
     it returned, and what the peer received."""
     ours, theirs = socket.socketpair()
     reader, writer = await asyncio.open_connection(sock=ours)
     peer_reader, peer_writer = await asyncio.open_connection(sock=theirs)
     peer_writer.write(answer)
+    if then_close:
+        peer_writer.write_eof()
     await peer_writer.drain()
     head = RequestHead(method="POST", target="/api/v1/x/exec?command=id",
                        headers=(("Host", "a:1"), ("Connection", "Upgrade"),
@@ -109,6 +114,31 @@ def test_a_final_answer_is_read_whole_however_it_is_framed(framing: bytes) -> No
     assert (got.head.status, got.body) == (403, b'{"x":1}')
 
 
+def test_an_answer_until_close_and_an_informational_one_are_read_whole() -> None:
+    got, _ = asyncio.run(_dialled(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 403 Forbidden\r\n"
+                                  b"\r\nno", then_close=True))
+    assert isinstance(got, Answer) and (got.head.status, got.body) == (403, b"no")
+
+
+def test_header_values_go_out_as_latin_1_as_they_came_in() -> None:
+    async def scenario() -> bytes:
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        peer_reader, peer_writer = await asyncio.open_connection(sock=theirs)
+        peer_writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: SPDY/3.1\r\n\r\n")
+        head = RequestHead(method="GET", target="/x", headers=(
+            ("Host", "a:1"), ("Impersonate-User", "Jos\xe9"), ("Connection", "Upgrade"),
+            ("Upgrade", "SPDY/3.1")))
+        got = await exchange(reader, writer, head, peer="a:1")
+        sent = await peer_reader.readuntil(b"\r\n\r\n")
+        assert got.pipe is not None
+        await got.pipe.close(None)
+        peer_writer.close()
+        return sent
+
+    assert b"\r\nImpersonate-User: Jos\xe9\r\n" in asyncio.run(scenario())
+
+
 def test_a_peer_that_does_not_speak_http_is_a_dial_error() -> None:
     got, _ = asyncio.run(_dialled(b"SSH-2.0-OpenSSH\r\n\r\n"))
     assert isinstance(got, DialError) and "did not answer the upgrade" in str(got)
@@ -124,6 +154,16 @@ def test_final_answers_are_relayed_whole_and_close() -> None:
     lines = top.split(b"\r\n")[1:]
     assert b"Content-Length: 7" in lines and b"Connection: close" in lines
     assert not [line for line in lines if line.lower().startswith(b"transfer-encoding")]
+
+
+def test_statuses_carry_the_reasons_kubernetes_gives_their_codes() -> None:
+    assert [reason(c) for c in (401, 404, 409, 422, 502, 503, 504, 599)] == [
+        "Unauthorized", "NotFound", "Conflict", "Invalid", "InternalError",
+        "ServiceUnavailable", "Timeout", "InternalError"]  # Kubernetes has no BadGateway
+    assert reason(302) == ""
+    assert json.loads(status_json(502, "m")) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "m", "reason": "InternalError", "code": 502}
 
 
 def test_refusals_are_kubernetes_statuses() -> None:

@@ -17,9 +17,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-import httpx
-from lightkube.core.exceptions import ApiError
-
 from kubeglobe.agent.apiserver_certificate import (
     CertificateUnavailable,
     ClientCertificate,
@@ -28,10 +25,13 @@ from kubeglobe.agent.apiserver_certificate import (
 )
 from kubeglobe.agent.gateway_link import Apiserver
 from kubeglobe.failures import caught
+from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.upgrade import Endpoint
 
 log = logging.getLogger("kubeglobe.agent.certificate")
 RETRY_SECONDS = 300.0  # a cluster that did not sign: ask again this much later
+# a refusal, or the cluster away for a moment (lightkube raises httpx2's errors): retry
+_RETRIED: tuple[type[Exception], ...] = (CertificateUnavailable, *KUBE_ERRORS)
 
 
 class CertificateStore(Protocol):
@@ -81,7 +81,7 @@ class CertificateKeeper:
             try:
                 self.certificate = await self._current()
                 wait = max(1.0, (self.certificate.renew_at() - self._clock()).total_seconds())
-            except (CertificateUnavailable, ApiError, httpx.HTTPError, OSError) as e:
+            except _RETRIED as e:
                 caught(log, component="agent", operation="apiserver client certificate",
                        error=e)
             if self.certificate is not None and expired(self.certificate, self._clock()):

@@ -13,7 +13,6 @@ says so once per attempt, quietly, and keeps trying (an admin can issue a new to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from dataclasses import dataclass, replace
@@ -39,6 +38,7 @@ from kubeglobe.agent.gateway_link import (
 from kubeglobe.api.meta import CLUSTER_HEADER
 from kubeglobe.backoff import Backoff
 from kubeglobe.failures import caught, count
+from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.rest import RestTarget
 from kubeglobe.kube.upgrade import target_endpoint
 from kubeglobe.tunnel.mux import Multiplexer
@@ -68,7 +68,10 @@ class RegistrationRefused(RuntimeError):
 
 
 # What reaching the hub may raise; the loops retry after any of them.
-_UNREACHABLE = (OSError, httpx.HTTPError, websockets.WebSocketException, TimeoutError)
+_UNREACHABLE: tuple[type[Exception], ...] = (
+    httpx.HTTPError, websockets.WebSocketException, TimeoutError, *KUBE_ERRORS)
+# and a replica list that is not the list it should be
+_UNLISTED: tuple[type[Exception], ...] = (*_UNREACHABLE, ValueError, KeyError, TypeError)
 
 
 async def register(settings: AgentSettings, bootstrap_token: str) -> str:
@@ -146,7 +149,8 @@ async def keep_tunnel(settings: AgentSettings, url: str, credential: str,
             count(component="agent", operation="tunnel", error=e)
             log.warning("%s answered HTTP %s; retrying", url, e.response.status_code)
         except _UNREACHABLE as e:
-            caught(log, component="agent", operation=f"tunnel to {url}", error=e)
+            caught(log, component="agent", operation="tunnel", error=e)
+            log.warning("tunnel to %s failed; retrying", url)
         await backoff.wait()
 
 
@@ -159,17 +163,17 @@ async def serve_replicas(settings: AgentSettings, credential: str,
         while True:
             try:
                 urls = await fetch_replicas(settings, credential) or [settings.hub_url]
-            except (*_UNREACHABLE, ValueError, KeyError) as e:
+            except _UNLISTED as e:
                 caught(log, component="agent", operation="list the hub's replicas", error=e)
                 urls = list(tunnels) or [settings.hub_url]
+            for task in [t for t in tunnels.values() if t.done()]:
+                task.result()  # CredentialRefused ends them all; re-raised here
             for url in urls:
                 if url not in tunnels:
                     tunnels[url] = asyncio.create_task(
                         keep_tunnel(settings, url, credential, forwarder))
             for url in [u for u in tunnels if u not in urls]:
                 tunnels.pop(url).cancel()
-            for task in [t for t in tunnels.values() if t.done()]:
-                task.result()  # CredentialRefused ends them all; re-raised here
             await asyncio.wait(tunnels.values(), timeout=REPLICAS_EVERY,
                                return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -189,6 +193,7 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
     keeper = CertificateKeeper(issue=lambda: obtain(client, settings.cluster), store=store,
                                apiserver=target_endpoint(target), ca_pem=ca_pem)
     certificate = asyncio.create_task(keeper.keep())
+    certificate.add_done_callback(_said_if_failed)
     link = _gateway_link(settings, store, keeper)
     try:
         await _register_and_serve(settings, store, Forwarder(http, target))
@@ -196,8 +201,7 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
         certificate.cancel()
         if link is not None:
             link.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await link  # stops the agent's HAProxy
+            await asyncio.gather(link, return_exceptions=True)  # stops the agent's HAProxy
         await http.aclose()
 
 
@@ -218,7 +222,17 @@ def _gateway_link(settings: AgentSettings, store: CredentialStore,
 
     link = GatewayLink(program=program, cluster=settings.cluster, grant=grant,
                        apiserver=keeper.for_gateway_link)
-    return asyncio.create_task(link.keep())
+    task = asyncio.create_task(link.keep())
+    task.add_done_callback(_said_if_failed)
+    return task
+
+
+def _said_if_failed(task: asyncio.Task[None]) -> None:
+    """A background loop of the agent that ended on a bug: said at once, loudly (the
+    tunnels go on serving without it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the agent's background task %s stopped", task.get_name(),
+                  exc_info=task.exception())
 
 
 async def _register_and_serve(settings: AgentSettings, store: CredentialStore,

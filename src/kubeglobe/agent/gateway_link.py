@@ -36,6 +36,7 @@ from kubeglobe.api.meta import CLUSTER_HEADER, METHOD_HEADER
 from kubeglobe.failures import caught
 from kubeglobe.files import write_atomic
 from kubeglobe.haproxy import is_host_name, program_version, status_errors
+from kubeglobe.kube.client import KUBE_ERRORS
 
 log = logging.getLogger("kubeglobe.agent.gateway")
 WINDOW = 1 << 20  # HTTP/2 flow-control window per stream: port-forward speed (see gateway)
@@ -54,6 +55,13 @@ class NoAgentPort(RuntimeError):
 
 class NotRegistered(RuntimeError):
     """The agent holds no credential yet, so it cannot ask for a certificate."""
+
+
+
+# The hub away or not answering as it should, the cluster's API away (lightkube raises
+# httpx2's errors), HAProxy not starting: the tunnels serve meanwhile; never stop the agent.
+_RETRIED: tuple[type[Exception], ...] = (NotRegistered, httpx.HTTPError, *KUBE_ERRORS,
+                                         KeyError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -254,9 +262,7 @@ class GatewayLink:
                 except NoAgentPort as e:
                     log.info("not attaching to the gateway: %s", e)
                     wait = NO_PORT_SECONDS
-                except (NotRegistered, httpx.HTTPError, OSError, KeyError, ValueError) as e:
-                    # the hub away or not answering as it should, HAProxy not starting:
-                    # the tunnels serve meanwhile; never stop the agent
+                except _RETRIED as e:
                     caught(log, component="agent", operation="gateway link", error=e)
                     wait = RETRY_SECONDS
                 await self._sleep(wait)

@@ -115,7 +115,7 @@ def fast_path_rules(files: GatewayFiles) -> str:
         "acl kg_upgrade req.hdr(upgrade) -m found",
         "acl kg_portforward path_end /portforward",
         "# the route table (kubeglobe/routing.py): what the gateway serves itself",
-        "use_backend %[var(txn.kg_backend)] if " + " || ".join(served_here()),
+        "use_backend %[var(txn.kg_backend)] if " + " || ".join(served_here() or ["FALSE"]),
     ]
     return "".join(f"    {rule}\n" for rule in rules)
 

@@ -117,6 +117,7 @@ class GatewaySync:
     _unservable: dict[str, str] = field(default_factory=dict)
     _last_error: str | None = None
     _rendered: dict[str, str] = field(default_factory=dict)  # the cluster map as written
+    _rendered_once: bool = False
     _reverse: set[str] = field(default_factory=set)  # reverse backends as written
     _haproxy_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one writer at once
 
@@ -145,6 +146,8 @@ class GatewaySync:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.changed.wait(), RESYNC_SECONDS)
                 self.changed.clear()
+                if follow.done():  # ended on a bug: so does the process (it is restarted)
+                    follow.result()
                 try:
                     await self.sync_once()
                     self._report(None)
@@ -177,6 +180,8 @@ class GatewaySync:
         """Map each registered cluster to its reverse backend while its agent is
         attached, and not at all otherwise (no reload: the map at runtime)."""
         async with self._haproxy_lock:
+            if not self._rendered_once:
+                return  # HAProxy's map is the file's until the first render: keep it
             now = attached(await self.runtime.server_connections())
             wanted = routes(self._rendered, self._reverse, now)
             if await self.runtime.show_map(self.files.clusters) != wanted:
@@ -205,8 +210,12 @@ class GatewaySync:
             if secret.type != TOKEN_SECRET_TYPE:
                 continue
             data = secret.data or {}
-            stored.append(StoredToken(digest=secret_text(data, "sha256") or "",
-                                      record=read_token_record(data)))
+            try:
+                record = read_token_record(data)
+            except ValueError as e:  # the API servers refuse it too: not served here
+                count(component="gateway", operation="read token", error=e)
+                continue
+            stored.append(StoredToken(digest=secret_text(data, "sha256") or "", record=record))
         enabled = set()
         for name, obj in users.items():
             with contextlib.suppress(ValidationError):
@@ -286,6 +295,7 @@ class GatewaySync:
                 and all(_read(p) == c for p, c in wanted.files.items())
                 and set(wanted.clusters.values()) | wanted.reverse <= live):
             self._rendered, self._reverse = dict(wanted.clusters), set(wanted.reverse)
+            self._rendered_once = True
             return
         for path, content in wanted.files.items():
             write_atomic(path, content)
@@ -296,6 +306,7 @@ class GatewaySync:
         write_atomic(self.files.clusters, cluster_map, mode=0o644)
         await self.runtime.reload()
         self._rendered, self._reverse = dict(wanted.clusters), set(wanted.reverse)
+        self._rendered_once = True
         log.info("gateway serves clusters: %s", ", ".join(sorted(wanted.clusters)) or "none")
 
 

@@ -36,10 +36,6 @@ class RequestHead:
     target: str
     headers: tuple[tuple[str, str], ...]
 
-    def encode(self) -> bytes:
-        lines = [f"{self.method} {self.target} HTTP/1.1"]
-        lines += [f"{k}: {v}" for k, v in self.headers]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,8 @@ async def splice(a: End, b: End) -> str | None:
             done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             # every finished task's outcome is read, or asyncio logs it as never retrieved
             outcomes = [t.exception() for t in done]
-            failure = next((e for e in outcomes if e is not None), None)
+            failure = next((e for e in outcomes if e is not None and not isinstance(e, _Ended)),
+                           next((e for e in outcomes if e is not None), None))
             if failure is not None:
                 if not isinstance(failure, _Ended):
                     error = f"{type(failure).__name__}: {failure}".rstrip(": ")

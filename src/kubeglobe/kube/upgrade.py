@@ -63,19 +63,21 @@ class Answer:
     pipe: SocketEnd | None  # the upgraded connection after 101
 
 
-async def connect(where: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect(where: Endpoint, seconds: float = CONNECT_SECONDS,
+                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TLS connection to the endpoint (its CA, its client certificate if any)."""
     try:
         return await asyncio.wait_for(
             asyncio.open_connection(where.host, where.port, ssl=where.ssl,
                                     server_hostname=where.host, limit=READ_SIZE),
-            CONNECT_SECONDS)
+            seconds)
     except (OSError, TimeoutError) as e:
         raise DialError(f"cannot connect to {where.authority}: {e or type(e).__name__}") from e
 
 
-async def dial(where: Endpoint, request: RequestHead) -> Answer:
-    reader, writer = await connect(where)
+async def dial(where: Endpoint, request: RequestHead, *,
+               connect_seconds: float = CONNECT_SECONDS) -> Answer:
+    reader, writer = await connect(where, connect_seconds)
     return await exchange(reader, writer, request, peer=where.authority)
 
 
@@ -87,19 +89,27 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     request: RequestHead, *, peer: str) -> Answer:
     http = h11.Connection(h11.CLIENT)
     try:
-        writer.write(http.send(h11.Request(method=request.method, target=request.target,
-                                           headers=list(request.headers)))
-                     + http.send(h11.EndOfMessage()))
+        # latin-1, as the caller's head was read: h11 would encode str as ASCII only
+        sent = h11.Request(method=request.method, target=request.target.encode("latin-1"),
+                           headers=[(k.encode("latin-1"), v.encode("latin-1"))
+                                    for k, v in request.headers])
+        writer.write(http.send(sent) + http.send(h11.EndOfMessage()))
         await writer.drain()
         head = await asyncio.wait_for(_read_head(http, reader), ANSWER_SECONDS)
         if head.upgraded:
             return Answer(head=head, body=b"", pipe=SocketEnd(reader, writer))
         body = await asyncio.wait_for(_read_body(http, reader), ANSWER_SECONDS)
+    except h11.LocalProtocolError as e:  # our side: a head h11 will not send
+        writer.transport.abort()
+        raise DialError(f"the request cannot be sent to {peer}: {e}") from e
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-            h11.ProtocolError, _TooLarge) as e:
+            h11.ProtocolError, UnicodeError, _TooLarge) as e:
         writer.transport.abort()
         raise DialError(f"{peer} did not answer the upgrade: "
                         f"{e or type(e).__name__}") from e
+    except BaseException:  # cleanup only (cancellation too): never leave the socket open
+        writer.transport.abort()
+        raise
     writer.close()
     return Answer(head=head, body=body, pipe=None)
 
@@ -136,3 +146,5 @@ async def _read_body(http: h11.Connection, reader: asyncio.StreamReader) -> byte
                 raise _TooLarge("final answer larger than 1 MiB")
         elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
             return b"".join(parts)
+        else:
+            raise h11.RemoteProtocolError(f"unexpected {type(event).__name__} in the answer")

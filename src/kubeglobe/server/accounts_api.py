@@ -19,6 +19,7 @@ from kubeglobe.hub.accounts.store import AccountError, Accounts, TokenInfo, User
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.microtime import format_time
 from kubeglobe.kube.resources import GroupCR
+from kubeglobe.kube.status import parse_bearer
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.authorize import Authorizer, forbidden
 from kubeglobe.server.errors import AUTHENTICATED, BODY, errors
@@ -171,7 +172,7 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
             raise HTTPException(409, detail="this is a system token; revoke it by deleting "
                                 "its Secret, not by logging out")
         await accounts.revoke(identity.token_id)
-        authenticate.forget(request.headers.get("authorization", "").partition(" ")[2].strip())
+        authenticate.forget(parse_bearer(request.headers.get("authorization", "")) or "")
 
     @router.get("/whoami", response_model=WhoAmI)
     async def whoami(identity: Caller) -> WhoAmI:

@@ -27,6 +27,7 @@ from kubeglobe.hub.tokens import (
     parse_token,
     secret_name,
 )
+from kubeglobe.kube.status import parse_bearer
 from kubeglobe.kube.ttl import TtlCache
 
 CACHE_SECONDS = 1.0
@@ -82,8 +83,7 @@ class TokenAuthenticator:
                         token_kind=record.kind)
 
     async def __call__(self, request: Request) -> Identity:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        token = parse_bearer(request.headers.get("authorization", ""))
+        if token is None:
             raise unauthorized("no bearer token; pass `Authorization: Bearer <token>`")
-        return await self.identify(token.strip())
+        return await self.identify(token)

@@ -24,6 +24,7 @@ from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.resources import ClusterCR
 from kubeglobe.kube.ttl import TtlCache
+from kubeglobe.routing import Hop, Verb, server_hops
 
 if TYPE_CHECKING:
     from kubeglobe.server.tunnels import TunnelHub
@@ -101,9 +102,11 @@ class ClusterProxy:
     async def forward(self, *, name: str, path: str, request: Request,
                       identity: Identity) -> Response:
         spec = await self.spec(name)
-        if spec.mode == "register":
+        hops = server_hops(mode=spec.mode, verb=Verb.PLAIN)
+        if Hop.TUNNEL in hops:  # plain requests take the agent's connections at the gateway
             return await self._tunnels.forward(cluster=name, path=path, request=request,
                                                identity=identity)
+        assert hops == (Hop.APISERVER,), hops
         try:
             client = await self._access.pooled_client(name=name, spec=spec)
         except (ClusterUnreachable, KubeconfigError) as e:

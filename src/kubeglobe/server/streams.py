@@ -51,6 +51,7 @@ from kubeglobe.tunnel.mux import Multiplexer, Stream, StreamClosed
 from kubeglobe.tunnel.pipe import StreamEnd
 
 log = logging.getLogger("kubeglobe.streams")
+GATEWAY_CONNECT_SECONDS = 2.0
 
 
 class Refused(Exception):
@@ -226,7 +227,8 @@ async def _through_gateway(gateway: Endpoint, cluster: str, incoming: Incoming,
                           base_path=f"/clusters/{cluster}/k8s", host=gateway.authority,
                           upgrade=upgrade, forwarded=forwarded, credentials={})
     try:
-        answer = await dial(gateway, head)
+        # the gateway is next to us: if it does not take the connection soon, the tunnel
+        answer = await dial(gateway, head, connect_seconds=GATEWAY_CONNECT_SECONDS)
     except DialError as e:
         caught(log, component="server", operation="stream through the gateway", error=e,
                level=logging.INFO)

@@ -89,7 +89,7 @@ class TunnelHub:
         finally:
             if self._local.get(cluster) is mux:
                 del self._local[cluster]
-                TUNNELS.labels(cluster).set(0)
+                TUNNELS.remove(cluster)
             log.info("agent of cluster %s disconnected", cluster)
             # closing a WebSocket the agent already closed raises; there is nothing to do
             with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
@@ -104,8 +104,8 @@ class TunnelHub:
     async def forward(self, *, cluster: str, path: str, request: Request,
                       identity: Identity) -> Response:
         mux = self.local(cluster)
-        if mux is None:
-            raise HTTPException(503, detail=no_tunnel(cluster))
+        if mux is None:  # client-go retries a 503 with Retry-After (HAProxy: another replica)
+            raise HTTPException(503, detail=no_tunnel(cluster), headers={"Retry-After": "1"})
         return await self._through_tunnel(mux, cluster, path, request, identity)
 
     async def _through_tunnel(self, mux: Multiplexer, cluster: str, path: str,
