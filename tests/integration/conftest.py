@@ -8,12 +8,14 @@ namespace, pod log or route behind (a failure there fails the session), then `--
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,34 @@ def route(platform: Platform, cluster: str = "workload-2") -> str:
     files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
     listing = asyncio.run(command(files.admin_socket(), f"show map {files.clusters}"))
     return parse_map(listing).get(cluster, "")
+
+
+def until(check: Callable[[], object], timeout: float) -> float:
+    """Seconds until `check()` is true (polled every 50 ms); fails after `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s")
+
+
+@contextlib.contextmanager
+def agent_detached(platform: Platform) -> Iterator[None]:
+    """workload-2's agent's HAProxy killed and the agent port paused, so that the one the agent
+    restarts cannot attach until the block ends: its cluster is served by its tunnel."""
+    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
+    until(lambda: route(platform) == "kg-reverse-workload-2", 60)
+    asyncio.run(command(files.admin_socket(), "disable frontend kg-agents"))
+    try:
+        os.kill(agent_haproxy_pid(platform.env), signal.SIGKILL)
+        took = until(lambda: route(platform) == "", 5)
+        print(f"tunnel route {took:.1f}s after the agent's HAProxy died")
+        yield
+    finally:
+        asyncio.run(command(files.admin_socket(), "enable frontend kg-agents"))
+    back = until(lambda: route(platform) == "kg-reverse-workload-2", 30)
+    print(f"reverse route again {back:.1f}s later")
 
 
 def agent_pid(env: Env) -> int:

@@ -6,9 +6,7 @@ soon as the API servers would."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import datetime as dt
 import json
 import os
@@ -17,7 +15,6 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +25,20 @@ import yaml
 from kubeglobe.agent.apiserver_certificate import new_request
 from kubeglobe.agent.credentials import CERT_KEY, KEY_KEY
 from kubeglobe.gateway.identities import LEASE_SECONDS
-from kubeglobe.gateway.runtime import command
 from kubeglobe.hub.agent_certificates import load_agents_ca, sign_agent_request
 from kubeglobe.hub.tokens import IssuedToken, issue_token
-from kubeglobe.local.loadbalancer import gateway_files
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.platform import agent_gateway, servers_gateway
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
 from tests.integration.conftest import (
     Platform,
-    agent_haproxy_pid,
+    agent_detached,
     agent_pid,
     by_server,
     route,
     served,
+    until,
 )
 
 PODS = "/api/v1/namespaces/default/pods"
@@ -59,24 +55,6 @@ def through_agent(before: dict[str, tuple[int, str]], after: dict[str, tuple[int
 def through_servers(before: dict[str, tuple[int, str]],
                     after: dict[str, tuple[int, str]]) -> int:
     return sum(after[s][0] - before[s][0] for s in after if s.startswith("server-"))
-
-
-@contextlib.contextmanager
-def agent_detached(platform: Platform) -> Iterator[None]:
-    """The agent's HAProxy killed and the agent port paused, so that the one the agent
-    restarts cannot attach until the block ends: its cluster is served by its tunnel."""
-    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
-    until(lambda: route(platform) == REVERSE, 60)
-    asyncio.run(command(files.admin_socket(), "disable frontend kg-agents"))
-    try:
-        os.kill(agent_haproxy_pid(platform.env), signal.SIGKILL)
-        took = until(lambda: route(platform) == "", 5)
-        print(f"tunnel route {took:.1f}s after the agent's HAProxy died")
-        yield
-    finally:
-        asyncio.run(command(files.admin_socket(), "enable frontend kg-agents"))
-    back = until(lambda: route(platform) == REVERSE, 30)
-    print(f"reverse route again {back:.1f}s later")
 
 
 def saved_login(platform: Platform) -> dict[str, Any]:
@@ -96,16 +74,6 @@ def get(platform: Platform, token: str, cluster: str, path: str,
 
 def apply_token(platform: Platform, issued: IssuedToken) -> None:
     platform.env.kubectl(GLOBAL, "apply", "-f", "-", stdin=json.dumps(issued.manifest))
-
-
-def until(check: Any, timeout: float) -> float:
-    """Seconds until `check()` is true (polled every 50 ms); fails after `timeout`."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s")
 
 
 def test_both_kinds_of_cluster_are_served_by_haproxy(platform: Platform) -> None:

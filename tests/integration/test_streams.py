@@ -27,7 +27,14 @@ import yaml
 from kubeglobe.hub.tokens import issue_token
 from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import Env, Platform, agent_pid, route, served
+from tests.integration.conftest import (
+    Env,
+    Platform,
+    agent_detached,
+    agent_pid,
+    route,
+    served,
+)
 
 NS = "streams"
 IMAGE = "kubeglobe.local/busybox-httpd:1.0"
@@ -500,6 +507,27 @@ def test_protobuf_and_gzip(kubes: dict[str, Kube], cluster: str, platform: Platf
 def test_watches_last_past_five_minutes(platform: Platform,
                                         long_watches: LongWatches) -> None:
     long_watches.check_lasted(platform)
+
+
+def test_while_the_agent_is_detached_its_streams_take_the_tunnel(
+        kubes: dict[str, Kube], platform: Platform, long_watches: LongWatches) -> None:
+    """exec and port-forward of a registered cluster whose agent's HAProxy is away: the
+    servers ask the gateway's port for the agent, hear "detached", and take the tunnel."""
+    long_watches.check_lasted(platform)  # first: detaching the agent ends its watch too
+    kube = kubes["workload-2"]
+    want = _payload(kube, platform.env, "detached", 1)
+    with agent_detached(platform):
+        before = served(platform)
+        assert kube.text("exec", "web", "--", "echo", "tunnel") == "tunnel\n"
+        proc, (port,) = _forward(kube, ":8080")
+        try:
+            assert _fetch_sha(port, "detached") == want
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        after = served(platform)
+        assert after["platform-servers"] >= before["platform-servers"] + 2  # both: servers
+        assert after["kg-reverse-workload-2"] <= before["kg-reverse-workload-2"] + 1
 
 
 def test_killing_the_agent_ends_the_stream_and_the_next_exec_works(
