@@ -104,12 +104,13 @@ class Informer:
             except KUBE_ERRORS as e:  # a broken watch or the API away: relist after a pause
                 if isinstance(e, ApiError) and e.status.code == 410:
                     # Expected now and then: the watch fell behind the API's compaction.
+                    # The copy stays good until the new list replaces it: relist at once.
                     log.info("informer for %s: watch expired (410 Gone); relisting", kind)
-                else:
-                    failing += 1
-                    if failing == 1:  # once per outage, not once a second
-                        log.warning("informer for %s: %s: %s; relisting every %.0f s until "
-                                    "it works", kind, type(e).__name__, e, RETRY_SECONDS)
+                    continue
+                failing += 1
+                if failing == 1:  # once per outage, not once a second
+                    log.warning("informer for %s: %s: %s; relisting every %.0f s until "
+                                "it works", kind, type(e).__name__, e, RETRY_SECONDS)
                 failures.count(component="informer", operation=f"list and watch {kind}",
                                error=e)
             except Exception as e:  # broad on purpose: a dead informer would serve a stale
