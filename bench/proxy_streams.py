@@ -3,7 +3,8 @@
 Run: .venv/bin/python bench/proxy_streams.py [--state-dir DIR] [--mib N] [--rounds R]
 
 For workload-1 (imported: the hub dials its apiserver) and workload-2 (registered:
-through its agent's tunnel) it measures, in one run and with kubectl itself (SPDY):
+through its agent's connections to the gateway, exec by way of the servers) it
+measures, in one run and with kubectl itself (SPDY):
 
 - port-forward throughput: MiB/s of an N MiB file served by busybox httpd in a pod,
   fetched through `kubectl port-forward` (median of R rounds);

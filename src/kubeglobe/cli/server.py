@@ -27,11 +27,12 @@ def server_command(
     tls_cert: Annotated[Path | None, typer.Option(help="Serving certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Serving key (PEM).")] = None,
     advertise_url: Annotated[str | None, typer.Option(
-        help="How other replicas reach this one (default https://HOST:PORT).")] = None,
+        help="How agents reach this replica, published in its Lease "
+             "(default https://HOST:PORT).")] = None,
     public_url: Annotated[str | None, typer.Option(
         help="How agents and people reach the platform (its load balancer).")] = None,
     ca_file: Annotated[Path | None, typer.Option(
-        help="CA of the serving certificates, handed to agents and used for peers.")] = None,
+        help="CA of the serving certificates (handed to agents) and of the gateway's.")] = None,
     agent_image: Annotated[str | None, typer.Option(
         help="Image the agent manifests use.")] = None,
     agent_gateway: Annotated[str | None, typer.Option(

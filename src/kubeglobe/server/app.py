@@ -84,9 +84,9 @@ class GatewayCertificate(BaseModel):
 
 @dataclass(frozen=True)
 class ServerSettings:
-    advertise_url: str = "https://127.0.0.1:8443"  # how other replicas reach this one
+    advertise_url: str = "https://127.0.0.1:8443"  # how agents reach this replica (its Lease)
     public_url: str = "https://127.0.0.1:8443"  # how agents and people reach the platform
-    ca_file: str | None = None  # CA of the serving certificates (given to agents, peers)
+    ca_file: str | None = None  # CA of the serving certificates: agents', the gateway's
     agent_image: str = f"{PLATFORM_IMAGE}:{__version__}"
     agent_gateway: str | None = None  # HOST:PORT where agents attach to the gateway
     agents_ca: AgentsCA | None = None  # signs their certificates for that port
