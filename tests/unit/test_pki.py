@@ -56,3 +56,24 @@ def test_cert_reissued_when_sans_change(tmp_path: Path) -> None:
     assert pki.pair("apiserver").cert.read_bytes() != old
     _, ips = _sans(pki.pair("apiserver").cert)
     assert "10.250.5.1" in ips
+
+
+def test_only_the_platforms_serving_certificate_carries_its_name(tmp_path: Path) -> None:
+    """The gateway and the servers check PLATFORM_TLS_NAME on each other: no other
+    certificate of the cluster CA (apiserver, control plane, kubelets) may carry it; and
+    the servers' client certificate for the gateway comes from a CA of its own."""
+    env = plan_environment(state_dir=tmp_path, slot=0, workload_clusters=0)
+    pki = ensure_cluster_pki(env=env, cluster=env.clusters[0])
+    def names(path: Path) -> set[str]:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:  # client certificates name no host
+            return set()
+        return set(san.get_values_for_type(x509.DNSName))
+
+    carrying = {p.stem for p in pki.dir.glob("*.crt") if "kubeglobe-platform" in names(p)}
+    assert carrying == {"platform-server"}
+    client = x509.load_pem_x509_certificate(pki.pair("platform-server-client").cert.read_bytes())
+    servers_ca = x509.load_pem_x509_certificate(pki.servers_ca.cert.read_bytes())
+    client.verify_directly_issued_by(servers_ca)

@@ -25,7 +25,7 @@ def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
     # the API servers are reached over TLS at their own ports, wherever they run
     for i, port in enumerate(g.platform_server_ports):
         assert (f"server server-{i} {env.host_ip}:{port} ssl verify required "
-                "ca-file /ca.crt alpn http/1.1 check") in text
+                "ca-file /ca.crt verifyhost kubeglobe-platform alpn http/1.1 check") in text
     assert "unix@" not in text
     assert "tune.bufsize 262144" in text  # HTTP/2 to agents: port-forward speed
     assert "default_backend platform-servers" in text

@@ -15,4 +15,7 @@ PLATFORM_IMAGE = "kubeglobe.local/kubeglobe"  # the platform's own image (agent,
 CLUSTER_HEADER = "X-KubeGlobe-Cluster"  # which cluster an agent speaks for
 METHOD_HEADER = "X-KubeGlobe-Method"  # an upgrade's method across HTTP/2 (gateway/reverse.py)
 DETACHED_HEADER = "X-KubeGlobe-Agent-Detached"  # on the gateway's 503 for an agent away
+# A DNS name only the platform's serving certificate carries (no other certificate of its CA
+# does): the gateway checks it on the API servers, and the servers on the gateway.
+PLATFORM_TLS_NAME = "kubeglobe-platform"
 PLATFORM_ADMINS = "kubeglobe:platform-admins"  # the group of the platform's admins

@@ -12,6 +12,7 @@ import typer
 import uvicorn
 import uvloop
 
+from kubeglobe.api.meta import PLATFORM_TLS_NAME
 from kubeglobe.cli.common import KubeconfigOpt, cli_errors
 from kubeglobe.hub.agent_certificates import load_agents_ca
 from kubeglobe.kube.client import KubeconfigError, async_client, load_kubeconfig
@@ -106,4 +107,4 @@ def _gateway_endpoint(address: str, cert: Path | None, key: Path | None,
     except (OSError, ssl.SSLError) as e:
         raise typer.BadParameter(f"cannot load {cert} with {key}: {e}",
                                  param_hint="--servers-gateway-cert") from e
-    return Endpoint(host=host, port=int(port), ssl=context)
+    return Endpoint(host=host, port=int(port), ssl=context, tls_name=PLATFORM_TLS_NAME)

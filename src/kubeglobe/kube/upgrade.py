@@ -36,6 +36,7 @@ class Endpoint:
     ssl: ssl.SSLContext
     base_path: str = ""
     credentials: dict[str, str] = field(default_factory=dict)
+    tls_name: str | None = None  # the name its certificate must carry, if not `host`
 
     @property
     def authority(self) -> str:
@@ -69,7 +70,7 @@ async def connect(where: Endpoint, seconds: float = CONNECT_SECONDS,
     try:
         return await asyncio.wait_for(
             asyncio.open_connection(where.host, where.port, ssl=where.ssl,
-                                    server_hostname=where.host, limit=READ_SIZE),
+                                    server_hostname=where.tls_name or where.host, limit=READ_SIZE),
             seconds)
     except (OSError, TimeoutError) as e:
         raise DialError(f"cannot connect to {where.authority}: {e or type(e).__name__}") from e

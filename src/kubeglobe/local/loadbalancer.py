@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubeglobe.api.meta import PLATFORM_TLS_NAME
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.frontend import GatewayFiles, fast_path_rules
 from kubeglobe.gateway.runtime import UNIX_PATH_MAX
@@ -61,7 +62,8 @@ def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file
                  "    tune.bufsize 262144\n")
         replicas = "\n".join(  # TLS to the replica's own port (they may be anywhere)
             f"    server server-{i} {env.host_ip}:{port} ssl verify required "
-            f"ca-file {ca_file} alpn http/1.1 check inter 1s fall 2 rise 2"
+            f"ca-file {ca_file} verifyhost {PLATFORM_TLS_NAME} alpn http/1.1 "
+            "check inter 1s fall 2 rise 2"
             for i, port in enumerate(cluster.platform_server_ports)
         )
         bind = f"ssl crt {serving_pem} alpn http/1.1"

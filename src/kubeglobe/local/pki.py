@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubeglobe.api.meta import PLATFORM_TLS_NAME
 from kubeglobe.files import write_atomic
 from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
 
@@ -267,7 +268,7 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
         ensure_ca(pair=pki.agents_ca, common_name=f"kubeglobe-{cluster.name}-agents-ca")
         ensure_cert(
             issuer=ca, pair=pki.pair("platform-server"), common_name="kubeglobe-server",
-            dns_names=("localhost",), ip_addresses=host_ips, server=True,
+            dns_names=("localhost", PLATFORM_TLS_NAME), ip_addresses=host_ips, server=True,
         )
         # Signs only the servers' client certificate for the gateway's port to the
         # agents, which lets its holder act as anyone on any registered cluster.
