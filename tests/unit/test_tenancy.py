@@ -206,3 +206,14 @@ def test_workloads_are_described_in_words() -> None:
 
     assert describe_workloads({"pods": 2, "deployments": 1}) == "1 deployment, 2 pods"
     assert forced({"kubeglobe.io/force-delete": "True"}) and not forced(None)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_count_is_never_a_boolean(value: bool) -> None:
+    """pydantic takes true as 1; a person never means a count by it (the API fuzzer
+    sent `pods: false` and it was accepted)."""
+    with pytest.raises(ValidationError, match="must be a whole number"):
+        Quota.model_validate({"pods": value})
+    assert Quota.model_validate({"pods": 3}).pods == 3
+    schema = Quota.model_json_schema()["properties"]["pods"]["anyOf"][0]
+    assert schema == {"type": "integer", "minimum": 0}  # what the CRD says too

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from kubeglobe.api.cluster import Model
-from kubeglobe.api.quantity import parse_quantity
+from kubeglobe.api.quantity import WholeNumber, parse_quantity
 
 Role = Literal["platform-admin", "platform-auditor", "project-admin", "developer", "viewer"]
 PodSecurity = Literal["privileged", "baseline", "restricted"]
@@ -35,8 +35,8 @@ class Quota(Model):
     cpu: str | None = Field(default=None, description="e.g. 4 or 500m")
     memory: str | None = Field(default=None, description="e.g. 8Gi")
     storage: str | None = Field(default=None, description="requests.storage, e.g. 100Gi")
-    persistentvolumeclaims: int | None = Field(default=None, ge=0)
-    pods: int | None = Field(default=None, ge=0)
+    persistentvolumeclaims: WholeNumber | None = None
+    pods: WholeNumber | None = None
 
     @field_validator("cpu", "memory", "storage")
     @classmethod

@@ -10,9 +10,17 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from kubeglobe.api.names import GroupName, UserName
+from kubeglobe.api.quantity import not_a_bool
 from kubeglobe.api.tenancy import GroupSpec, UserSpec
 from kubeglobe.hub.accounts.lockout import locked_until
 from kubeglobe.hub.accounts.store import AccountError, Accounts, TokenInfo, UserRecord
@@ -62,8 +70,8 @@ class IssuedTokenView(BaseModel):
 
 class TokenRequest(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="what the token is for")
-    expiresInDays: int | None = Field(default=None, ge=1, le=3650,
-                                      description="unset: until revoked")
+    expiresInDays: Annotated[int, Field(ge=1, le=3650), BeforeValidator(not_a_bool)] | None = Field(
+        default=None, description="unset: until revoked")
 
 
 class TokenInfoView(BaseModel):

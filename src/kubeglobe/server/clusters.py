@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from kubeglobe.api.cluster import ClusterSpec, ClusterStatus
 from kubeglobe.api.names import ClusterName
+from kubeglobe.api.quantity import WholeNumber
 from kubeglobe.failures import caught
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster, unregister_cluster
 from kubeglobe.hub.registration import create_registered_cluster, issue_bootstrap_token
@@ -52,7 +53,7 @@ class Registration(BaseModel):
 
     cluster: ClusterView
     bootstrapToken: str
-    expiresInHours: int = 24
+    expiresInHours: WholeNumber = 24
     manifest: str = Field(description="apply to the workload cluster: kubectl apply -f -")
     command: str
 
