@@ -51,6 +51,7 @@ UNAUTHENTICATED_EXAMPLES = 3  # per operation, positive, no token
 BUDGET_SECONDS = 150.0  # then nothing more is sent
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "negative_data_rejection")
+DEFAULT_SEED = 20261202
 LEFT_OUT = r"^/clusters/"  # the cluster proxy (see above)
 LISTS = {  # what the run may create, and how it is deleted again (in this order)
     "/api/v1/rolebindings": "/api/v1/rolebindings/{}",
@@ -218,7 +219,10 @@ def fuzz(platform: Platform) -> Iterator[Fuzz]:
 
 
 def test_bad_input_never_gets_a_5xx_and_every_answer_is_documented(fuzz: Fuzz) -> None:
-    seed = int(os.environ.get("KUBEGLOBE_FUZZ_SEED") or random.randrange(1 << 32))
+    # A fixed seed by default: `make test` (and CI) sends the same cases each time, so a
+    # run fails for a change, not for a draw. KUBEGLOBE_FUZZ_SEED=random explores anew.
+    chosen = os.environ.get("KUBEGLOBE_FUZZ_SEED") or str(DEFAULT_SEED)
+    seed = random.randrange(1 << 32) if chosen == "random" else int(chosen)
     schema = schemathesis.openapi.from_url(f"{fuzz.base_url}/openapi.json",
                                            verify=fuzz.ca).exclude(path_regex=LEFT_OUT)
     started = time.monotonic()
