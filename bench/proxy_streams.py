@@ -46,6 +46,7 @@ from kubeglobe.local.binaries import build_binaries
 from kubeglobe.local.node import NodePaths
 from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.process import descendants, list_processes, shims_of
+from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
 POD = "stream-bench"
@@ -278,7 +279,7 @@ def main() -> None:
     parser.add_argument("--execs", type=int, default=15, help="whole execs per way")
     args = parser.parse_args()
     console = Console()
-    binary = build_binaries(progress=lambda _: None).path("kubectl")
+    binary = build_binaries(progress=lambda _: None, check=smoke_test).path("kubectl")
     with bench_environment(args.state_dir, console) as (plan, _), \
             tempfile.TemporaryDirectory(prefix="kubeglobe-bench-") as tmp:
         memory = Memory()
