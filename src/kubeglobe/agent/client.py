@@ -149,8 +149,8 @@ async def keep_tunnel(settings: AgentSettings, url: str, credential: str,
             count(component="agent", operation="tunnel", error=e)
             log.warning("%s answered HTTP %s; retrying", url, e.response.status_code)
         except _UNREACHABLE as e:
-            caught(log, component="agent", operation="tunnel", error=e)
-            log.warning("tunnel to %s failed; retrying", url)
+            count(component="agent", operation="tunnel", error=e)
+            log.warning("%s unreachable (%s: %s); retrying", url, type(e).__name__, e)
         await backoff.wait()
 
 
