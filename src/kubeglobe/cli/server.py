@@ -48,7 +48,8 @@ def server_command(
         help="HOST:PORT of the gateway's port for the servers, through which registered "
              "clusters' exec and attach reach attached agents (the tunnel serves when they "
              "are not); needs --servers-gateway-cert and --servers-gateway-key, and "
-             "--ca-file to verify the gateway.")] = None,
+             "--ca-file to verify the gateway, whose certificate must carry the DNS name "
+             "kubeglobe-platform.")] = None,
     servers_gateway_cert: Annotated[Path | None, typer.Option(
         help="This server's client certificate (PEM) for --servers-gateway.")] = None,
     servers_gateway_key: Annotated[Path | None, typer.Option(
