@@ -75,14 +75,15 @@ def route(platform: Platform, cluster: str = "workload-2") -> str:
     return parse_map(listing).get(cluster, "")
 
 
-def until(check: Callable[[], object], timeout: float) -> float:
-    """Seconds until `check()` is true (polled every 50 ms); fails after `timeout`."""
+def until(check: Callable[[], object], timeout: float, *, every: float = 0.05,
+          what: str = "the condition") -> float:
+    """Seconds until `check()` is true (polled every `every` s); fails after `timeout`."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if check():
             return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s")
+        time.sleep(every)
+    raise AssertionError(f"{what} not within {timeout}s")
 
 
 @contextlib.contextmanager

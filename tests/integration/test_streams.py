@@ -34,6 +34,7 @@ from tests.integration.conftest import (
     agent_pid,
     route,
     served,
+    until,
 )
 
 NS = "streams"
@@ -251,6 +252,16 @@ def _payload(kube: Kube, env: Env, name: str, mib: int) -> str:
                    f"/www/{name}").split()[0]
 
 
+def _forwarded_sha(kube: Kube, name: str) -> str:
+    """The sha256 of file `name` of pod `web`, fetched through `kubectl port-forward`."""
+    proc, (port,) = _forward(kube, ":8080")
+    try:
+        return _fetch_sha(port, name)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def _fetch_sha(port: int, name: str) -> str:
     digest = hashlib.sha256()
     with httpx.stream("GET", f"http://127.0.0.1:{port}/{name}", timeout=120,
@@ -282,20 +293,13 @@ def test_registered_streams_go_down_the_agents_own_connections(
     """port-forward straight from the gateway; exec through the servers (which can tell
     kubectl why a stream broke), then down the agent's connections too."""
     kube = kubes["workload-2"]
-    deadline = time.monotonic() + 60
-    while route(platform) != "kg-reverse-workload-2":
-        assert time.monotonic() < deadline, "the agent never attached to the gateway"
-        time.sleep(0.5)
+    until(lambda: route(platform) == "kg-reverse-workload-2", 60, every=0.5,
+          what="the agent attached to the gateway")
     want = _payload(kube, platform.env, "route", 1)  # straight to the cluster
     before = served(platform)
     assert kube.text("exec", "web", "--", "echo", "routed") == "routed\n"
     after_exec = served(platform)
-    proc, (port,) = _forward(kube, ":8080")
-    try:
-        assert _fetch_sha(port, "route") == want
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    assert _forwarded_sha(kube, "route") == want
     after = served(platform)
     assert after_exec["platform-servers"] > before["platform-servers"]  # exec: the servers
     assert after_exec["kg-servers-to-agents"] == before["kg-servers-to-agents"] + 1
@@ -309,12 +313,7 @@ def test_port_forward_of_100_mib_arrives_whole(kubes: dict[str, Kube], cluster: 
     """Its speed, and the agent's memory meanwhile, are bench/proxy_streams.py's figures."""
     kube = kubes[cluster]
     want = _payload(kube, platform.env, "big", 100)
-    proc, (port,) = _forward(kube, ":8080")
-    try:
-        assert _fetch_sha(port, "big") == want
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    assert _forwarded_sha(kube, "big") == want
 
 
 # -- cp ------------------------------------------------------------------------------------
@@ -519,12 +518,7 @@ def test_while_the_agent_is_detached_its_streams_take_the_tunnel(
     with agent_detached(platform):
         before = served(platform)
         assert kube.text("exec", "web", "--", "echo", "tunnel") == "tunnel\n"
-        proc, (port,) = _forward(kube, ":8080")
-        try:
-            assert _fetch_sha(port, "detached") == want
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+        assert _forwarded_sha(kube, "detached") == want
         after = served(platform)
         assert after["platform-servers"] >= before["platform-servers"] + 2  # both: servers
         assert after["kg-reverse-workload-2"] <= before["kg-reverse-workload-2"] + 1

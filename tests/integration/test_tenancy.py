@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from kubeglobe.hub.tokens import issue_token
 from kubeglobe.local.images import DEMO_IMAGE
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import Platform
+from tests.integration.conftest import Platform, until
 
 TENANCY = [
     {"apiVersion": "kubeglobe.io/v1alpha1", "kind": "Project", "metadata": {"name": "p1"},
@@ -45,15 +44,6 @@ def _apply(platform: Platform, docs: list[dict[str, Any]]) -> None:
                          stdin="\n".join(json.dumps(d) for d in docs))
 
 
-def _eventually(check: Callable[[], bool], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not within {timeout}s")
-
-
 def _on_w1(platform: Platform, *args: str) -> str:
     done = platform.env.kubectl("workload-1", *args, check=False)
     return done.stdout if done.returncode == 0 else ""
@@ -62,8 +52,8 @@ def _on_w1(platform: Platform, *args: str) -> str:
 @pytest.fixture(scope="module")
 def tenancy(platform: Platform) -> Platform:
     _apply(platform, TENANCY)
-    _eventually(lambda: bool(_on_w1(platform, "-n", "p1-dev", "get", "rolebindings", "-o",
-                                    "name")), 60, "project p1 on workload-1")
+    until(lambda: bool(_on_w1(platform, "-n", "p1-dev", "get", "rolebindings", "-o", "name")),
+          60, every=0.5, what="project p1 on workload-1")
     return platform
 
 
@@ -158,7 +148,7 @@ def test_drift_is_repaired_and_recorded(tenancy: Platform) -> None:
         rbs = _on_w1(tenancy, "-n", "p1-dev", "get", "rolebindings", "-o", "name").split()
         return label == "p1" and bool(quota) and sorted(rbs) == sorted(bindings)
 
-    took = _eventually(repaired, 30, "drift repair")
+    took = until(repaired, 30, every=0.5, what="drift repair")
     print(f"drift repaired after {took:.1f}s")
     events = tenancy.env.kubectl(GLOBAL, "-n", "default", "get", "events",
                                  "--field-selector", "reason=DriftRepaired", "-o",
@@ -183,12 +173,12 @@ def test_namespaces_holding_workloads_are_removed_only_when_forced(tenancy: Plat
 
     # taking workload-1 out of p2 removes p2's (empty) namespace there
     tenancy.cli("project", "update", "p2")
-    _eventually(lambda: gone_from_w1("p2-dev"), 60, "p2-dev removed from workload-1")
-    _eventually(lambda: not tenancy.env.kubectl(GLOBAL, "get", "projectnamespace",
-                                                "p2-dev-w1", check=False).stdout,
-                30, "p2-dev-w1 finalized")
+    until(lambda: gone_from_w1("p2-dev"), 60, every=0.5, what="p2-dev removed from workload-1")
+    until(lambda: not tenancy.env.kubectl(GLOBAL, "get", "projectnamespace", "p2-dev-w1",
+                                          check=False).stdout,
+          30, every=0.5, what="p2-dev-w1 finalized")
     # forced: the project goes with its namespace and the workloads in it
     tenancy.cli("project", "delete", "p1", "--force")
-    _eventually(lambda: gone_from_w1("p1-dev"), 60, "p1-dev removed from workload-1")
-    _eventually(lambda: not tenancy.env.kubectl(GLOBAL, "get", "project", "p1",
-                                                check=False).stdout, 60, "p1 finalized")
+    until(lambda: gone_from_w1("p1-dev"), 60, every=0.5, what="p1-dev removed from workload-1")
+    until(lambda: not tenancy.env.kubectl(GLOBAL, "get", "project", "p1", check=False).stdout,
+          60, every=0.5, what="p1 finalized")
