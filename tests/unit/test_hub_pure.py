@@ -127,7 +127,7 @@ def test_register_mode_clusters_are_reached_through_the_platform_proxy(tmp_path:
     assert config.user is not None and config.user.token == "kg_t"
     bare = PlatformRoute(url="https://hub.example:8443", ca_file=None, token="kg_t")
     assert bare.kubeconfig("workload-2").cluster.certificate_auth is None
-    assert bare.target("workload-2").base_url == config.cluster.server  # the proxy's route
+    assert bare.kubeconfig("workload-2").cluster.server == config.cluster.server
 
 
 def _kubeconfig(server: str, **user: str) -> SingleConfig:

@@ -1,24 +1,21 @@
-"""How the hub reaches a workload cluster: its kept lightkube client, or a `RestTarget`.
+"""How the hub reaches a workload cluster: its kept client (kube/clusters.py).
 
 Import mode: the kubeconfig in the Secret named by the Cluster's spec. Register mode:
 the platform API's proxy (`/clusters/NAME/k8s`, which holds the agents' tunnels) with
-the controller's platform token and the platform CA. `client` is how the controllers
-talk to a cluster: one lightkube client per cluster (kube/clusters.py), replaced when
-the Secret's resourceVersion (or the route) changes, closed by `forget` when the
-cluster goes. `target` and `pooled_client` are the raw-HTTP side the API server's proxy
-and streams use, cached per Secret resourceVersion, so a rotated kubeconfig takes
-effect on the next call and an unchanged one costs no parsing.
+the controller's platform token and the platform CA. One client per cluster, replaced
+when the Secret's resourceVersion (or the route) changes, so a rotated kubeconfig takes
+effect on the next call and an unchanged one costs no parsing; closed by `forget` when
+the cluster goes. `recent_client` is the proxy's hot path: it reads the Secret at most
+once a second.
 """
 
 from __future__ import annotations
 
 import base64
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 from lightkube import AsyncClient
 from lightkube.config.kubeconfig import SingleConfig
@@ -30,7 +27,6 @@ from kubeglobe.api.cluster import ClusterSpec, SecretRef
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
 from kubeglobe.kube.clusters import ClusterClient, ClusterClients
 from kubeglobe.kube.resources import ClusterCR
-from kubeglobe.kube.rest import RestTarget, rest_target
 from kubeglobe.kube.ttl import TtlCache
 
 
@@ -50,12 +46,6 @@ class PlatformRoute:
     def server(self, cluster: str) -> str:
         return f"{self.url.rstrip('/')}/clusters/{cluster}/k8s"
 
-    def target(self, cluster: str) -> RestTarget:
-        ctx = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else (
-            ssl.create_default_context())
-        return RestTarget(base_url=self.server(cluster), ssl_context=ctx,
-                          headers={"Authorization": f"Bearer {self.token}"})
-
     def kubeconfig(self, cluster: str) -> SingleConfig:
         """The route to `cluster` as a kubeconfig, for lightkube."""
         ca = str(Path(self.ca_file).resolve()) if self.ca_file else None
@@ -69,41 +59,20 @@ class ClusterAccess:
     def __init__(self, *, hub: AsyncClient, platform: PlatformRoute | None = None) -> None:
         self._hub = hub
         self._platform = platform
-        self._register_targets: dict[str, RestTarget] = {}
-        self._cache: dict[tuple[str, str, str], RestTarget] = {}
-        self._pools: dict[int, httpx.AsyncClient] = {}
-        self._recent: TtlCache[tuple[str, str], RestTarget] = TtlCache(1.0)
+        self._recent: TtlCache[tuple[str, str], ClusterClient] = TtlCache(1.0)
         self._clients = ClusterClients()
 
     @property
     def hub(self) -> AsyncClient:
         return self._hub
 
-    async def pooled_client(self, *, name: str, spec: ClusterSpec) -> httpx.AsyncClient:
-        """A long-lived, connection-pooling client for the cluster (for the proxy).
-
-        The cluster's target is re-read at most once a second: a rotated kubeconfig
-        takes effect within that, and a busy proxy costs the hub no extra reads.
-        """
-        target = await self.recent_target(name=name, spec=spec)
-        pool = self._pools.get(id(target))
-        if pool is None:
-            pool = target.client(timeout=None)
-            live = {id(t) for t in self._cache.values()}
-            for key in [k for k in self._pools if k not in live]:
-                await self._pools.pop(key).aclose()
-            self._pools[id(target)] = pool
-        return pool
-
-    async def recent_target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
-        """`target`, re-read at most once a second (the proxy's hot path)."""
+    async def recent_client(self, *, name: str, spec: ClusterSpec) -> ClusterClient:
+        """`client`, its credentials re-read at most once a second (the proxy's hot path:
+        a busy proxy costs the hub no extra reads)."""
         return await self._recent.get((name, spec.model_dump_json()),
-                                      lambda: self.target(name=name, spec=spec))
+                                      lambda: self.client(name=name, spec=spec))
 
     async def aclose(self) -> None:
-        for pool in self._pools.values():
-            await pool.aclose()
-        self._pools.clear()
         await self._clients.aclose()
 
     async def client(self, *, name: str, spec: ClusterSpec) -> ClusterClient:
@@ -126,20 +95,6 @@ class ClusterAccess:
     def forget(self, name: str) -> None:
         """Close the cluster's kept client: the cluster is going."""
         self._clients.drop(name)
-
-    async def target(self, *, name: str, spec: ClusterSpec) -> RestTarget:
-        if spec.mode == "register":
-            if name not in self._register_targets:
-                self._register_targets[name] = self._route(name).target(name)
-            return self._register_targets[name]
-        ref, secret = await self._kubeconfig_secret(name, spec)
-        key = (ref.namespace, ref.name, _version(secret))
-        if key in self._cache:
-            return self._cache[key]
-        target = rest_target(kubeconfig_in(secret, ref))
-        self._cache = {k: v for k, v in self._cache.items() if k[:2] != key[:2]}
-        self._cache[key] = target
-        return target
 
     async def _spec_of(self, name: str) -> ClusterSpec | None:
         try:

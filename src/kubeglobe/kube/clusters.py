@@ -21,14 +21,16 @@ from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import SingleConfig
 
 from kubeglobe.kube.client import DEFAULT_TIMEOUT, KubeconfigError, async_client
+from kubeglobe.kube.rest import RestTarget, rest_target
 
 RETIRE_SECONDS = 30.0  # longer than any request on a client (10 s timeouts)
 
 
 class ClusterClient:
-    """A workload cluster's lightkube client, and its `/version` (no resource, so lightkube
-    has no call for it: a plain client that lightkube's own adapter builds from the same
-    kubeconfig reads it, so TLS and credentials are the same)."""
+    """A workload cluster's lightkube client (`kube`), and its raw side from the same
+    kubeconfig: `plain`, an httpx2 client lightkube's own adapter builds (same TLS and
+    credentials) for `/version` and the cluster proxy's bytes, and `target` for dialing
+    upgrades (exec, attach, port-forward)."""
 
     def __init__(self, config: SingleConfig, *, timeout: httpx2.Timeout = DEFAULT_TIMEOUT):
         try:
@@ -39,14 +41,26 @@ class ClusterClient:
         self._config = config
         self._timeout = timeout
         self._plain: httpx2.AsyncClient | None = None
+        self._target: RestTarget | None = None
         self.closed = False
 
-    async def version(self) -> dict[str, Any]:
-        """The apiserver's `/version` (httpx2.HTTPStatusError if it answers an error)."""
+    @property
+    def plain(self) -> httpx2.AsyncClient:
         if self._plain is None:
             self._plain = adapter_client(self._config, ConnectionParams(
                 timeout=self._timeout, trust_env=False))
-        found = (await self._plain.get("version")).raise_for_status().json()
+        return self._plain
+
+    @property
+    def target(self) -> RestTarget:
+        """KubeconfigError if the kubeconfig's client certificate is unusable."""
+        if self._target is None:
+            self._target = rest_target(self._config)
+        return self._target
+
+    async def version(self) -> dict[str, Any]:
+        """The apiserver's `/version` (httpx2.HTTPStatusError if it answers an error)."""
+        found = (await self.plain.get("version")).raise_for_status().json()
         return found if isinstance(found, dict) else {}
 
     async def aclose(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
-import httpx
+import httpx2
 from fastapi import HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from lightkube.core.exceptions import ApiError
@@ -108,18 +108,17 @@ class ClusterProxy:
                                                identity=identity)
         assert hops == (Hop.APISERVER,), hops
         try:
-            client = await self._access.pooled_client(name=name, spec=spec)
+            client = (await self._access.recent_client(name=name, spec=spec)).plain
         except (ClusterUnreachable, KubeconfigError) as e:
             raise HTTPException(503, detail=f"cluster {name} is not reachable: {e}") from e
-        url = httpx.URL(path="/" + path, query=request.url.query.encode())
         outgoing = client.build_request(
-            request.method, url,
+            request.method, httpx2.URL(path="/" + path, query=request.url.query.encode()),
             headers=forward_headers(request.headers.items(), identity),
-            content=request.stream(),
+            content=request.stream(), timeout=None,  # watches and `logs -f` last
         )
         try:
             upstream = await client.send(outgoing, stream=True)
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             raise HTTPException(502, detail=f"cluster {name} did not answer: {e}") from e
         headers = relayed_headers(upstream.headers.multi_items())
         if is_small(headers):

@@ -140,10 +140,10 @@ class StreamProxy:
                             upgrade: str, spec: ClusterSpec) -> bytes | Upgraded:
         cluster = incoming.route.cluster
         try:
-            target = await self._access.recent_target(name=cluster, spec=spec)
+            where = target_endpoint((await self._access.recent_client(name=cluster,
+                                                                      spec=spec)).target)
         except (ClusterUnreachable, KubeconfigError) as e:
             raise Refused(503, f"cluster {cluster} is not reachable: {e}") from e
-        where = target_endpoint(target)
         head = apiserver_head(method=incoming.method, target=incoming.route.target,
                               base_path=where.base_path, host=where.authority,
                               upgrade=upgrade, forwarded=forwarded,
