@@ -271,6 +271,17 @@ def _post(platform: Platform, path: str, body: dict[str, Any]) -> httpx.Response
         return http.post(url + path, json=body)
 
 
+def test_the_proxy_refuses_bad_and_unknown_cluster_names_with_a_status(
+        platform: Platform) -> None:
+    for path, code, says in (("/clusters/Bad_Name/k8s/api", 422, "is not a valid DNS-1123"),
+                             ("/clusters/no-such-cluster/k8s/api", 404, "not found")):
+        answer = _get(platform, path)
+        assert answer.status_code == code, answer.text
+        status = answer.json()
+        assert status["kind"] == "Status" and status["code"] == code, status
+        assert says in status["message"], status
+
+
 def test_bootstrap_tokens_are_one_time_and_expire(platform: Platform) -> None:
     answer = json.loads(platform.cli("cluster", "register", "spare", "-o", "json").stdout)
     token = answer["bootstrapToken"]

@@ -109,6 +109,30 @@ def test_an_invalid_name_is_refused_with_the_rule_and_a_fix_before_any_cluster_c
         "label")
 
 
+def test_the_proxy_route_documents_its_status_refusals_and_its_name_rule(
+        app: FastAPI) -> None:
+    import asyncio
+
+    from fastapi import HTTPException
+
+    from kubeglobe.server.proxy import ClusterProxy
+
+    for method, op in app.openapi()["paths"][PROXY].items():
+        name = next(p for p in op["parameters"] if p["name"] == "name")
+        assert name["schema"]["pattern"] == LABEL_PATTERN, method
+        refusals = {code: _body_schema(r) for code, r in op["responses"].items()
+                    if code.startswith(("4", "5"))}
+        assert set(refusals) == {"401", "404", "422", "502", "503"}, method
+        assert set(map(str, refusals.values())) == {
+            "{'$ref': '#/components/schemas/KubeStatus'}"}, method
+    proxy = ClusterProxy(access=cast(Any, object()), tunnels=cast(Any, object()))
+    with pytest.raises(HTTPException) as refused:  # before the Cluster is looked up
+        asyncio.run(proxy.spec("Bad_Name"))
+    assert refused.value.status_code == 422
+    assert str(refused.value.detail).startswith(
+        "cluster name 'Bad_Name' is not a valid DNS-1123 label")
+
+
 def test_bodies_that_are_not_json_are_refused_with_the_error_body(app: FastAPI) -> None:
     client = TestClient(app)
     answer = client.post("/api/v1/login", content=b"{nope", headers={

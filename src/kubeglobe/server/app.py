@@ -44,7 +44,13 @@ from kubeglobe.server.admission import TenancyView, WorkloadProbe, admission_rou
 from kubeglobe.server.auth import TokenAuthenticator
 from kubeglobe.server.authorize import Authorizer
 from kubeglobe.server.clusters import ClusterView, Registration, cluster_router
-from kubeglobe.server.errors import BODY, errors, install_error_handlers
+from kubeglobe.server.errors import (
+    AUTHENTICATED,
+    BODY,
+    KubeStatus,
+    errors,
+    install_error_handlers,
+)
 from kubeglobe.server.metrics import RequestMetrics
 from kubeglobe.server.proxy import ClusterProxy
 from kubeglobe.server.proxy_route import PROXY_METHODS, PROXY_ROUTE, ProxyRoute, serve
@@ -217,7 +223,7 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     async def agent_tunnel(ws: WebSocket) -> None:
         await serve_tunnel(tunnels, ws)
 
-    async def cluster_proxy(name: str, path: str, request: Request,
+    async def cluster_proxy(name: ClusterName, path: str, request: Request,
                             identity: Annotated[Identity, Depends(authenticate)],
                             ) -> Response:
         """Any Kubernetes API request to cluster `name`, as the calling user.
@@ -228,7 +234,10 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
 
     for method in PROXY_METHODS:  # one operation per method: OpenAPI ids must be unique
         app.add_api_route(PROXY_ROUTE, cluster_proxy, methods=[method], tags=["proxy"],
-                          operation_id=f"cluster_proxy_{method.lower()}")
+                          operation_id=f"cluster_proxy_{method.lower()}", responses={
+                              200: {"description": "The cluster's own answer (any status "
+                                                   "and body it gives)"},
+                              **errors(*AUTHENTICATED, 404, 422, body=KubeStatus)})
 
     # Upgraded requests (exec, attach, port-forward) bypass ASGI: see server/upgrade.py.
     app.state.streams = StreamProxy(authenticate=authenticate, proxy=proxy, access=access,

@@ -54,9 +54,21 @@ AUTHENTICATED = (401, 502, 503)
 BODY = (400, 422)
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route that can answer these error statuses, all as ErrorBody."""
-    return {code: {"model": ErrorBody, "description": MEANINGS[code]}
+class KubeStatus(BaseModel, extra="allow"):
+    """A Kubernetes `Status`: how the cluster proxy refuses (so kubectl prints why), and
+    how a workload cluster's own refusals look."""
+
+    apiVersion: str = "v1"
+    kind: str = "Status"
+    status: str = "Failure"
+    message: str
+    reason: str
+    code: int
+
+
+def errors(*codes: int, body: type[BaseModel] = ErrorBody) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that can answer these error statuses, all as `body`."""
+    return {code: {"model": body, "description": MEANINGS[code]}
             for code in sorted(set(codes))}
 
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from kubeglobe.api.cluster import ClusterSpec
+from kubeglobe.api.names import name_problem
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.client import KubeconfigError
@@ -84,7 +85,11 @@ class ClusterProxy:
         self._specs: TtlCache[str, ClusterSpec] = TtlCache(CACHE_SECONDS)
 
     async def spec(self, name: str) -> ClusterSpec:
-        """The Cluster's spec (re-read at most once a second); HTTPException 404/503."""
+        """The Cluster's spec (re-read at most once a second); HTTPException 422 (a name
+        no Cluster can have), 404, 503."""
+        problem = name_problem(name, rule="label", what="cluster name")
+        if problem is not None:
+            raise HTTPException(422, detail=problem)
         return await self._specs.get(name, lambda: self._read_spec(name))
 
     async def _read_spec(self, name: str) -> ClusterSpec:
