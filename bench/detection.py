@@ -7,7 +7,7 @@ workload-2, registered, in turn) while C clients keep the hub busy with proxied
 requests to the *other* cluster, and measures the seconds until the stopped cluster's
 phase is Unavailable and, after a restart, Ready again. It also samples the healthy
 cluster's phase throughout: any phase but Ready there is a false alarm. Target: loss
-detected within 40 s (goal 15 s), no false alarms. Traffic stays on this machine;
+detected within 15 s, no false alarms. Traffic stays on this machine;
 every loop is bounded by time.
 """
 

@@ -23,7 +23,7 @@ def test_version_policy(version: str, refused: bool) -> None:
 
 def test_success_makes_ready_with_inventory() -> None:
     s = observe_status(current=ClusterStatus(), inventory=INV, error=None, now=T0,
-                       heartbeat_seconds=10)
+                       lost_after_seconds=8)
     assert s.phase == "Ready" and s.nodeCount == 2 and s.readyNodeCount == 1
     assert s.lastHeartbeatTime == "2026-01-01T00:00:00Z"
     assert [c.status for c in s.conditions if c.type == "Ready"] == ["True"]
@@ -32,21 +32,29 @@ def test_success_makes_ready_with_inventory() -> None:
 def test_old_kubernetes_is_rejected_with_reason() -> None:
     old = Inventory(kubernetes_version="v1.18.3", node_count=1, ready_node_count=1)
     s = observe_status(current=ClusterStatus(), inventory=old, error=None, now=T0,
-                       heartbeat_seconds=10)
+                       lost_after_seconds=8)
     assert s.phase == "Rejected" and "v1.18.3 is not supported" in (s.message or "")
 
 
-def test_three_missed_heartbeats_make_unavailable_then_recovery() -> None:
+def test_silence_for_the_grace_makes_unavailable_then_recovery() -> None:
     ready = observe_status(current=ClusterStatus(), inventory=INV, error=None, now=T0,
-                           heartbeat_seconds=10)
+                           lost_after_seconds=8)
+    # the liveness probes between heartbeats count: 5 s after the last answer it is
+    # still Ready, though the heartbeat is 12 s old
     missed = observe_status(current=ready, inventory=None, error="refused",
-                            now=T0 + dt.timedelta(seconds=20), heartbeat_seconds=10)
-    assert missed.phase == "Ready" and "heartbeat missed" in (missed.message or "")
+                            now=T0 + dt.timedelta(seconds=12), lost_after_seconds=8,
+                            last_contact=T0 + dt.timedelta(seconds=7))
+    assert missed.phase == "Ready" and "probe failed: refused" in (missed.message or "")
     lost = observe_status(current=missed, inventory=None, error="refused",
-                          now=T0 + dt.timedelta(seconds=30), heartbeat_seconds=10)
-    assert lost.phase == "Unavailable" and "no heartbeat for 30s" in (lost.message or "")
+                          now=T0 + dt.timedelta(seconds=15), lost_after_seconds=8,
+                          last_contact=T0 + dt.timedelta(seconds=7))
+    assert lost.phase == "Unavailable" and "no answer for 8s" in (lost.message or "")
+    # a new leader knows no liveness answers: the heartbeat in the status is its clock
+    fresh = observe_status(current=ready, inventory=None, error="refused",
+                           now=T0 + dt.timedelta(seconds=8), lost_after_seconds=8)
+    assert fresh.phase == "Unavailable"
     back = observe_status(current=lost, inventory=INV, error=None,
-                          now=T0 + dt.timedelta(seconds=60), heartbeat_seconds=10)
+                          now=T0 + dt.timedelta(seconds=60), lost_after_seconds=8)
     assert back.phase == "Ready"
     ready_cond = [c for c in back.conditions if c.type == "Ready"]
     assert ready_cond[0].lastTransitionTime == "2026-01-01T00:01:00Z"
@@ -54,7 +62,7 @@ def test_three_missed_heartbeats_make_unavailable_then_recovery() -> None:
 
 def test_never_reached_is_connecting() -> None:
     s = observe_status(current=ClusterStatus(), inventory=None, error="timeout", now=T0,
-                       heartbeat_seconds=10)
+                       lost_after_seconds=8)
     assert s.phase == "Connecting"
 
 

@@ -1,10 +1,16 @@
 """The Cluster controller: validates Clusters, heartbeats them, cleans up on delete.
 
-Level-triggered: every heartbeat reads the cluster as it is now and computes the whole
-status from it (`cluster_status.observe_status`), whatever happened before. A cluster
-that does not answer costs one status line and a probe that backs off to once a minute;
-phase changes are logged, repeats are not. Handlers are registered on a registry of
-their own so that the process decides when kopf runs (only while it leads).
+Level-triggered: every heartbeat reads the cluster as it is now (version, nodes) and
+computes the whole status from it (`cluster_status.observe_status`), whatever happened
+before. Between heartbeats a liveness probe (`/readyz`, a few bytes) runs every
+`probe_seconds`: it writes nothing while the cluster answers, so a fine cluster costs
+the global cluster one status write per heartbeat, and a cluster that stops answering
+is Unavailable once `lost_after_seconds` pass without an answer (a registered
+cluster's proxy answers at once when its agent's tunnels are gone; a cut link times
+the probe out). A cluster that stays away costs one status line and a probe that backs
+off to once a minute; phase changes are logged, repeats are not. Handlers are
+registered on a registry of their own so that the process decides when kopf runs
+(only while it leads).
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from kubeglobe.api.cluster import CLUSTER_PLURAL, ClusterSpec, ClusterStatus
 from kubeglobe.api.meta import FIELD_MANAGER, GROUP, SYSTEM_NAMESPACE, VERSION
 from kubeglobe.failures import caught, count
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
-from kubeglobe.hub.cluster_status import observe_status, rejected
-from kubeglobe.hub.inventory import ProbeFailed, probe
+from kubeglobe.hub.cluster_status import Inventory, observe_status, rejected
+from kubeglobe.hub.inventory import ProbeFailed, alive, probe
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.clusters import ClusterClient
 from kubeglobe.kube.resources import ClusterCR
@@ -38,17 +44,22 @@ from kubeglobe.kube.resources import ClusterCR
 log = logging.getLogger("kubeglobe.controller")
 COMPONENT = "cluster-controller"
 MAX_BACKOFF = 60.0
+BACKOFF_AFTER = 5  # failed probes in a row before probing less often
 
 
 @dataclass
 class ControllerSettings:
-    heartbeat_seconds: float = 10.0
+    heartbeat_seconds: float = 10.0  # a full probe (version, nodes) and a status write
+    probe_seconds: float = 2.0  # a liveness probe between heartbeats
+    lost_after_seconds: float = 8.0  # no answer for this long: Unavailable
 
 
 @dataclass
 class _Probe:
-    next_at: float = 0.0
+    next_at: float = 0.0  # no probe before (monotonic), while backing off
+    heartbeat_at: float = 0.0  # the next full probe (monotonic)
     failures: int = 0
+    last_contact: dt.datetime | None = None  # the latest answer to any probe
 
 
 @dataclass
@@ -77,6 +88,8 @@ class ClusterController:
 
     async def heartbeat(self, *, name: str, spec: dict[str, Any], status: dict[str, Any],
                         generation: int | None, now_mono: float) -> None:
+        """One tick: a full probe when one is due (or the cluster is not Ready), else a
+        liveness probe, which writes the status only when it fails."""
         tracker = self._probes.setdefault(name, _Probe())
         if now_mono < tracker.next_at:
             return
@@ -85,30 +98,41 @@ class ClusterController:
             parsed = ClusterSpec.model_validate(spec)
         except ValidationError:
             return  # reconcile already rejected it
-        now = dt.datetime.now(dt.UTC)
+        full = now_mono >= tracker.heartbeat_at or current.phase != "Ready"
+        inventory = None
         try:
             cluster = await self.access.client(name=name, spec=parsed)
-            inventory = await probe(cluster)
+            if full:
+                inventory = await probe(cluster)
+            else:
+                await alive(cluster)
         except (ClusterUnreachable, ProbeFailed, KubeconfigError) as e:
             count(component=COMPONENT, operation=f"heartbeat of cluster {name}", error=e)
             tracker.failures += 1
-            delay = min(MAX_BACKOFF, self.settings.heartbeat_seconds * 2 ** max(
-                0, tracker.failures - 3))
-            tracker.next_at = now_mono + delay - 0.5
-            new = observe_status(current=current, inventory=None, error=str(e), now=now,
-                                 heartbeat_seconds=self.settings.heartbeat_seconds,
-                                 generation=generation)
+            if tracker.failures > BACKOFF_AFTER:  # long gone: back off to once a minute
+                delay = min(MAX_BACKOFF, self.settings.probe_seconds * 2 ** (
+                    tracker.failures - BACKOFF_AFTER))
+                tracker.next_at = now_mono + delay - 0.5
+            new = self._observe(current, tracker, None, str(e), generation)
         else:
-            tracker.failures = 0
-            tracker.next_at = 0.0
-            new = observe_status(current=current, inventory=inventory, error=None, now=now,
-                                 heartbeat_seconds=self.settings.heartbeat_seconds,
-                                 generation=generation)
+            tracker.failures, tracker.next_at = 0, 0.0
+            tracker.last_contact = dt.datetime.now(dt.UTC)
+            if inventory is None:
+                return  # alive, and the last heartbeat's status still holds
+            tracker.heartbeat_at = now_mono + self.settings.heartbeat_seconds - 0.5
+            new = self._observe(current, tracker, inventory, None, generation)
             if new.phase == "Ready" and current.phase != "Ready":
                 await self._ensure_rbac(name, cluster)
         if new.phase != current.phase:
             log.info("cluster %s: %s -> %s %s", name, current.phase, new.phase, new.message)
         await self._write(name, new)
+
+    def _observe(self, current: ClusterStatus, tracker: _Probe, inventory: Inventory | None,
+                 error: str | None, generation: int | None) -> ClusterStatus:
+        return observe_status(current=current, inventory=inventory, error=error,
+                              now=dt.datetime.now(dt.UTC), last_contact=tracker.last_contact,
+                              lost_after_seconds=self.settings.lost_after_seconds,
+                              generation=generation)
 
     async def _write(self, name: str, status: ClusterStatus) -> None:
         """Write the whole status (merge patch on the status subresource).
@@ -187,7 +211,7 @@ def register_handlers(registry: kopf.OperatorRegistry, controller: ClusterContro
         await controller.reconcile(name=name, spec=dict(spec), status=dict(status),
                                    generation=meta.get("generation"))
 
-    @kopf.timer(*resource, interval=controller.settings.heartbeat_seconds, sharp=True,
+    @kopf.timer(*resource, interval=controller.settings.probe_seconds, sharp=True,
                 registry=registry)
     async def heartbeat(name: str, spec: Any, status: Any, meta: Any, **_: Any) -> None:
         await controller.heartbeat(

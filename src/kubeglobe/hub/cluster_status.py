@@ -17,7 +17,6 @@ from kubeglobe.api.quantity import format_quantity, parse_quantity
 from kubeglobe.kube.microtime import format_time, parse_time
 
 MIN_VERSION = (1, 19)
-MISSED_HEARTBEATS = 3
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)")
 
 
@@ -81,9 +80,14 @@ def _ready_condition(current: ClusterStatus, status: str, reason: str, message: 
 
 def observe_status(
     *, current: ClusterStatus, inventory: Inventory | None, error: str | None,
-    now: dt.datetime, heartbeat_seconds: float, generation: int | None = None,
+    now: dt.datetime, lost_after_seconds: float, last_contact: dt.datetime | None = None,
+    generation: int | None = None,
 ) -> ClusterStatus:
-    """The next status after one probe: `inventory` on success, else `error`."""
+    """The next status after one probe: `inventory` on success, else `error`.
+
+    A cluster is Unavailable once nothing of it has answered for `lost_after_seconds`:
+    `last_contact` is its latest answer to any probe (the liveness probes between
+    heartbeats too), else its last heartbeat."""
     if inventory is not None:
         refusal = version_refusal(inventory.kubernetes_version)
         phase = "Rejected" if refusal else "Ready"
@@ -102,18 +106,18 @@ def observe_status(
                 current, "False" if refusal else "True",
                 "VersionNotSupported" if refusal else "HeartbeatSucceeded", message, now),
         })
-    last = _parse(current.lastHeartbeatTime)
+    last = last_contact or _parse(current.lastHeartbeatTime)
     silent_for = None if last is None else (now - last).total_seconds()
-    lost = silent_for is not None and silent_for >= MISSED_HEARTBEATS * heartbeat_seconds
+    lost = silent_for is not None and silent_for >= lost_after_seconds
     if last is None:
         phase = "Connecting"
         message = f"not reached yet: {error}"
     elif lost:
         phase = "Unavailable"
-        message = f"no heartbeat for {silent_for:.0f}s: {error}"
+        message = f"no answer for {silent_for:.0f}s: {error}"
     else:
         phase = current.phase
-        message = f"heartbeat missed: {error}"
+        message = f"probe failed: {error}"
     return current.model_copy(update={
         "phase": phase,
         "message": message,

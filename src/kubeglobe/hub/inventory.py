@@ -1,5 +1,5 @@
-"""One probe of a workload cluster: its version and nodes, read through its lightkube
-client (`kube/clusters.py`)."""
+"""Probes of a workload cluster, through its kept client (`kube/clusters.py`): the
+heartbeat's (version and nodes) and the liveness probe's (`/readyz`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,18 @@ PROBE_TIMEOUT = 3.0
 
 class ProbeFailed(RuntimeError):
     pass
+
+
+async def alive(cluster: ClusterClient, *, timeout: float = 2.0) -> None:
+    """The cheapest question: does the cluster's apiserver answer `/readyz` with 200
+    (ProbeFailed says why not)? Between heartbeats, so a lost cluster shows soon."""
+    try:
+        async with asyncio.timeout(timeout):
+            (await cluster.plain.get("readyz")).raise_for_status()
+    except httpx2.HTTPStatusError as e:
+        raise ProbeFailed(f"/readyz: HTTP {e.response.status_code}") from e
+    except (httpx2.HTTPError, OSError, TimeoutError) as e:
+        raise ProbeFailed(f"/readyz: {type(e).__name__}: {e}".rstrip(": ")) from e
 
 
 async def probe(cluster: ClusterClient, *, timeout: float = PROBE_TIMEOUT) -> Inventory:
