@@ -9,12 +9,11 @@ import typer
 
 from kubeglobe.cli.common import cli_errors, out
 from kubeglobe.cli.config import CliError, config_path, load_config
-from kubeglobe.cli.views import Output, client, emit, show
+from kubeglobe.cli.views import Output, View, call, call_and_show, client, emit
 
 users = typer.Typer(no_args_is_help=True, help="Local users (platform admins manage them).")
 groups = typer.Typer(no_args_is_help=True, help="Groups of users, bound to roles as one.")
 tokens = typer.Typer(no_args_is_help=True, help="Your API tokens (shown once, revocable).")
-USER_COLUMNS = ("NAME", "STATE", "DISPLAY NAME", "EMAIL", "LOCKED UNTIL", "LAST LOGIN")
 
 
 def read_password(password_stdin: bool, prompt: str = "password") -> str:
@@ -35,6 +34,8 @@ def _user_row(u: dict[str, object]) -> list[object]:
             u.get("lockedUntil"), u.get("lastLoginTime")]
 
 
+USERS = View(("NAME", "STATE", "DISPLAY NAME", "EMAIL", "LOCKED UNTIL", "LAST LOGIN"), _user_row)
+
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin",
                                              help="Read the password from stdin.")]
 
@@ -52,24 +53,19 @@ def user_create(
     """Create a local user with a password (asked for, or from stdin)."""
     with cli_errors(CliError):
         password = None if no_password else read_password(password_stdin)
-        show(client().request("POST", "/api/v1/users", json={
-            "name": name, "password": password, "displayName": display_name, "email": email}),
-            output, USER_COLUMNS, _user_row)
+        call_and_show(USERS, "POST", "/api/v1/users", output, json={
+            "name": name, "password": password, "displayName": display_name, "email": email})
 
 
 @users.command("list")
 def user_list(output: Output = "table") -> None:
     """Users with their state (Active, Disabled, Locked)."""
-    with cli_errors(CliError):
-        show(client().request("GET", "/api/v1/users")["items"], output, USER_COLUMNS,
-             _user_row)
+    call_and_show(USERS, "GET", "/api/v1/users", output, listed=True)
 
 
 @users.command("get")
 def user_get(name: str, output: Output = "table") -> None:
-    with cli_errors(CliError):
-        show(client().request("GET", f"/api/v1/users/{name}"), output, USER_COLUMNS,
-             _user_row)
+    call_and_show(USERS, "GET", f"/api/v1/users/{name}", output)
 
 
 @users.command("update")
@@ -94,8 +90,7 @@ def user_update(
         if not body:
             raise CliError("nothing to change; give --display-name, --email, --enable or "
                            "--disable")
-        show(client().request("PATCH", f"/api/v1/users/{name}", json=body), output,
-             USER_COLUMNS, _user_row)
+        call_and_show(USERS, "PATCH", f"/api/v1/users/{name}", output, json=body)
 
 
 @users.command("passwd")
@@ -118,16 +113,14 @@ def user_passwd(name: Annotated[str | None, typer.Argument(help="default: yourse
 @users.command("unlock")
 def user_unlock(name: str) -> None:
     """Lift a lock after failed logins."""
-    with cli_errors(CliError):
-        client().request("POST", f"/api/v1/users/{name}/unlock")
+    call("POST", f"/api/v1/users/{name}/unlock")
     out.print(f"user {name} unlocked")
 
 
 @users.command("delete")
 def user_delete(name: str) -> None:
     """Delete a user with their password and tokens."""
-    with cli_errors(CliError):
-        client().request("DELETE", f"/api/v1/users/{name}")
+    call("DELETE", f"/api/v1/users/{name}")
     out.print(f"user {name} deleted")
 
 
@@ -138,14 +131,15 @@ def _group_row(g: dict[str, object]) -> list[object]:
     return [g["name"], ", ".join(spec.get("members") or [])]
 
 
+GROUPS = View(("NAME", "MEMBERS"), _group_row)
+
+
 @groups.command("create")
 def group_create(name: str, member: Annotated[list[str] | None, typer.Option(
         "--member", help="A user in the group (repeat).")] = None,
         output: Output = "table") -> None:
-    with cli_errors(CliError):
-        show(client().request("POST", "/api/v1/groups", json={
-            "name": name, "spec": {"members": member or []}}), output, ("NAME", "MEMBERS"),
-            _group_row)
+    call_and_show(GROUPS, "POST", "/api/v1/groups", output,
+                  json={"name": name, "spec": {"members": member or []}})
 
 
 @groups.command("set-members")
@@ -153,31 +147,26 @@ def group_set_members(name: str, member: Annotated[list[str] | None, typer.Optio
         "--member", help="A user in the group (repeat; none empties it).")] = None,
         output: Output = "table") -> None:
     """Replace the group's members."""
-    with cli_errors(CliError):
-        show(client().request("PUT", f"/api/v1/groups/{name}", json={"members": member or []}),
-             output, ("NAME", "MEMBERS"), _group_row)
+    call_and_show(GROUPS, "PUT", f"/api/v1/groups/{name}", output, json={"members": member or []})
 
 
 @groups.command("list")
 def group_list(output: Output = "table") -> None:
-    with cli_errors(CliError):
-        show(client().request("GET", "/api/v1/groups")["items"], output, ("NAME", "MEMBERS"),
-             _group_row)
+    call_and_show(GROUPS, "GET", "/api/v1/groups", output, listed=True)
 
 
 @groups.command("delete")
 def group_delete(name: str) -> None:
-    with cli_errors(CliError):
-        client().request("DELETE", f"/api/v1/groups/{name}")
+    call("DELETE", f"/api/v1/groups/{name}")
     out.print(f"group {name} deleted")
 
 
 # -- tokens ----------------------------------------------------------------------------
-TOKEN_COLUMNS = ("ID", "USER", "KIND", "NAME", "CREATED", "EXPIRES")
-
-
 def _token_row(t: dict[str, object]) -> list[object]:
     return [t["id"], t["user"], t["kind"], t["name"], t.get("created"), t.get("expires")]
+
+
+TOKENS = View(("ID", "USER", "KIND", "NAME", "CREATED", "EXPIRES"), _token_row)
 
 
 @tokens.command("create")
@@ -201,21 +190,18 @@ def token_list(
     all_users: Annotated[bool, typer.Option("--all", help="Everyone's.")] = False,
     output: Output = "table",
 ) -> None:
-    with cli_errors(CliError):
-        params: dict[str, str] = {}
-        if user:
-            params["user"] = user
-        if all_users:
-            params["all_users"] = "true"
-        show(client().request("GET", "/api/v1/tokens", params=params)["items"], output,
-             TOKEN_COLUMNS, _token_row)
+    params: dict[str, str] = {}
+    if user:
+        params["user"] = user
+    if all_users:
+        params["all_users"] = "true"
+    call_and_show(TOKENS, "GET", "/api/v1/tokens", output, listed=True, params=params)
 
 
 @tokens.command("revoke")
 def token_revoke(token_id: str) -> None:
     """Revoke a token by its id; it stops working within a second."""
-    with cli_errors(CliError):
-        client().request("DELETE", f"/api/v1/tokens/{token_id}")
+    call("DELETE", f"/api/v1/tokens/{token_id}")
     out.print(f"token {token_id} revoked")
 
 

@@ -6,26 +6,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from kubeglobe.cli.common import cli_errors, out
 from kubeglobe.cli.config import CliError
-from kubeglobe.cli.views import Output, client, emit
+from kubeglobe.cli.views import Output, View, call, call_and_show, client, emit
 from kubeglobe.files import write_atomic
 
 app = typer.Typer(no_args_is_help=True, help="Workload clusters managed by the hub.")
-def _table(items: list[dict[str, Any]]) -> Table:
-    table = Table(box=None)
-    for column in ("NAME", "MODE", "PHASE", "VERSION", "NODES", "READY", "HEARTBEAT"):
-        table.add_column(column)
-    for c in items:
-        s = c["status"]
-        table.add_row(c["name"], c["spec"]["mode"], s["phase"], s.get("kubernetesVersion") or "-",
-                      str(s.get("nodeCount") if s.get("nodeCount") is not None else "-"),
-                      str(s.get("readyNodeCount") if s.get("readyNodeCount") is not None
-                          else "-"),
-                      s.get("lastHeartbeatTime") or "-")
-    return table
+
+
+def _row(c: dict[str, Any]) -> list[Any]:
+    s = c["status"]
+    return [c["name"], c["spec"]["mode"], s["phase"], s.get("kubernetesVersion"),
+            s.get("nodeCount"), s.get("readyNodeCount"), s.get("lastHeartbeatTime")]
+
+
+CLUSTERS = View(("NAME", "MODE", "PHASE", "VERSION", "NODES", "READY", "HEARTBEAT"), _row)
 
 
 @app.command("import")
@@ -46,27 +42,19 @@ def import_(
 @app.command("list")
 def list_(output: Output = "table") -> None:
     """List clusters with their phase, version and nodes."""
-    with cli_errors(CliError):
-        items = client().request("GET", "/api/v1/clusters")["items"]
-        if not emit(items, output):
-            out.print(_table(items))
+    call_and_show(CLUSTERS, "GET", "/api/v1/clusters", output, listed=True)
 
 
 @app.command("get")
 def get(name: str, output: Output = "table") -> None:
     """Show one cluster."""
-    with cli_errors(CliError):
-        item = client().request("GET", f"/api/v1/clusters/{name}")
-        if not emit(item, output):
-            out.print(_table([item]))
+    call_and_show(CLUSTERS, "GET", f"/api/v1/clusters/{name}", output)
 
 
 @app.command("unregister")
 def unregister(name: str) -> None:
     """Stop managing a cluster: the platform removes what it created there."""
-    with cli_errors(CliError):
-        answer = client().request("DELETE", f"/api/v1/clusters/{name}")
-        out.print(answer["status"])
+    out.print(call("DELETE", f"/api/v1/clusters/{name}")["status"])
 
 
 @app.command("register")

@@ -9,7 +9,7 @@ import typer
 
 from kubeglobe.cli.common import cli_errors, out
 from kubeglobe.cli.config import CliError
-from kubeglobe.cli.views import Output, client, show
+from kubeglobe.cli.views import Output, View, call, call_and_show
 
 projects = typer.Typer(no_args_is_help=True, help="Projects: namespaces on several clusters "
                        "with quotas that add up.")
@@ -52,6 +52,9 @@ def _project_row(p: dict[str, Any]) -> list[Any]:
                                 for c in clusters), "Terminating" if p["deleting"] else ""]
 
 
+PROJECTS = View(("NAME", "CLUSTERS", ""), _project_row)
+
+
 ClusterOpt = Annotated[list[str] | None, typer.Option(
     "--cluster", help="NAME or NAME:cpu=4,memory=8Gi,pods=20 (repeat for each cluster).")]
 
@@ -63,8 +66,8 @@ def project_create(name: str, cluster: ClusterOpt = None,
     """Create a project spanning clusters, each with its quota (unset: unlimited)."""
     with cli_errors(CliError):
         spec = {"clusters": parse_clusters(cluster), "displayName": display_name}
-        show(client().request("POST", "/api/v1/projects", json={"name": name, "spec": spec}),
-             output, ("NAME", "CLUSTERS", ""), _project_row)
+        call_and_show(PROJECTS, "POST", "/api/v1/projects", output,
+                      json={"name": name, "spec": spec})
 
 
 @projects.command("update")
@@ -75,43 +78,37 @@ def project_update(name: str, cluster: ClusterOpt = None,
     left out loses the project's namespaces there)."""
     with cli_errors(CliError):
         spec = {"clusters": parse_clusters(cluster), "displayName": display_name}
-        show(client().request("PUT", f"/api/v1/projects/{name}", json=spec,
-                              params={"force": str(force).lower()}),
-             output, ("NAME", "CLUSTERS", ""), _project_row)
+        call_and_show(PROJECTS, "PUT", f"/api/v1/projects/{name}", output, json=spec,
+                      params={"force": str(force).lower()})
 
 
 @projects.command("list")
 def project_list(output: Output = "table") -> None:
-    with cli_errors(CliError):
-        show(client().request("GET", "/api/v1/projects")["items"], output,
-             ("NAME", "CLUSTERS", ""), _project_row)
+    call_and_show(PROJECTS, "GET", "/api/v1/projects", output, listed=True)
 
 
 @projects.command("get")
 def project_get(name: str, output: Output = "table") -> None:
-    with cli_errors(CliError):
-        show(client().request("GET", f"/api/v1/projects/{name}"), output,
-             ("NAME", "CLUSTERS", ""), _project_row)
+    call_and_show(PROJECTS, "GET", f"/api/v1/projects/{name}", output)
 
 
 @projects.command("delete")
 def project_delete(name: str, force: Force = False) -> None:
     """Delete a project and its namespaces on every cluster."""
-    with cli_errors(CliError):
-        answer = client().request("DELETE", f"/api/v1/projects/{name}",
-                                  params={"force": str(force).lower()})
+    answer = call("DELETE", f"/api/v1/projects/{name}", params={"force": str(force).lower()})
     out.print(answer["status"])
 
 
 # -- namespaces ------------------------------------------------------------------------
-NS_COLUMNS = ("NAME", "PROJECT", "CLUSTER", "NAMESPACE", "QUOTA", "PHASE", "MESSAGE")
-
-
 def _ns_row(n: dict[str, Any]) -> list[Any]:
     s = n["spec"]
     phase = "Terminating" if n["deleting"] else n["status"].get("phase")
     return [n["name"], s["project"], s["cluster"], s["namespace"],
             _quota_text(s.get("quota") or {}), phase, n["status"].get("message")]
+
+
+NAMESPACES = View(("NAME", "PROJECT", "CLUSTER", "NAMESPACE", "QUOTA", "PHASE", "MESSAGE"),
+                  _ns_row)
 
 
 @namespaces.command("create")
@@ -132,33 +129,27 @@ def namespace_create(
     with cli_errors(CliError):
         spec = {"project": project, "cluster": cluster, "namespace": namespace,
                 "quota": parse_quota(quota), "podSecurity": pod_security}
-        show(client().request("POST", "/api/v1/namespaces", json={"name": name, "spec": spec}),
-             output, NS_COLUMNS, _ns_row)
+        call_and_show(NAMESPACES, "POST", "/api/v1/namespaces", output,
+                      json={"name": name, "spec": spec})
 
 
 @namespaces.command("list")
 def namespace_list(project: Annotated[str | None, typer.Option()] = None,
                    cluster: Annotated[str | None, typer.Option()] = None,
                    output: Output = "table") -> None:
-    with cli_errors(CliError):
-        params = {k: v for k, v in (("project", project), ("cluster", cluster)) if v}
-        show(client().request("GET", "/api/v1/namespaces", params=params)["items"], output,
-             NS_COLUMNS, _ns_row)
+    params = {k: v for k, v in (("project", project), ("cluster", cluster)) if v}
+    call_and_show(NAMESPACES, "GET", "/api/v1/namespaces", output, listed=True, params=params)
 
 
 @namespaces.command("get")
 def namespace_get(name: str, output: Output = "table") -> None:
-    with cli_errors(CliError):
-        show(client().request("GET", f"/api/v1/namespaces/{name}"), output, NS_COLUMNS,
-             _ns_row)
+    call_and_show(NAMESPACES, "GET", f"/api/v1/namespaces/{name}", output)
 
 
 @namespaces.command("delete")
 def namespace_delete(name: str, force: Force = False) -> None:
     """Remove a project namespace from its cluster."""
-    with cli_errors(CliError):
-        answer = client().request("DELETE", f"/api/v1/namespaces/{name}",
-                                  params={"force": str(force).lower()})
+    answer = call("DELETE", f"/api/v1/namespaces/{name}", params={"force": str(force).lower()})
     out.print(answer["status"])
 
 
@@ -169,6 +160,9 @@ def _binding_row(b: dict[str, Any]) -> list[Any]:
     where = (f"namespace {scope['namespace']}" if scope.get("namespace") else
              f"project {scope['project']}" if scope.get("project") else "platform")
     return [b["name"], s["role"], f"{s['subject']['kind']} {s['subject']['name']}", where]
+
+
+BINDINGS = View(("NAME", "ROLE", "SUBJECT", "SCOPE"), _binding_row)
 
 
 @bindings.command("create")
@@ -189,22 +183,18 @@ def binding_create(
             raise CliError("give exactly one of --user or --group")
         subject = {"kind": "User", "name": user} if user else {"kind": "Group", "name": group}
         scope = {k: v for k, v in (("project", project), ("namespace", namespace)) if v}
-        show(client().request("POST", "/api/v1/rolebindings", json={
-            "name": name, "spec": {"role": role, "subject": subject, "scope": scope}}),
-            output, ("NAME", "ROLE", "SUBJECT", "SCOPE"), _binding_row)
+        call_and_show(BINDINGS, "POST", "/api/v1/rolebindings", output, json={
+            "name": name, "spec": {"role": role, "subject": subject, "scope": scope}})
 
 
 @bindings.command("list")
 def binding_list(output: Output = "table") -> None:
-    with cli_errors(CliError):
-        show(client().request("GET", "/api/v1/rolebindings")["items"], output,
-             ("NAME", "ROLE", "SUBJECT", "SCOPE"), _binding_row)
+    call_and_show(BINDINGS, "GET", "/api/v1/rolebindings", output, listed=True)
 
 
 @bindings.command("delete")
 def binding_delete(name: str) -> None:
-    with cli_errors(CliError):
-        client().request("DELETE", f"/api/v1/rolebindings/{name}")
+    call("DELETE", f"/api/v1/rolebindings/{name}")
     out.print(f"role binding {name} deleted")
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 import yaml
 from rich.table import Table
 
-from kubeglobe.cli.common import out
+from kubeglobe.cli.common import cli_errors, out
 from kubeglobe.cli.config import ApiClient, CliError, load_config
 
 Output = Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")]
@@ -46,3 +47,26 @@ def show(data: Any, output: str, columns: Sequence[str],
     for item in items:
         table.add_row(*("-" if v is None or v == "" else str(v) for v in row(item)))
     out.print(table)
+
+
+@dataclass(frozen=True)
+class View:
+    """How one kind of resource prints as a table: its columns and each item's row."""
+
+    columns: Sequence[str]
+    row: Callable[[dict[str, Any]], Sequence[Any]]
+
+
+def call(method: str, path: str, **kwargs: Any) -> Any:
+    """One request to the API as the saved login; a CliError is printed and exits 2."""
+    with cli_errors(CliError):
+        answer = client().request(method, path, **kwargs)
+    return answer
+
+
+def call_and_show(view: View, method: str, path: str, output: str, *, listed: bool = False,
+                  **kwargs: Any) -> None:
+    """One request to the API, its answer (a list's `items` if `listed`) shown as `view`."""
+    with cli_errors(CliError):
+        answer = client().request(method, path, **kwargs)
+        show(answer["items"] if listed else answer, output, view.columns, view.row)
