@@ -63,35 +63,50 @@ def _load(pair: CertPair) -> tuple[x509.Certificate, PrivateKey] | None:
     return cert, key
 
 
+def _sign(
+    *, pair: CertPair, key: PrivateKey, subject: x509.Name, issuer: x509.Name,
+    signer: PrivateKey, validity: dt.timedelta, ca: bool,
+    extensions: list[tuple[x509.ExtensionType, bool]],
+) -> x509.Certificate:
+    """Sign a certificate for `key` (with the constraints and usages a CA or a leaf has,
+    then `extensions`) and write both, the key private."""
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=not ca,
+                data_encipherment=False, key_agreement=False, key_cert_sign=ca,
+                crl_sign=ca, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    cert = builder.sign(signer, hashes.SHA256())
+    write_atomic(pair.key, _key_pem(key))
+    write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return cert
+
+
 def ensure_ca(*, pair: CertPair, common_name: str) -> Issuer:
     loaded = _load(pair)
     if loaded is not None:
         return Issuer(cert=loaded[0], key=loaded[1], pair=pair)
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + 10 * VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
+    cert = _sign(
+        pair=pair, key=key, subject=name, issuer=name, signer=key, validity=10 * VALIDITY,
+        ca=True, extensions=[(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)],
     )
-    write_atomic(pair.key, _key_pem(key))
-    write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return Issuer(cert=cert, key=key, pair=pair)
 
 
@@ -112,7 +127,6 @@ def ensure_cert(
         loaded[0].public_key() == loaded[1].public_key()
     ):
         return pair
-    key = _new_key()
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     usages = []
@@ -120,36 +134,18 @@ def ensure_cert(
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
     if client:
         usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name(attrs))
-        .issuer_name(issuer.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False
-        )
-    )
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.ExtendedKeyUsage(usages), False),
+        (x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False),
+    ]
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
     if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = builder.sign(issuer.key, hashes.SHA256())
-    write_atomic(pair.key, _key_pem(key))
-    write_atomic(pair.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        extensions.append((x509.SubjectAlternativeName(sans), False))
+    _sign(
+        pair=pair, key=_new_key(), subject=x509.Name(attrs), issuer=issuer.cert.subject,
+        signer=issuer.key, validity=VALIDITY, ca=False, extensions=extensions,
+    )
     return pair
 
 
@@ -234,15 +230,11 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
         server=True,
     )
     ensure_cert(
-        issuer=ca, pair=pki.pair("apiserver-kubelet-client"),
-        common_name="kube-apiserver-kubelet-client", organizations=("system:masters",),
-        client=True,
-    )
-    ensure_cert(
         issuer=ca, pair=pki.pair("control-plane-serving"), common_name="kube-control-plane",
         dns_names=("localhost",), ip_addresses=host_ips, server=True,
     )
     clients = {
+        "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
         "admin": ("kubeglobe-admin", ("system:masters",)),
         "controller-manager": ("system:kube-controller-manager", ()),
         "scheduler": ("system:kube-scheduler", ()),
