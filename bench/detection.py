@@ -87,9 +87,11 @@ async def one_round(plan: EnvironmentPlan, state_dir: Path, lost: str, healthy: 
         watcher = asyncio.create_task(_watch_healthy(api, healthy, stop))
         state = load_state(state_dir)
         assert state is not None
+        stopping = time.monotonic()  # stopping waits for the apiserver to exit: count it
         stop_process(state.processes[f"{lost}/apiserver-0"])
         try:
-            detected = await _wait_phase(api, lost, "Unavailable")
+            await _wait_phase(api, lost, "Unavailable")
+            detected = time.monotonic() - stopping
         finally:
             restarted = time.monotonic()
             # `up` restarts the apiserver and returns once the hub sees the cluster Ready.
