@@ -43,51 +43,38 @@ def controlplane_components(
 ) -> list[Component]:
     serving = pki.pair("control-plane-serving")
     logs = env.cluster_dir(cluster.name) / "logs"
+    controller_manager_flags = [
+        f"--cluster-name={cluster.name}",
+        f"--root-ca-file={pki.ca.cert}",
+        f"--service-account-private-key-file={pki.service_account.key}",
+        f"--cluster-signing-cert-file={pki.ca.cert}",
+        f"--cluster-signing-key-file={pki.ca.key}",
+        "--use-service-account-credentials=true",
+        f"--service-cluster-ip-range={cluster.service_cidr}",
+        "--controllers=*,bootstrapsigner,tokencleaner",
+    ]
     found = []
-
-    def healthz(port: int) -> str:
-        return probe_http(f"https://127.0.0.1:{port}/healthz", ca=pki.ca.cert)
-
-    for i, port in enumerate(cluster.controller_manager_ports):
-        kubeconfig = component_kubeconfig(env, cluster, "controller-manager")
-        argv = [
-            binaries.path("kube-controller-manager"),
-            *_common(kubeconfig, serving.cert, serving.key, port),
-            f"--cluster-name={cluster.name}",
-            f"--root-ca-file={pki.ca.cert}",
-            f"--service-account-private-key-file={pki.service_account.key}",
-            f"--cluster-signing-cert-file={pki.ca.cert}",
-            f"--cluster-signing-key-file={pki.ca.key}",
-            "--use-service-account-credentials=true",
-            f"--service-cluster-ip-range={cluster.service_cidr}",
-            "--controllers=*,bootstrapsigner,tokencleaner",
-        ]
-        found.append(
-            Component(
-                key=f"{cluster.name}/controller-manager-{i}",
-                cluster=cluster.name,
-                kind="kube-controller-manager",
-                argv=argv,
-                log=logs / f"controller-manager-{i}.log",
-                probe=partial(healthz, port),
-                port=port,
+    for part, ports, flags in (
+        ("controller-manager", cluster.controller_manager_ports, controller_manager_flags),
+        ("scheduler", cluster.scheduler_ports, []),
+    ):
+        kubeconfig = component_kubeconfig(env, cluster, part)
+        for i, port in enumerate(ports):
+            found.append(
+                Component(
+                    key=f"{cluster.name}/{part}-{i}",
+                    cluster=cluster.name,
+                    kind=f"kube-{part}",
+                    argv=[
+                        binaries.path(f"kube-{part}"),
+                        *_common(kubeconfig, serving.cert, serving.key, port),
+                        *flags,
+                    ],
+                    log=logs / f"{part}-{i}.log",
+                    probe=partial(
+                        probe_http, f"https://127.0.0.1:{port}/healthz", ca=pki.ca.cert
+                    ),
+                    port=port,
+                )
             )
-        )
-    for i, port in enumerate(cluster.scheduler_ports):
-        kubeconfig = component_kubeconfig(env, cluster, "scheduler")
-        argv = [
-            binaries.path("kube-scheduler"),
-            *_common(kubeconfig, serving.cert, serving.key, port),
-        ]
-        found.append(
-            Component(
-                key=f"{cluster.name}/scheduler-{i}",
-                cluster=cluster.name,
-                kind="kube-scheduler",
-                argv=argv,
-                log=logs / f"scheduler-{i}.log",
-                probe=partial(healthz, port),
-                port=port,
-            )
-        )
     return found
