@@ -128,31 +128,15 @@ def _blob(data: bytes) -> tuple[str, bytes]:
     return "sha256:" + hashlib.sha256(data).hexdigest(), data
 
 
-Layer = Path | io.BytesIO
+Layer = Path | bytes  # a layer tar in a file (the large base layer), or in memory
 
 
 def _digest_of(layer: Layer) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(layer, "rb") if isinstance(layer, Path) else _rewound(layer) as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return "sha256:" + digest.hexdigest(), size
-
-
-class _rewound:
-    """Read a BytesIO from its start without closing it."""
-
-    def __init__(self, buf: io.BytesIO) -> None:
-        self._buf = buf
-
-    def __enter__(self) -> io.BytesIO:
-        self._buf.seek(0)
-        return self._buf
-
-    def __exit__(self, *_: object) -> None:
-        self._buf.seek(0)
+    if isinstance(layer, bytes):
+        return _blob(layer)[0], len(layer)
+    with open(layer, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256")
+        return "sha256:" + digest.hexdigest(), f.tell()
 
 
 def _metadata(spec: ImageSpec, layers: list[tuple[str, int]]) -> tuple[dict[str, bytes], str]:
@@ -207,7 +191,7 @@ def _write_tar(out: io.BufferedIOBase | io.BytesIO, spec: ImageSpec, layers: lis
         for layer, (digest, size) in zip(layers, digests, strict=True):
             info = tarfile.TarInfo(f"blobs/sha256/{digest[7:]}")
             info.size, info.mtime, info.mode = size, 0, 0o644
-            with open(layer, "rb") if isinstance(layer, Path) else _rewound(layer) as f:
+            with open(layer, "rb") if isinstance(layer, Path) else io.BytesIO(layer) as f:
                 tar.addfile(info, f)
         for name, data in small.items():
             info = tarfile.TarInfo(name)
@@ -219,7 +203,7 @@ def _write_tar(out: io.BufferedIOBase | io.BytesIO, spec: ImageSpec, layers: lis
 def render_oci_archive(spec: ImageSpec, layer: bytes) -> bytes:
     """The OCI image layout of a one-layer image, as a tar archive (pure)."""
     buf = io.BytesIO()
-    _write_tar(buf, spec, [io.BytesIO(layer)])
+    _write_tar(buf, spec, [layer])
     return buf.getvalue()
 
 

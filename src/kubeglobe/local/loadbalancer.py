@@ -19,6 +19,7 @@ and must work without the cache; `up`'s preflight checks that the binary is ther
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from kubeglobe.api.meta import PLATFORM_TLS_NAME
@@ -137,24 +138,17 @@ def loadbalancer_components(
     config = haproxy_config_path(env, cluster)
     url = f"https://{env.host_ip}:{cluster.endpoint_port}/readyz"
     admin = pki.pair("admin")
-    logs = env.cluster_dir(cluster.name) / "logs"
-    binary = str(haproxy_binary())
-    if cluster.platform_endpoint_port is None:
-        return [Component(
-            key=f"{cluster.name}/haproxy", cluster=cluster.name, kind="haproxy",
-            argv=[binary, "-db", "-f", str(config)], log=logs / "haproxy.log",
-            probe=lambda: probe_http(url, ca=pki.ca.cert, client=admin),
-            port=cluster.endpoint_port,
-            files={config: render_haproxy_config(env=env, cluster=cluster,
-                                                 ca_file=str(pki.ca.cert))},
-        )]
-    gateway = gateway_files(env, cluster)
-    serving_pem = gateway.directory / "serving.pem"
-    haproxy = Component(
-        key=f"{cluster.name}/haproxy", cluster=cluster.name, kind="haproxy",
-        argv=[binary, "-W", "-db", "-S", f"{gateway.master_socket()},mode,600",
-              "-f", str(config), "-f", str(gateway.backends)],
-        log=logs / "haproxy.log",
+    argv = [str(haproxy_binary()), "-db", "-f", str(config)]
+    gateway, serving_pem, prepare = None, None, None
+    if cluster.platform_endpoint_port is not None:
+        gateway = gateway_files(env, cluster)
+        serving_pem = gateway.directory / "serving.pem"
+        argv[1:] = ["-W", "-db", "-S", f"{gateway.master_socket()},mode,600",
+                    "-f", str(config), "-f", str(gateway.backends)]
+        prepare = partial(_prepare_gateway, gateway, serving_pem, pki)
+    return [Component(
+        key=f"{cluster.name}/haproxy", cluster=cluster.name, kind="haproxy", argv=argv,
+        log=env.cluster_dir(cluster.name) / "logs" / "haproxy.log",
         probe=lambda: probe_http(url, ca=pki.ca.cert, client=admin),
         port=cluster.endpoint_port,
         extra_ports=tuple(p for p in (cluster.platform_endpoint_port,
@@ -163,6 +157,5 @@ def loadbalancer_components(
         files={config: render_haproxy_config(env=env, cluster=cluster,
                                              ca_file=str(pki.ca.cert), gateway=gateway,
                                              serving_pem=serving_pem)},
-        prepare=lambda: _prepare_gateway(gateway, serving_pem, pki),
-    )
-    return [haproxy]
+        prepare=prepare,
+    )]

@@ -12,7 +12,6 @@ image.
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
 import subprocess
 import sys
@@ -160,5 +159,5 @@ def build_platform_image(*, progress: Callable[[str], None]) -> tuple[ImageSpec,
         for stale in images.glob(f"{PLATFORM_IMAGE.replace('/', '_')}_*.oci.tar"):
             if now - stale.stat().st_mtime > STALE_SECONDS:
                 stale.unlink(missing_ok=True)
-        out = write_archive(spec, [base, io.BytesIO(haproxy_layer), io.BytesIO(app_layer)])
+        out = write_archive(spec, [base, haproxy_layer, app_layer])
     return spec, out

@@ -85,13 +85,8 @@ class ClusterPlan:
             found.append(self.endpoint_port)
         found += list(self.controller_manager_ports) + list(self.scheduler_ports)
         found += list(self.platform_server_ports)
-        if self.platform_endpoint_port is not None:
-            found.append(self.platform_endpoint_port)
-        if self.agent_endpoint_port is not None:
-            found.append(self.agent_endpoint_port)
-        if self.servers_agents_port is not None:
-            found.append(self.servers_agents_port)
-        return found
+        gateway = (self.platform_endpoint_port, self.agent_endpoint_port, self.servers_agents_port)
+        return found + [p for p in gateway if p is not None]
 
 
 @dataclass(frozen=True)
