@@ -11,7 +11,7 @@ under the state directory and removes the network it made.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -65,6 +65,7 @@ from kubeglobe.local.topology import (
     MAX_SLOT,
     ClusterPlan,
     EnvironmentPlan,
+    default_port_base,
     plan_environment,
 )
 
@@ -135,14 +136,9 @@ def resolve_plan(
                 )
     else:
         chosen = _pick_slot(state_dir) if slot is None else slot
-        plan = plan_environment(
-            state_dir=state_dir, slot=chosen,
-            workload_clusters=2 if workload_clusters is None else workload_clusters,
-            port_base=port_base,
-        )
         state = EnvironmentState(
-            slot=plan.slot, port_base=plan.port_base,
-            workload_clusters=len(plan.clusters) - 1,
+            slot=chosen, port_base=default_port_base(chosen) if port_base is None else port_base,
+            workload_clusters=2 if workload_clusters is None else workload_clusters,
         )
     plan = plan_environment(
         state_dir=state_dir, slot=state.slot, workload_clusters=state.workload_clusters,
@@ -428,13 +424,6 @@ def status(*, state_dir: Path) -> tuple[EnvironmentPlan, list[ComponentStatus]]:
     return plan, rows
 
 
-def _node_parts(parts: list[Component]) -> Iterator[Component]:
-    order = {"kube-proxy": 0, "kubelet": 1}
-    yield from sorted(
-        (c for c in parts if c.kind in order), key=lambda c: order[c.kind]
-    )
-
-
 def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> int:
     """Stop everything the environment started; returns how many processes were stopped.
 
@@ -465,11 +454,16 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
             state.processes.pop(component.key, None)
             save_state(state_dir, state)
 
+        def stop_kinds(*kinds: str) -> None:
+            for kind in kinds:
+                for component in parts:
+                    if component.kind == kind:
+                        stop(component)
+
         for component in parts:
             if component.kind in PLATFORM_KINDS:
                 stop(component)
-        for component in _node_parts(parts):
-            stop(component)
+        stop_kinds("kube-proxy", "kubelet")
         live = set().union(*(pod_uids_under(d) for d in {*claimed_state_dirs(), state_dir}))
         for node in plan.nodes():
             paths = NodePaths(plan, node)
@@ -477,11 +471,8 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
             if killed:
                 report(f"{node.name}: stopped {killed} container shims")
             remove_pod_logs(paths, live_elsewhere=live)
-        for kind in ("containerd", "kube-controller-manager", "kube-scheduler", "haproxy",
-                     "kube-apiserver", "etcd"):
-            for component in parts:
-                if component.kind == kind:
-                    stop(component)
+        stop_kinds("containerd", "kube-controller-manager", "kube-scheduler", "haproxy",
+                   "kube-apiserver", "etcd")
         report("unmounting")
         left = [str(p) for p in unmount_below(state_dir)]
         owner = slot_owner(plan.slot)
