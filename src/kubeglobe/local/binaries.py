@@ -1,14 +1,11 @@
 """Kubernetes v1.20.2 binaries: found in `$KUBEGLOBE_K8S_BIN`, in the cache, or built.
 
-The build takes Debian's `kubernetes` source package (it ships the whole tree with
-vendor/), swaps the vendored `modern-go/reflect2` v1.0.1 for Debian's v1.0.2 (the old
-one makes the apiserver die with `fatal error: fault` under Go >= 1.18), and runs the
-tree's own `make` in GOPATH mode. One source change: the kubelet's pod log root
-(`/var/log/pods`, a constant in 1.20) comes from `$KUBELET_POD_LOGS_DIR` when set, because
-several kubelets share this host and each one's garbage collection deletes the log dirs of
-pods it does not know, i.e. every other node's. A finished build is marked complete
-(with the list of source changes, so a new change rebuilds) and never redone.
-A smoke test of the built apiserver (CRDs plus `/openapi/v2`) runs in `smoke.py`.
+The build runs the tree's own `make` (GOPATH mode) on Debian's `kubernetes` source
+package with the vendored `modern-go/reflect2` v1.0.1 swapped for Debian's v1.0.2 (the
+old one makes the apiserver die with `fatal error: fault` under Go >= 1.18), and with
+the kubelet's pod log root taken from `$KUBELET_POD_LOGS_DIR` (see POD_LOGS_GO for why).
+A finished build is marked complete with its list of source changes, so only a new
+change rebuilds; `smoke.py` checks the built apiserver before the build is kept.
 """
 
 from __future__ import annotations
@@ -173,10 +170,8 @@ def _patch_pod_logs_dir(tree: Path) -> None:
 
 def build_binaries(*, progress: Progress,
                    check: Callable[[K8sBinaries, Progress], None]) -> K8sBinaries:
-    """Build the Kubernetes binaries into the cache (minutes; the result is kept).
-
-    A fresh build is kept only once `check` passed on it (`smoke.smoke_test`: the built
-    apiserver survives CRD and OpenAPI traffic); cached binaries passed it already."""
+    """Build the Kubernetes binaries into the cache (minutes; the result is kept once
+    `check`, e.g. `smoke.smoke_test`, passed on it; cached binaries passed it already)."""
     found = find_binaries()
     if found is not None:
         return found

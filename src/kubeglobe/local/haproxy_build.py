@@ -1,17 +1,12 @@
 """HAProxy 3.0.11: built from the source tarball Debian trixie ships, kept in the cache.
 
 Why: the gateway needs reverse HTTP (`rhttp@` servers, experimental in 3.0), which
-bookworm's HAProxy 2.6 lacks. The build downloads trixie's `haproxy_3.0.11.orig.tar.gz`
-(pinned by sha256, so a changed or corrupt file is refused before anything runs), compiles
-it with the host's gcc, OpenSSL 3.0 and PCRE2 headers (as Debian builds it: the gateway's
-rules use PCRE's case-insensitive `(?i)`, which libc's regex lacks), and installs
-the one binary into the cache: the load balancer runs it from there and the platform image
-copies it. A binary in the cache that reports the right version is never rebuilt.
-
-Our own changes to HAProxy are the patches in `haproxy_patches/`, applied in name order
-before `make` (each file says what it changes and why). They are part of the cache key,
-as the build options are: a changed patch makes another binary.
-This module installs nothing outside the cache; `make deps` installs the build tools.
+bookworm's HAProxy 2.6 lacks. The tarball is pinned by sha256 (a changed or corrupt file
+is refused before anything runs), patched with `haproxy_patches/` in name order (each
+file says what it changes and why) and compiled with the host's gcc, OpenSSL 3.0 and
+PCRE2 (the gateway's rules use PCRE's `(?i)`, which libc's regex lacks). The binary is
+cached per version, build options and patches; the load balancer runs it from there and
+the platform image copies it. Nothing is installed outside the cache.
 """
 
 from __future__ import annotations

@@ -1,20 +1,14 @@
 """The global cluster's single endpoint: HAProxy in front of its apiservers and the platform.
 
-The apiserver frontend is TCP: HAProxy checks each apiserver's `/readyz` over TLS and
-sends new connections only to ready ones, so losing an apiserver costs clients at most
-one reconnect. It binds the host bridge address (for nodes) and loopback (for people).
+The apiserver frontend is TCP and sends new connections only to apiservers whose
+`/readyz` answers over TLS, so losing one costs clients at most one reconnect. The
+platform frontend is the gateway: HTTP with TLS ended here; cluster-proxy requests from
+callers it knows are answered by HAProxy itself (`gateway/frontend.py`), the rest go over
+TLS to the API server replicas. Master-worker mode lets `kubeglobe gateway` reload new
+cluster backends through the master socket without dropping open connections.
 
-The platform frontend is the gateway: HTTP, TLS ended here with the platform's serving
-certificate. Cluster-proxy requests the route table gives the gateway, from a caller
-it knows, are answered by HAProxy itself (`gateway/frontend.py`); everything else goes
-to the API server replicas, over TLS to each replica's own port. HAProxy
-runs in master-worker mode so that `kubeglobe gateway` (a process next to it, started
-with the platform's processes) can reload new cluster backends through the master
-socket without dropping open connections.
-
-The binary is HAProxy 3.0 as built into the cache (`haproxy_build.py`), not the Debian
-package. Only its path is taken here: `status` and `down` build these components too,
-and must work without the cache; `up`'s preflight checks that the binary is there.
+The binary is the cache's HAProxy 3.0 (`haproxy_build.py`). Only its path is taken here:
+`status` and `down` build these components too and must work without the cache.
 """
 
 from __future__ import annotations

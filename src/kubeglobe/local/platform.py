@@ -1,9 +1,8 @@
-"""The platform's own processes in the local environment: controller and API server.
+"""The platform's own processes in the local environment: controller, API server, gateway.
 
-Two replicas of each run as daemons on the host, beside the global cluster they work
-on: controllers elect a leader through a Lease, API servers sit behind the global
-HAProxy's `platform-api` frontend. (They move into the global cluster as containers
-once the platform image exists; until then this module is where they are started.)
+Two replicas of the controller and the API server run as daemons on the host, beside
+the global cluster they work on: controllers elect a leader through a Lease, API servers
+sit behind the global HAProxy's `platform-api` frontend, next to its `kubeglobe gateway`.
 `prepare_platform` installs the CRDs and RBAC and keeps the bootstrap admin token.
 """
 
