@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -47,10 +47,6 @@ StateDir = Annotated[
 ]
 
 
-def _errors() -> AbstractContextManager[None]:
-    return cli_errors(*KNOWN_ERRORS)
-
-
 @contextmanager
 def _status_line(title: str) -> Iterator[environment.Report]:
     with console.status(title) as line:
@@ -62,7 +58,7 @@ def _status_line(title: str) -> Iterator[environment.Report]:
 @app.command()
 def build() -> None:
     """Build (or find in the cache) the Kubernetes binaries, HAProxy and the node images."""
-    with _errors():
+    with cli_errors(*KNOWN_ERRORS):
         with _status_line("kubernetes binaries") as report:
             binaries = build_binaries(progress=report, check=smoke_test)
         with _status_line(f"haproxy {HAPROXY_VERSION}") as report:
@@ -87,7 +83,7 @@ def up(
 ) -> None:
     """Start the environment (or report it if it already runs; recover it after a crash)."""
     where = state_dir or default_state_dir()
-    with _errors(), _status_line("kubeglobe local up") as report:
+    with cli_errors(*KNOWN_ERRORS), _status_line("kubeglobe local up") as report:
         plan = environment.up(
             state_dir=where, workload_clusters=workload_clusters, slot=slot,
             port_base=port_base, report=report,
@@ -115,7 +111,7 @@ def status(
     if output not in ("table", "json"):
         console.print(f"[bold red]error:[/] unknown output {output!r}; use table or json")
         raise typer.Exit(2)
-    with _errors():
+    with cli_errors(*KNOWN_ERRORS):
         healthy = _print_status(state_dir or default_state_dir(), as_json=output == "json")
     if not healthy:
         raise typer.Exit(1)
@@ -147,7 +143,7 @@ def kubeconfig(
     state_dir: StateDir | None = None,
 ) -> None:
     """Print the path of CLUSTER's admin kubeconfig."""
-    with _errors():
+    with cli_errors(*KNOWN_ERRORS):
         plan = environment.existing_plan(state_dir or default_state_dir())
         path = environment.admin_kubeconfig(plan, cluster)
     out.print(str(path), soft_wrap=True)
@@ -159,7 +155,7 @@ def down(
     state_dir: StateDir | None = None,
 ) -> None:
     """Stop everything the environment started, unmount its mounts, remove its network."""
-    with _errors(), _status_line("kubeglobe local down") as report:
+    with cli_errors(*KNOWN_ERRORS), _status_line("kubeglobe local down") as report:
         stopped = environment.down(
             state_dir=state_dir or default_state_dir(), purge=purge, report=report
         )

@@ -297,10 +297,9 @@ def up(
                     _recover_node(plan, state, cluster)
             started += _run_phase(plan, state, batch, report)
             if "containerd" in kinds:
-                for cluster in plan.clusters:
-                    for node in cluster.nodes:
-                        report(f"{node.name}: importing images")
-                        import_images(socket=NodePaths(plan, node).socket, archives=archives)
+                for node in plan.nodes():
+                    report(f"{node.name}: importing images")
+                    import_images(socket=NodePaths(plan, node).socket, archives=archives)
         for cluster in plan.clusters:
             _wait_cluster_ready(plan, cluster, report)
         report("platform: installing CRDs and RBAC")
@@ -317,21 +316,19 @@ def up(
                        partial(probe_http, f"{api_url(plan, global_cluster)}/readyz", ca=ca),
                        timeout=60)
         hub_kubeconfig = admin_kubeconfig(plan, GLOBAL)
-        managed = []
-        for name in IMPORTED_AT_UP:
-            if any(c.name == name for c in plan.clusters):
-                report(f"platform: importing {name}")
-                ensure_imported(env=plan, hub_kubeconfig=hub_kubeconfig, name=name,
-                                kubeconfig=admin_kubeconfig(plan, name))
-                managed.append(name)
-        for name in REGISTERED_AT_UP:
-            if any(c.name == name for c in plan.clusters):
-                report(f"platform: registering {name} and deploying its agent")
-                ensure_registered(env=plan, hub_kubeconfig=hub_kubeconfig, name=name,
-                                  kubeconfig=admin_kubeconfig(plan, name),
-                                  agent_image=platform_image[0].name)
-                managed.append(name)
-        for name in managed:
+        present = {c.name for c in plan.clusters}
+        imported = [name for name in IMPORTED_AT_UP if name in present]
+        registered = [name for name in REGISTERED_AT_UP if name in present]
+        for name in imported:
+            report(f"platform: importing {name}")
+            ensure_imported(env=plan, hub_kubeconfig=hub_kubeconfig, name=name,
+                            kubeconfig=admin_kubeconfig(plan, name))
+        for name in registered:
+            report(f"platform: registering {name} and deploying its agent")
+            ensure_registered(env=plan, hub_kubeconfig=hub_kubeconfig, name=name,
+                              kubeconfig=admin_kubeconfig(plan, name),
+                              agent_image=platform_image[0].name)
+        for name in imported + registered:
             report(f"platform: waiting for cluster {name} to be Ready")
             wait_until(f"cluster {name} Ready on the hub",
                        partial(cluster_phase_ready, plan, name), timeout=180)
