@@ -50,11 +50,11 @@ from kubeglobe.local.process import (
 from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import (
     EnvironmentConflict,
-    EnvironmentLock,
     EnvironmentState,
     check_slot,
     claim_slot,
     claimed_state_dirs,
+    environment_lock,
     load_state,
     release_slot,
     save_state,
@@ -265,7 +265,7 @@ def up(
     """Bring the whole environment to running and healthy; safe to call again at any time."""
     state_dir = state_dir.resolve()
     preflight()
-    with EnvironmentLock(state_dir):
+    with environment_lock(state_dir):
         plan, state = resolve_plan(
             state_dir=state_dir, workload_clusters=workload_clusters, slot=slot,
             port_base=port_base,
@@ -430,7 +430,7 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
     state_dir = state_dir.resolve()
     if load_state(state_dir) is None:
         return 0
-    with EnvironmentLock(state_dir):
+    with environment_lock(state_dir):
         state = load_state(state_dir)
         assert state is not None
         plan, _ = resolve_plan(state_dir=state_dir, workload_clusters=None)

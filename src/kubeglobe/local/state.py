@@ -3,7 +3,7 @@
 `state.json` in the state directory records the settings the environment was created
 with and a `ProcessRecord` per running daemon; it is rewritten atomically after every
 change, so a crash in the middle of `up` leaves a record of everything already started.
-`EnvironmentLock` makes `up`/`down` of one state directory run one at a time; slot
+`environment_lock` makes `up`/`down` of one state directory run one at a time; slot
 claims (one file per slot under /run/kubeglobe/slots) keep two environments of the
 same machine from taking the same bridge, addresses and ports.
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 
 from pydantic import BaseModel, Field
 
@@ -58,34 +59,25 @@ def save_state(state_dir: Path, state: EnvironmentState) -> None:
     tmp.replace(path)
 
 
-class EnvironmentLock:
+@contextmanager
+def environment_lock(state_dir: Path) -> Iterator[None]:
     """An exclusive lock on a state directory for the length of one command."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / ".lock"
-        self._fd: int | None = None
-
-    def __enter__(self) -> EnvironmentLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise EnvironmentConflict(
-                f"another kubeglobe command is working on {self.path.parent}; "
-                "wait for it to finish or use another --state-dir"
-            ) from None
-        self._fd = fd
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+    path = state_dir / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise EnvironmentConflict(
+            f"another kubeglobe command is working on {path.parent}; "
+            "wait for it to finish or use another --state-dir"
+        ) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _claim_path(slot: int) -> Path:
