@@ -220,14 +220,10 @@ def write_archive(spec: ImageSpec, layers: list[Layer]) -> Path:
 
 def build_image(spec: ImageSpec) -> Path:
     out = cache_dir() / "images" / spec.archive_name
-    archive = render_oci_archive(spec, _layer_tar(spec.files()))
-    if out.exists() and out.read_bytes() == archive:
+    layer = _layer_tar(spec.files())
+    if out.exists() and out.read_bytes() == render_oci_archive(spec, layer):
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_bytes(archive)
-    tmp.replace(out)
-    return out
+    return write_archive(spec, [layer])
 
 
 def build_all_images() -> list[tuple[ImageSpec, Path]]:
