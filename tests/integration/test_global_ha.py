@@ -1,4 +1,6 @@
-"""The global cluster survives the loss of one etcd member and of one apiserver."""
+"""The global cluster survives the loss of one etcd member, of one apiserver, and of a
+whole control-plane node host cut off the network (a real partition: its etcd member
+and apiserver are gone for the others)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,19 @@ import subprocess
 import time
 
 from kubeglobe.local import environment
+from kubeglobe.local.network import set_node_link
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.process import stop_process
 from kubeglobe.local.state import load_state
-from tests.integration.conftest import STATE_DIR, Env
+from kubeglobe.local.topology import EtcdMember
+from tests.integration.conftest import STATE_DIR, Env, until
 
 
-def _etcdctl(env: Env, member_port: int, *args: str) -> subprocess.CompletedProcess[str]:
+def _etcdctl(env: Env, member: EtcdMember, *args: str) -> subprocess.CompletedProcess[str]:
     pki = ClusterPki(dir=env.plan.cluster_dir("global") / "pki")
     client = pki.pair("etcd-client")
     argv = [
-        "etcdctl", f"--endpoints=https://127.0.0.1:{member_port}",
+        "etcdctl", f"--endpoints={member.client_url}",
         f"--cacert={pki.etcd_ca.cert}", f"--cert={client.cert}", f"--key={client.key}",
         "--command-timeout=5s", *args,
     ]
@@ -44,9 +48,9 @@ def _write_configmaps(env: Env, prefix: str, count: int) -> list[str]:
 def test_three_etcd_members_healthy(env: Env) -> None:
     g = env.plan.cluster("global")
     for member in g.etcd:
-        done = _etcdctl(env, member.client_port, "endpoint", "health")
+        done = _etcdctl(env, member, "endpoint", "health")
         assert done.returncode == 0 and "is healthy" in done.stdout + done.stderr
-    members = json.loads(_etcdctl(env, g.etcd[0].client_port, "member", "list",
+    members = json.loads(_etcdctl(env, g.etcd[0], "member", "list",
                                   "-w", "json").stdout)["members"]
     assert sorted(m["name"] for m in members) == ["etcd-0", "etcd-1", "etcd-2"]
 
@@ -55,16 +59,16 @@ def test_writes_survive_losing_an_etcd_member_which_then_rejoins(env: Env) -> No
     g = env.plan.cluster("global")
     lost = g.etcd[1]
     _stop(f"global/{lost.name}")
-    assert _etcdctl(env, lost.client_port, "endpoint", "health").returncode != 0
+    assert _etcdctl(env, lost, "endpoint", "health").returncode != 0
 
     assert _write_configmaps(env, "etcd-loss", 20) == []
 
     env.up()  # restarts only the stopped member
-    assert _etcdctl(env, lost.client_port, "endpoint", "health").returncode == 0
+    assert _etcdctl(env, lost, "endpoint", "health").returncode == 0
     # A serializable read answers from the member's own copy: it has caught up.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        got = _etcdctl(env, lost.client_port, "get", "--consistency=s", "--keys-only",
+        got = _etcdctl(env, lost, "get", "--consistency=s", "--keys-only",
                        "--prefix", "/registry/configmaps/default/etcd-loss-")
         if got.stdout.count("etcd-loss-") == 20:
             break
@@ -82,3 +86,33 @@ def test_kubectl_survives_losing_an_apiserver(env: Env) -> None:
         env.up()
     _, rows = environment.status(state_dir=STATE_DIR)
     assert {r.key: r.health for r in rows}["global/apiserver-0"] == "ok"
+
+
+def _caught_up(env: Env, member: EtcdMember, prefix: str, count: int) -> bool:
+    """A serializable read answers from the member's own copy: has it all?"""
+    got = _etcdctl(env, member, "get", "--consistency=s", "--keys-only", "--prefix", prefix)
+    return got.returncode == 0 and got.stdout.count(prefix.rsplit("/", 1)[1]) == count
+
+
+def test_a_control_plane_node_cut_off_is_a_partition_that_heals_losing_nothing(
+        env: Env) -> None:
+    g = env.plan.cluster("global")
+    node = next(n for n in g.nodes if n.control_plane and n.name.endswith("-3"))
+    member = next(m for m in g.etcd if m.netns == node.netns)
+    set_node_link(node, up=False)
+    try:
+        # gone for the others: its member answers no one, the load balancer drops it
+        assert _etcdctl(env, member, "endpoint", "health").returncode != 0
+        others = [m for m in g.etcd if m != member]
+        assert all(_etcdctl(env, m, "endpoint", "health").returncode == 0 for m in others)
+        until(lambda: _write_configmaps(env, "cut-probe", 1) == [], timeout=30, every=1,
+              what="writes through the global endpoint with one member cut off")
+        env.kubectl("global", "delete", "configmap", "cut-probe-0")
+        assert _write_configmaps(env, "partition", 20) == []  # 2 of 3 members: a quorum
+    finally:
+        set_node_link(node, up=True)
+    until(lambda: _etcdctl(env, member, "endpoint", "health").returncode == 0, timeout=60,
+          every=1, what=f"{member.name} healthy after the link came back")
+    until(lambda: _caught_up(env, member, "/registry/configmaps/default/partition-", 20),
+          timeout=60, every=0.5, what=f"{member.name} holding every acknowledged write")
+    env.up()  # whatever the cut stopped (nothing, normally) is started again

@@ -17,7 +17,7 @@ def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
                                  serving_pem=Path("/s/gw/serving.pem"))
     for a in g.apiservers:
         assert f"server {a.name} {a.ip}:{a.port} check check-ssl" in text
-    assert len({a.ip for a in g.apiservers}) == 2
+    assert len({a.ip for a in g.apiservers}) == 3  # one per control-plane node host
     assert "option httpchk GET /readyz" in text
     assert f"bind 127.0.0.1:{g.endpoint_port}" in text
     assert f"bind 127.0.0.1:{g.platform_endpoint_port} ssl crt /s/gw/serving.pem" in text

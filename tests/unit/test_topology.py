@@ -10,15 +10,39 @@ def plan(slot: int = 0, n: int = 2, port_base: int | None = None):  # type: igno
                             port_base=port_base)
 
 
-def test_global_is_ha_and_workloads_are_single() -> None:
+def test_global_is_three_control_plane_node_hosts_and_workloads_are_single() -> None:
     p = plan()
     g = p.cluster(GLOBAL)
-    assert len(g.etcd) == 3 and len(g.apiservers) == 2 and g.has_load_balancer
-    assert len(g.controller_manager_ports) == 2 and len(g.scheduler_ports) == 2
+    assert g.has_load_balancer
+    planes = [n for n in g.nodes if n.control_plane]
+    assert [n.name for n in g.nodes] == ["global-cp-1", "global-cp-2", "global-cp-3",
+                                         "global-node-1"]
+    # each control-plane node host runs one of each, on its own address and netns
+    for kind in (g.etcd, g.apiservers, g.controller_managers, g.schedulers):
+        assert [(d.ip, d.netns) for d in kind] == [(n.ip, n.netns) for n in planes]
+    assert {m.client_port for m in g.etcd} == {2379} and {a.port for a in g.apiservers} == {6443}
     for w in p.clusters[1:]:
         assert len(w.etcd) == 1 and len(w.apiservers) == 1 and not w.has_load_balancer
         assert w.endpoint_port == w.apiservers[0].port
+        assert w.apiservers[0].netns is None and w.etcd[0].netns is None
+        assert [n.name for n in w.nodes] == [f"{w.name}-node-1"]
     assert [c.name for c in p.clusters] == ["global", "workload-1", "workload-2"]
+    assert p.host_addresses() == [p.host_ip]  # nothing of global binds the host bridge
+
+
+def test_node_counts_are_settings() -> None:
+    p = plan_environment(state_dir=Path("/s"), slot=0, workload_clusters=2, global_workers=2,
+                         workload_nodes=3)
+    assert [n.name for n in p.cluster(GLOBAL).nodes][3:] == ["global-node-1", "global-node-2"]
+    assert [n.name for n in p.cluster("workload-2").nodes] == [
+        "workload-2-node-1", "workload-2-node-2", "workload-2-node-3"]
+    nodes = p.nodes()
+    for field in ("ip", "netns", "host_veth", "pod_cidr"):
+        assert len({getattr(n, field) for n in nodes}) == len(nodes) == 11, field
+    with pytest.raises(ValueError, match="--nodes 0 is out of range"):
+        plan_environment(state_dir=Path("/s"), slot=0, workload_clusters=1, workload_nodes=0)
+    with pytest.raises(ValueError, match="--global-workers 9 is out of range"):
+        plan_environment(state_dir=Path("/s"), slot=0, workload_clusters=1, global_workers=9)
 
 
 def test_ports_unique_and_inside_block() -> None:
@@ -38,7 +62,8 @@ def test_two_slots_share_nothing() -> None:
 
 
 def test_node_names_fit_linux_limits() -> None:
-    p = plan(slot=49, n=8)
+    p = plan_environment(state_dir=Path("/s"), slot=49, workload_clusters=8,
+                         global_workers=8, workload_nodes=8)
     for node in p.nodes():
         assert len(node.host_veth) <= 15
         assert node.ip.startswith("10.250.49.")

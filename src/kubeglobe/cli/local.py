@@ -79,6 +79,11 @@ def up(
         help="Network slot 0..49 (bridge kgbrN, 10.250.N.0/24); picked if unset.")] = None,
     port_base: Annotated[int | None, typer.Option(
         help="First host port (default 20000 + 200*slot).")] = None,
+    global_workers: Annotated[int | None, typer.Option(
+        help="Worker node hosts of global, beside its 3 control-plane ones (default 1).",
+    )] = None,
+    nodes: Annotated[int | None, typer.Option(
+        help="Node hosts of each workload cluster (default 1).")] = None,
     state_dir: StateDir | None = None,
 ) -> None:
     """Start the environment (or report it if it already runs; recover it after a crash)."""
@@ -86,7 +91,8 @@ def up(
     with cli_errors(*KNOWN_ERRORS), _status_line("kubeglobe local up") as report:
         plan = environment.up(
             state_dir=where, workload_clusters=workload_clusters, slot=slot,
-            port_base=port_base, report=report,
+            port_base=port_base, global_workers=global_workers, workload_nodes=nodes,
+            report=report,
         )
     _print_status(where, as_json=False)
     out.print(f"\nstate: {plan.state_dir}")

@@ -1,9 +1,10 @@
-"""kube-apiservers of a cluster (2 for global, 1 for a workload cluster).
+"""kube-apiservers of a cluster (one per control-plane node host of global, 1 on the host
+for a workload cluster).
 
-Each apiserver binds the environment's host bridge address, which nodes in their own
-network namespaces reach, and serves a certificate whose SANs hold that address,
-loopback and the `kubernetes` Service's address. Admission, RBAC and service-account
-tokens are on as in any real cluster.
+Each apiserver binds its own address (its node's, or the host bridge's, which nodes
+reach) and serves a certificate whose SANs hold every apiserver's address, loopback
+and the `kubernetes` Service's address. Admission, RBAC and service-account tokens are
+on as in any real cluster.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from functools import partial
 
 from kubeglobe.local.binaries import K8sBinaries
 from kubeglobe.local.component import Component
-from kubeglobe.local.etcd import client_urls
+from kubeglobe.local.etcd import apiserver_etcd_urls
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
-from kubeglobe.local.topology import Apiserver, ClusterPlan, EnvironmentPlan
+from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan
 
 
 def endpoint_url(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
@@ -25,7 +26,7 @@ def endpoint_url(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
 
 def apiserver_argv(
     *, binaries: K8sBinaries, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki,
-    server: Apiserver,
+    server: Daemon,
 ) -> list[str]:
     serving = pki.pair("apiserver")
     etcd_client = pki.pair("etcd-client")
@@ -36,7 +37,7 @@ def apiserver_argv(
         f"--advertise-address={server.ip}",
         f"--secure-port={server.port}",
         "--insecure-port=0",
-        f"--etcd-servers={','.join(client_urls(env, cluster))}",
+        f"--etcd-servers={','.join(apiserver_etcd_urls(cluster, server))}",
         f"--etcd-cafile={pki.etcd_ca.cert}",
         f"--etcd-certfile={etcd_client.cert}",
         f"--etcd-keyfile={etcd_client.key}",
@@ -80,6 +81,7 @@ def apiserver_components(
                 log=env.cluster_dir(cluster.name) / "logs" / f"{server.name}.log",
                 probe=partial(probe_http, url, ca=pki.ca.cert, client=admin),
                 port=server.port,
+                netns=server.netns,
                 start_timeout=120.0,
             )
         )

@@ -1,9 +1,10 @@
 """kube-controller-manager and kube-scheduler, with leader election.
 
-The global cluster runs two of each; only the Lease holder acts, the other waits to take
-over. Both talk to the cluster's endpoint (the load balancer on global) with their own
-client certificates, and serve `/healthz` on loopback only (`--port=0` turns off the
-insecure port, which would otherwise collide with a node's kubelet ports).
+The global cluster runs one of each on every control-plane node host; only the Lease
+holder acts, the others wait to take over. All talk to the cluster's endpoint (the load
+balancer on global) with their own client certificates, and serve `/healthz` on their
+node's address (loopback on the host, for a workload cluster); `--port=0` turns off the
+insecure port, which would otherwise collide with a node's kubelet ports.
 """
 
 from __future__ import annotations
@@ -15,22 +16,23 @@ from kubeglobe.local.binaries import K8sBinaries
 from kubeglobe.local.component import Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
-from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
+from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan
 
 
 def component_kubeconfig(env: EnvironmentPlan, cluster: ClusterPlan, user: str) -> Path:
     return env.cluster_dir(cluster.name) / "kubeconfigs" / f"{user}.kubeconfig"
 
 
-def _common(kubeconfig: Path, serving_cert: Path, serving_key: Path, port: int) -> list[str]:
+def _common(kubeconfig: Path, serving_cert: Path, serving_key: Path, where: Daemon,
+            ) -> list[str]:
     return [
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--leader-elect=true",
         "--port=0",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
+        f"--bind-address={where.ip}",
+        f"--secure-port={where.port}",
         f"--tls-cert-file={serving_cert}",
         f"--tls-private-key-file={serving_key}",
         "--profiling=false",
@@ -54,27 +56,27 @@ def controlplane_components(
         "--controllers=*,bootstrapsigner,tokencleaner",
     ]
     found = []
-    for part, ports, flags in (
-        ("controller-manager", cluster.controller_manager_ports, controller_manager_flags),
-        ("scheduler", cluster.scheduler_ports, []),
+    for part, daemons, flags in (
+        ("controller-manager", cluster.controller_managers, controller_manager_flags),
+        ("scheduler", cluster.schedulers, []),
     ):
         kubeconfig = component_kubeconfig(env, cluster, part)
-        for i, port in enumerate(ports):
+        for daemon in daemons:
             found.append(
                 Component(
-                    key=f"{cluster.name}/{part}-{i}",
+                    key=f"{cluster.name}/{daemon.name}",
                     cluster=cluster.name,
                     kind=f"kube-{part}",
                     argv=[
                         binaries.path(f"kube-{part}"),
-                        *_common(kubeconfig, serving.cert, serving.key, port),
+                        *_common(kubeconfig, serving.cert, serving.key, daemon),
                         *flags,
                     ],
-                    log=logs / f"{part}-{i}.log",
-                    probe=partial(
-                        probe_http, f"https://127.0.0.1:{port}/healthz", ca=pki.ca.cert
-                    ),
-                    port=port,
+                    log=logs / f"{daemon.name}.log",
+                    probe=partial(probe_http, f"https://{daemon.ip}:{daemon.port}/healthz",
+                                  ca=pki.ca.cert),
+                    port=daemon.port,
+                    netns=daemon.netns,
                 )
             )
     return found

@@ -29,7 +29,13 @@ from kubeglobe.local.images import build_all_images, import_images
 from kubeglobe.local.kubeconfig import write_kubeconfig
 from kubeglobe.local.loadbalancer import loadbalancer_components
 from kubeglobe.local.mounts import unmount_below
-from kubeglobe.local.node import NodePaths, node_components, pod_uids_under, remove_pod_logs
+from kubeglobe.local.node import (
+    CONTROL_PLANE_ROLES,
+    NodePaths,
+    node_components,
+    pod_uids_under,
+    remove_pod_logs,
+)
 from kubeglobe.local.pki import ClusterPki, ensure_cluster_pki
 from kubeglobe.local.platform import (
     api_url,
@@ -49,6 +55,7 @@ from kubeglobe.local.process import (
 )
 from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import (
+    LAYOUT,
     EnvironmentConflict,
     EnvironmentState,
     check_slot,
@@ -65,7 +72,6 @@ from kubeglobe.local.topology import (
     MAX_SLOT,
     ClusterPlan,
     EnvironmentPlan,
-    default_port_base,
     plan_environment,
 )
 
@@ -120,13 +126,23 @@ def _pick_slot(state_dir: Path) -> int:
 
 def resolve_plan(
     *, state_dir: Path, workload_clusters: int | None, slot: int | None = None,
-    port_base: int | None = None,
+    port_base: int | None = None, global_workers: int | None = None,
+    workload_nodes: int | None = None, any_layout: bool = False,
 ) -> tuple[EnvironmentPlan, EnvironmentState]:
-    """The plan of the environment in state_dir: the recorded one, or a new one."""
+    """The plan of the environment in state_dir: the recorded one, or a new one.
+    `any_layout`: also for a state of an earlier layout (for `down`, which must stop it)."""
     state = load_state(state_dir)
     if state is not None:
+        if state.layout != LAYOUT and not any_layout:
+            raise EnvironmentConflict(
+                f"the environment in {state_dir} has an earlier layout ({state.layout}; this "
+                f"KubeGlobe makes {LAYOUT}: global on three control-plane node hosts); run "
+                f"`kubeglobe local down --purge --state-dir {state_dir}` and start it again"
+            )
         asked = {"--workload-clusters": (workload_clusters, state.workload_clusters),
-                 "--slot": (slot, state.slot), "--port-base": (port_base, state.port_base)}
+                 "--slot": (slot, state.slot), "--port-base": (port_base, state.port_base),
+                 "--global-workers": (global_workers, state.global_workers),
+                 "--nodes": (workload_nodes, state.workload_nodes)}
         for flag, (want, have) in asked.items():
             if want is not None and want != have:
                 raise EnvironmentConflict(
@@ -136,13 +152,21 @@ def resolve_plan(
                 )
     else:
         chosen = _pick_slot(state_dir) if slot is None else slot
-        state = EnvironmentState(
-            slot=chosen, port_base=default_port_base(chosen) if port_base is None else port_base,
+        plan = plan_environment(
+            state_dir=state_dir, slot=chosen,
             workload_clusters=2 if workload_clusters is None else workload_clusters,
+            port_base=port_base, global_workers=1 if global_workers is None else global_workers,
+            workload_nodes=1 if workload_nodes is None else workload_nodes,
+        )
+        state = EnvironmentState(
+            slot=chosen, port_base=plan.port_base, workload_clusters=len(plan.clusters) - 1,
+            global_workers=1 if global_workers is None else global_workers,
+            workload_nodes=1 if workload_nodes is None else workload_nodes, layout=LAYOUT,
         )
     plan = plan_environment(
         state_dir=state_dir, slot=state.slot, workload_clusters=state.workload_clusters,
-        port_base=state.port_base,
+        port_base=state.port_base, global_workers=state.global_workers,
+        workload_nodes=state.workload_nodes,
     )
     return plan, state
 
@@ -260,7 +284,8 @@ def _recover_node(plan: EnvironmentPlan, state: EnvironmentState, cluster: Clust
 
 def up(
     *, state_dir: Path, workload_clusters: int | None = None, slot: int | None = None,
-    port_base: int | None = None, report: Report = _quiet,
+    port_base: int | None = None, global_workers: int | None = None,
+    workload_nodes: int | None = None, report: Report = _quiet,
 ) -> EnvironmentPlan:
     """Bring the whole environment to running and healthy; safe to call again at any time."""
     state_dir = state_dir.resolve()
@@ -268,7 +293,7 @@ def up(
     with environment_lock(state_dir):
         plan, state = resolve_plan(
             state_dir=state_dir, workload_clusters=workload_clusters, slot=slot,
-            port_base=port_base,
+            port_base=port_base, global_workers=global_workers, workload_nodes=workload_nodes,
         )
         check_slot(plan.slot, state_dir)
         binaries = build_binaries(progress=report, check=smoke_test)
@@ -364,6 +389,18 @@ def _get_json(plan: EnvironmentPlan, cluster: ClusterPlan, path: str) -> dict[st
     return body
 
 
+def _label_control_plane(plan: EnvironmentPlan, cluster: ClusterPlan) -> None:
+    """Give control-plane nodes kubeadm's role labels (a kubelet may not set them)."""
+    pki = _pki(plan, cluster)
+    patch = {"metadata": {"labels": dict.fromkeys(CONTROL_PLANE_ROLES, "")}}
+    with http_client(ca=pki.ca.cert, client=pki.pair("admin")) as http:
+        for node in cluster.nodes:
+            if node.control_plane:
+                http.patch(f"{endpoint_url(plan, cluster)}/api/v1/nodes/{node.name}",
+                           json=patch, headers={"Content-Type": "application/merge-patch+json"},
+                           ).raise_for_status()
+
+
 def cluster_phase_ready(plan: EnvironmentPlan, name: str) -> str:
     """Probe: is the platform's Cluster `name` Ready (as the hub sees it)?"""
     got = _get_json(plan, plan.cluster(GLOBAL), f"/apis/kubeglobe.io/v1alpha1/clusters/{name}")
@@ -394,6 +431,8 @@ def _wait_cluster_ready(plan: EnvironmentPlan, cluster: ClusterPlan, report: Rep
             f"node {node.name}", partial(node_ready, plan, cluster, node.name),
             timeout=NODE_READY_TIMEOUT,
         )
+
+    _label_control_plane(plan, cluster)
 
     def default_sa() -> str:
         got = _get_json(plan, cluster, "/api/v1/namespaces/default/serviceaccounts/default")
@@ -433,7 +472,7 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
     with environment_lock(state_dir):
         state = load_state(state_dir)
         assert state is not None
-        plan, _ = resolve_plan(state_dir=state_dir, workload_clusters=None)
+        plan, _ = resolve_plan(state_dir=state_dir, workload_clusters=None, any_layout=True)
         parts = components(plan=plan, binaries=K8sBinaries(dir=Path("/nonexistent")))
         stopped = 0
         stuck: list[str] = []
@@ -500,6 +539,12 @@ def _remove_network(plan: EnvironmentPlan) -> list[str]:
             network.remove_node_network(node)
         except network.NetworkError as e:
             failed.append(f"{node.netns} ({e})")
+    # Node hosts of an earlier layout (other names) in this slot, which is ours.
+    for netns in network.slot_namespaces(plan.slot):
+        try:
+            network.remove_namespace(netns)
+        except network.NetworkError as e:
+            failed.append(f"{netns} ({e})")
     try:
         network.remove_host_bridge(plan)
     except network.NetworkError as e:

@@ -1,4 +1,6 @@
-"""etcd members of a cluster: 3 in Raft for the global cluster, 1 for a workload cluster.
+"""etcd members of a cluster: 3 in Raft for the global cluster (one on each control-plane
+node host, so cutting a node's link is a real partition), 1 on the host for a workload
+cluster.
 
 Members speak TLS on both client and peer ports with the cluster's etcd CA and demand
 client certificates. A member's data directory is kept across restarts, so a stopped
@@ -13,21 +15,30 @@ from functools import partial
 from kubeglobe.local.component import Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
-from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan, EtcdMember
+from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan, EtcdMember
 
 
-def client_urls(env: EnvironmentPlan, cluster: ClusterPlan) -> list[str]:
-    return [f"https://127.0.0.1:{m.client_port}" for m in cluster.etcd]
+def client_url(member: EtcdMember) -> str:
+    """Where clients reach the member: loopback on the host, its address on a node."""
+    return f"https://127.0.0.1:{member.client_port}" if member.netns is None else (
+        member.client_url)
 
 
-def _peer_url(env: EnvironmentPlan, member: EtcdMember) -> str:
-    return f"https://{env.host_ip}:{member.peer_port}"
+def apiserver_etcd_urls(cluster: ClusterPlan, server: Daemon) -> list[str]:
+    """The members an apiserver uses: on a control-plane node host, its own (kubeadm's
+    stacked topology: cut the node off and both are gone together); on the host, all."""
+    own = [m for m in cluster.etcd if m.netns is not None and m.netns == server.netns]
+    return [client_url(m) for m in own or cluster.etcd]
+
+
+def _peer_url(member: EtcdMember) -> str:
+    return f"https://{member.ip}:{member.peer_port}"
 
 
 def etcd_components(
     *, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki
 ) -> list[Component]:
-    initial = ",".join(f"{m.name}={_peer_url(env, m)}" for m in cluster.etcd)
+    initial = ",".join(f"{m.name}={_peer_url(m)}" for m in cluster.etcd)
     token = f"kubeglobe-{env.slot}-{cluster.name}"
     found = []
     for member in cluster.etcd:
@@ -38,10 +49,10 @@ def etcd_components(
             f"--name={member.name}",
             f"--data-dir={data}",
             f"--listen-client-urls=https://127.0.0.1:{member.client_port},"
-            f"https://{env.host_ip}:{member.client_port}",
-            f"--advertise-client-urls=https://127.0.0.1:{member.client_port}",
-            f"--listen-peer-urls={_peer_url(env, member)}",
-            f"--initial-advertise-peer-urls={_peer_url(env, member)}",
+            f"{member.client_url}",
+            f"--advertise-client-urls={client_url(member)}",
+            f"--listen-peer-urls={_peer_url(member)}",
+            f"--initial-advertise-peer-urls={_peer_url(member)}",
             f"--initial-cluster={initial}",
             f"--initial-cluster-token={token}",
             "--initial-cluster-state=new",
@@ -56,10 +67,8 @@ def etcd_components(
             "--snapshot-count=10000",
             "--logger=zap",
         ]
-        url = f"https://127.0.0.1:{member.client_port}/health"
-        probe = partial(
-            probe_http, url, ca=pki.etcd_ca.cert, client=pki.pair("etcd-client"), expect='"true"'
-        )
+        probe = partial(probe_http, f"{client_url(member)}/health", ca=pki.etcd_ca.cert,
+                        client=pki.pair("etcd-client"), expect='"true"')
 
         found.append(
             Component(
@@ -71,6 +80,7 @@ def etcd_components(
                 probe=probe,
                 port=member.client_port,
                 extra_ports=(member.peer_port,),
+                netns=member.netns,
                 # Members of a new Raft cluster become healthy only together.
                 start_timeout=90.0,
             )

@@ -96,6 +96,15 @@ def remove_node_network(node: Node) -> None:
         _ip("netns", "del", node.netns)
 
 
+def slot_namespaces(slot: int) -> list[str]:
+    """The network namespaces that exist with slot `slot`'s prefix."""
+    return sorted(p.name for p in NETNS_DIR.glob(f"kg{slot}-*")) if NETNS_DIR.exists() else []
+
+
+def remove_namespace(netns: str) -> None:
+    _ip("netns", "del", netns)
+
+
 def remove_host_bridge(env: EnvironmentPlan) -> None:
     if _link_exists(env.bridge):
         _ip("link", "del", env.bridge)

@@ -221,6 +221,18 @@ def render_kube_proxy_config(*, node: Node, cluster: ClusterPlan, paths: NodePat
     )
 
 
+CONTROL_PLANE_TAINT = "node-role.kubernetes.io/master"
+# What marks a control-plane node, as kubeadm marks them (its kubelet may not set these
+# itself: `up` labels the node once it has registered).
+CONTROL_PLANE_ROLES = ("node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane")
+
+
+def _control_plane_flags(node: Node) -> list[str]:
+    """A control-plane node takes no ordinary pods: only those that tolerate its taint."""
+    return [f"--register-with-taints={CONTROL_PLANE_TAINT}=:NoSchedule"] if (
+        node.control_plane) else []
+
+
 def node_components(
     *, binaries: K8sBinaries, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki
 ) -> list[Component]:
@@ -267,6 +279,7 @@ def node_components(
                     f"--node-ip={node.ip}",
                     f"--hostname-override={node.name}",
                     f"--node-labels=kubeglobe.io/cluster={cluster.name}",
+                    *_control_plane_flags(node),
                     "--v=1",
                 ],
                 log=paths.logs / "kubelet.log",

@@ -207,6 +207,11 @@ API_DNS_NAMES = (
 )
 
 
+def _with(ips: tuple[str, ...], *more: str) -> tuple[str, ...]:
+    """`ips` and then `more`, each once, in order."""
+    return tuple(dict.fromkeys((*ips, *more)))
+
+
 def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> ClusterPki:
     """Create every credential the cluster's processes need; keep what already exists."""
     pki = ClusterPki(dir=env.cluster_dir(cluster.name) / "pki")
@@ -216,7 +221,8 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
     for member in cluster.etcd:
         ensure_cert(
             issuer=etcd_ca, pair=pki.pair(f"etcd-{member.name}"), common_name=member.name,
-            dns_names=("localhost",), ip_addresses=host_ips, server=True, client=True,
+            dns_names=("localhost",), ip_addresses=_with(host_ips, member.ip), server=True,
+            client=True,
         )
     ensure_cert(
         issuer=etcd_ca, pair=pki.pair("etcd-client"), common_name="kube-apiserver-etcd-client",
@@ -225,13 +231,15 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
     ensure_cert(
         issuer=ca, pair=pki.pair("apiserver"), common_name="kube-apiserver",
         dns_names=API_DNS_NAMES,
-        ip_addresses=(*host_ips, *sorted({a.ip for a in cluster.apiservers} - set(host_ips)),
-                      cluster.kubernetes_service_ip),
+        ip_addresses=_with(host_ips, *(a.ip for a in cluster.apiservers),
+                           cluster.kubernetes_service_ip),
         server=True,
     )
     ensure_cert(
         issuer=ca, pair=pki.pair("control-plane-serving"), common_name="kube-control-plane",
-        dns_names=("localhost",), ip_addresses=host_ips, server=True,
+        dns_names=("localhost",), server=True,
+        ip_addresses=_with(host_ips, *(d.ip for d in (*cluster.controller_managers,
+                                                      *cluster.schedulers))),
     )
     clients = {
         "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),

@@ -27,10 +27,18 @@ class EnvironmentConflict(RuntimeError):
     pass
 
 
+# The environment's shape changes with this number: 2 is global on three control-plane
+# node hosts. A state of another layout is stopped with `down` and started anew.
+LAYOUT = 2
+
+
 class EnvironmentState(BaseModel):
     slot: int
     port_base: int
     workload_clusters: int
+    global_workers: int = 1
+    workload_nodes: int = 1
+    layout: int = 1  # what a state written before layouts were numbered had
     processes: dict[str, ProcessRecord] = Field(default_factory=dict)
 
 
