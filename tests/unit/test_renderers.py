@@ -40,11 +40,13 @@ def test_node_settings_seen_working_here() -> None:
     assert "netns_mounts_under_state_dir = true" in containerd
     assert f'address = "{paths.socket}"' in containerd
     kubelet = yaml.safe_load(
-        render_kubelet_config(node=node, pki=ClusterPki(dir=Path("/pki")), paths=paths)
+        render_kubelet_config(node=node, pki=ClusterPki(dir=Path("/pki")), paths=paths,
+                              cluster_dns="10.96.0.10")
     )
     assert kubelet["cgroupDriver"] == "cgroupfs" and kubelet["cgroupsPerQOS"] is False
     assert kubelet["failSwapOn"] is False and kubelet["enforceNodeAllocatable"] == []
     assert kubelet["address"] == node.ip
+    assert kubelet["clusterDNS"] == ["10.96.0.10"] and kubelet["clusterDomain"] == "cluster.local"
 
 
 def test_spec_hash_follows_argv_and_config_files() -> None:

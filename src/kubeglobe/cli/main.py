@@ -7,6 +7,7 @@ import typer
 from kubeglobe.cli import accounts, cluster, local, tenancy
 from kubeglobe.cli.agent import agent_command
 from kubeglobe.cli.controller import controller_command
+from kubeglobe.cli.dns import dns_command
 from kubeglobe.cli.gateway import gateway_command
 from kubeglobe.cli.install import install_command
 from kubeglobe.cli.login import kubeconfig_command, login_command
@@ -21,6 +22,7 @@ app.command("gateway")(gateway_command)
 app.add_typer(cluster.app, name="cluster")
 app.command("login")(login_command)
 app.command("agent")(agent_command)
+app.command("dns")(dns_command)
 app.command("kubeconfig")(kubeconfig_command)
 app.command("logout")(accounts.logout_command)
 app.command("whoami")(accounts.whoami_command)

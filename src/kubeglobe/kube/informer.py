@@ -51,16 +51,24 @@ def _name(obj: Any) -> str:
     return str(obj.metadata.name)  # typed resources (Secret, ...)
 
 
+def namespaced_name(obj: Any) -> str:
+    """`namespace/name` of a typed resource: the key for a copy of every namespace."""
+    return f"{obj.metadata.namespace}/{obj.metadata.name}"
+
+
 class Informer:
     """`namespace` and `labels` narrow what is copied; `changed` is set on every change
-    (and on every relist), for a level-triggered loop to wake on."""
+    (and on every relist), for a level-triggered loop to wake on. Items are keyed by
+    name, or by `key` (`namespaced_name` for a copy of every namespace)."""
 
     def __init__(self, client: AsyncClient,
                  res: type[GlobalResource] | type[NamespacedResource], *,
                  namespace: str | None = None, labels: dict[str, Any] | None = None,
-                 changed: asyncio.Event | None = None) -> None:
+                 changed: asyncio.Event | None = None,
+                 key: Callable[[Any], str] = _name) -> None:
         self._client = client
         self._res = res
+        self._key = key
         self._where: dict[str, Any] = {"labels": labels}
         if namespace is not None:
             self._where["namespace"] = namespace
@@ -85,7 +93,7 @@ class Informer:
                 listing = self._client.list(self._res, **self._where)
                 fresh = {}
                 async for obj in listing:
-                    fresh[_name(obj)] = obj
+                    fresh[self._key(obj)] = obj
                 version = listing.resourceVersion
                 self._items = fresh
                 self._changed.set()
@@ -95,7 +103,7 @@ class Informer:
                     failing = 0
                 async for event, obj in self._client.watch(self._res, resource_version=version,
                                                            **self._where):
-                    name = _name(obj)
+                    name = self._key(obj)
                     if event == "DELETED":
                         fresh.pop(name, None)
                     else:

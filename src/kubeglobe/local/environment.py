@@ -21,6 +21,7 @@ import httpx
 from kubeglobe.local import network
 from kubeglobe.local.apiserver import apiserver_components, endpoint_url
 from kubeglobe.local.binaries import K8sBinaries, build_binaries
+from kubeglobe.local.cluster_dns import ensure_cluster_dns
 from kubeglobe.local.component import Component
 from kubeglobe.local.controlplane import component_kubeconfig, controlplane_components
 from kubeglobe.local.etcd import etcd_components
@@ -327,6 +328,10 @@ def up(
                     import_images(socket=NodePaths(plan, node).socket, archives=archives)
         for cluster in plan.clusters:
             _wait_cluster_ready(plan, cluster, report)
+        for cluster in plan.clusters:
+            report(f"{cluster.name}: cluster DNS")
+            ensure_cluster_dns(cluster=cluster, kubeconfig=admin_kubeconfig(plan, cluster.name),
+                               image=platform_image[0].name)
         report("platform: installing CRDs and RBAC")
         global_cluster = plan.cluster(GLOBAL)
         prepare_platform(env=plan, cluster=global_cluster,

@@ -164,7 +164,8 @@ def render_cni_config(*, node: Node, paths: NodePaths) -> str:
     )
 
 
-def render_kubelet_config(*, node: Node, pki: ClusterPki, paths: NodePaths) -> str:
+def render_kubelet_config(*, node: Node, pki: ClusterPki, paths: NodePaths,
+                          cluster_dns: str) -> str:
     serving = pki.pair(f"kubelet-serving-{node.name}")
     return yaml.safe_dump(
         {
@@ -188,6 +189,7 @@ def render_kubelet_config(*, node: Node, pki: ClusterPki, paths: NodePaths) -> s
             "enforceNodeAllocatable": [],
             "failSwapOn": False,
             "clusterDomain": "cluster.local",
+            "clusterDNS": [cluster_dns],  # the kube-dns Service (dns/manifests.py)
             "resolvConf": str(paths.resolv_conf),
             "podCIDR": node.pod_cidr,
             "maxPods": 60,
@@ -288,7 +290,8 @@ def node_components(
                 port=KUBELET_PORT,
                 netns=node.netns,
                 files={
-                    paths.kubelet_config: render_kubelet_config(node=node, pki=pki, paths=paths)
+                    paths.kubelet_config: render_kubelet_config(
+                        node=node, pki=pki, paths=paths, cluster_dns=cluster.dns_service_ip)
                 },
             )
         )

@@ -103,6 +103,11 @@ class ClusterPlan:
     def kubernetes_service_ip(self) -> str:
         return str(next(ipaddress.ip_network(self.service_cidr).hosts()))
 
+    @property
+    def dns_service_ip(self) -> str:
+        """The cluster DNS's Service address (the tenth, as kubeadm picks it)."""
+        return str(ipaddress.ip_network(self.service_cidr)[10])
+
     def ports(self) -> list[int]:
         """Every host port this cluster listens on (what runs on a node host takes none)."""
         found = [p for m in self.etcd if m.netns is None for p in (m.client_port, m.peer_port)]

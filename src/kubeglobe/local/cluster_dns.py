@@ -1,0 +1,58 @@
+"""Cluster DNS in each cluster of the environment, as kubeadm installs CoreDNS.
+
+Debian has no CoreDNS, so the DNS server is the platform's own (`kubeglobe dns`, in the
+platform image; see dns/). `ensure_cluster_dns` applies its objects (dns/manifests.py)
+with server-side apply, so a second `up` changes nothing, and waits until the
+Deployment has rolled out: every replica of the current version available, no old
+one left.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from lightkube import Client, codecs
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.apps_v1 import Deployment
+
+from kubeglobe.api.meta import FIELD_MANAGER
+from kubeglobe.dns.manifests import NAME, NAMESPACE, dns_manifests
+from kubeglobe.kube.client import load_kubeconfig, sync_client
+from kubeglobe.local.topology import ClusterPlan
+
+READY_SECONDS = 120.0
+# Kubernetes 1.20 serves PodDisruptionBudgets as policy/v1beta1 only (policy/v1 is 1.21),
+# which lightkube's models no longer carry: known to it as a generic resource.
+create_namespaced_resource("policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets")
+
+
+class ClusterDnsError(RuntimeError):
+    pass
+
+
+def ensure_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path, image: str) -> None:
+    client: Client = sync_client(load_kubeconfig(path=kubeconfig))
+    try:
+        for manifest in dns_manifests(image=image, cluster_ip=cluster.dns_service_ip):
+            client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+        deadline = time.monotonic() + READY_SECONDS
+        while True:
+            found = client.get(Deployment, NAME, namespace=NAMESPACE)
+            want = found.spec.replicas if found.spec and found.spec.replicas is not None else 1
+            generation = (found.metadata.generation if found.metadata else None) or 0
+            status = found.status
+            have = (status.availableReplicas or 0) if status else 0
+            # rolled out, not only enough pods (old ones count as available while it goes)
+            if (status is not None and (status.observedGeneration or 0) >= generation
+                    and status.updatedReplicas == want and status.replicas == want
+                    and have >= want):
+                return
+            if time.monotonic() > deadline:
+                raise ClusterDnsError(
+                    f"{cluster.name}: {NAMESPACE}/{NAME} has {have} of {want} replicas "
+                    f"available after {READY_SECONDS:.0f}s; see `kubectl -n {NAMESPACE} "
+                    f"describe deployment {NAME}` with {kubeconfig}")
+            time.sleep(1)
+    finally:
+        client.close()
