@@ -18,6 +18,8 @@ from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan
 
+EVICTION_SECONDS = 30
+
 
 def endpoint_url(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
     """The one address clients of the cluster use (the load balancer for global)."""
@@ -57,6 +59,11 @@ def apiserver_argv(
         "--allow-privileged=true",
         f"--apiserver-count={len(cluster.apiservers)}",
         "--endpoint-reconciler-type=lease",
+        # Pods of a node that is lost are evicted after 30 s, not Kubernetes' 300 s (the
+        # DefaultTolerationSeconds admission gives every pod these tolerations): the
+        # platform's pods move to the other nodes within a minute (controlplane.py).
+        f"--default-not-ready-toleration-seconds={EVICTION_SECONDS}",
+        f"--default-unreachable-toleration-seconds={EVICTION_SECONDS}",
         "--profiling=false",
         "--v=1",
     ]

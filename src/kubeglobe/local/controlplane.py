@@ -18,6 +18,8 @@ from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan
 
+NODE_GRACE_SECONDS = 30
+
 
 def component_kubeconfig(env: EnvironmentPlan, cluster: ClusterPlan, user: str) -> Path:
     return env.cluster_dir(cluster.name) / "kubeconfigs" / f"{user}.kubeconfig"
@@ -54,6 +56,10 @@ def controlplane_components(
         "--use-service-account-credentials=true",
         f"--service-cluster-ip-range={cluster.service_cidr}",
         "--controllers=*,bootstrapsigner,tokencleaner",
+        # A node is NotReady after 30 s without a heartbeat (Kubernetes: 40 s): three of
+        # its 10 s lease renewals, so a kubelet slowed by a busy machine is not called
+        # lost; its pods are evicted 30 s later (apiserver.py's tolerations).
+        f"--node-monitor-grace-period={NODE_GRACE_SECONDS}s",
     ]
     found = []
     for part, daemons, flags in (
