@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 from kubeglobe.local.binaries import K8sBinaries
-from kubeglobe.local.component import Component
+from kubeglobe.local.component import GO_ENV, Component
 from kubeglobe.local.etcd import apiserver_etcd_urls
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
@@ -89,6 +89,7 @@ def apiserver_components(
                 probe=partial(probe_http, url, ca=pki.ca.cert, client=admin),
                 port=server.port,
                 netns=server.netns,
+                env=GO_ENV,
                 start_timeout=120.0,
             )
         )

@@ -1,8 +1,8 @@
 """Cluster DNS in each cluster of the environment, as kubeadm installs CoreDNS.
 
 Debian has no CoreDNS, so the DNS server is the platform's own (`kubeglobe dns`, in the
-platform image; see dns/). `ensure_cluster_dns` applies its objects (dns/manifests.py)
-with server-side apply, so a second `up` changes nothing, and waits until the
+platform image; see dns/). `apply_cluster_dns` applies its objects (dns/manifests.py)
+with server-side apply, so a second `up` changes nothing; `wait_cluster_dns` waits until the
 Deployment has rolled out: every replica of the current version available, no old
 one left.
 """
@@ -10,6 +10,8 @@ one left.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lightkube import Client, codecs
@@ -31,12 +33,16 @@ class ClusterDnsError(RuntimeError):
     pass
 
 
-def ensure_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path, image: str) -> None:
-    client: Client = sync_client(load_kubeconfig(path=kubeconfig))
-    try:
+def apply_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path, image: str) -> None:
+    with _client(kubeconfig) as client:
         for manifest in dns_manifests(image=image, cluster_ip=cluster.dns_service_ip):
             client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
-        deadline = time.monotonic() + READY_SECONDS
+
+
+def wait_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path) -> None:
+    """Until the Deployment has rolled out (ClusterDnsError after READY_SECONDS)."""
+    deadline = time.monotonic() + READY_SECONDS
+    with _client(kubeconfig) as client:
         while True:
             found = client.get(Deployment, NAME, namespace=NAMESPACE)
             want = found.spec.replicas if found.spec and found.spec.replicas is not None else 1
@@ -54,5 +60,12 @@ def ensure_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path, image: str) ->
                     f"available after {READY_SECONDS:.0f}s; see `kubectl -n {NAMESPACE} "
                     f"describe deployment {NAME}` with {kubeconfig}")
             time.sleep(1)
+
+
+@contextmanager
+def _client(kubeconfig: Path) -> Iterator[Client]:
+    client = sync_client(load_kubeconfig(path=kubeconfig))
+    try:
+        yield client
     finally:
         client.close()

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from kubeglobe.local.binaries import K8sBinaries
-from kubeglobe.local.component import Component
+from kubeglobe.local.component import GO_ENV, Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan
@@ -83,6 +83,7 @@ def controlplane_components(
                                   ca=pki.ca.cert),
                     port=daemon.port,
                     netns=daemon.netns,
+                    env=GO_ENV,
                 )
             )
     return found

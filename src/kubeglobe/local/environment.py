@@ -21,7 +21,7 @@ import httpx
 from kubeglobe.local import network
 from kubeglobe.local.apiserver import apiserver_components, endpoint_url
 from kubeglobe.local.binaries import K8sBinaries, build_binaries
-from kubeglobe.local.cluster_dns import ensure_cluster_dns
+from kubeglobe.local.cluster_dns import apply_cluster_dns, wait_cluster_dns
 from kubeglobe.local.component import Component
 from kubeglobe.local.controlplane import component_kubeconfig, controlplane_components
 from kubeglobe.local.etcd import etcd_components
@@ -328,10 +328,12 @@ def up(
                     import_images(socket=NodePaths(plan, node).socket, archives=archives)
         for cluster in plan.clusters:
             _wait_cluster_ready(plan, cluster, report)
-        for cluster in plan.clusters:
+        for cluster in plan.clusters:  # every cluster's at once, then wait for each
             report(f"{cluster.name}: cluster DNS")
-            ensure_cluster_dns(cluster=cluster, kubeconfig=admin_kubeconfig(plan, cluster.name),
-                               image=platform_image[0].name)
+            apply_cluster_dns(cluster=cluster, kubeconfig=admin_kubeconfig(plan, cluster.name),
+                              image=platform_image[0].name)
+        for cluster in plan.clusters:
+            wait_cluster_dns(cluster=cluster, kubeconfig=admin_kubeconfig(plan, cluster.name))
         report("platform: installing CRDs and RBAC")
         global_cluster = plan.cluster(GLOBAL)
         prepare_platform(env=plan, cluster=global_cluster,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from kubeglobe.local.component import Component
+from kubeglobe.local.component import GO_ENV, Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan, EtcdMember
@@ -81,6 +81,7 @@ def etcd_components(
                 port=member.client_port,
                 extra_ports=(member.peer_port,),
                 netns=member.netns,
+                env=GO_ENV,
                 # Members of a new Raft cluster become healthy only together.
                 start_timeout=90.0,
             )

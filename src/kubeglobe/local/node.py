@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from kubeglobe.local.binaries import K8sBinaries
-from kubeglobe.local.component import Component
+from kubeglobe.local.component import GO_ENV, Component
 from kubeglobe.local.health import probe_http
 from kubeglobe.local.images import PAUSE_IMAGE
 from kubeglobe.local.pki import ClusterPki
@@ -256,6 +256,7 @@ def node_components(
                 log=paths.logs / "containerd.log",
                 probe=containerd_probe,
                 netns=node.netns,
+                env=GO_ENV,
                 files={
                     paths.containerd_config: render_containerd_config(paths),
                     paths.cni_conf_dir / "10-kubeglobe.conflist": render_cni_config(
@@ -285,7 +286,7 @@ def node_components(
                     "--v=1",
                 ],
                 log=paths.logs / "kubelet.log",
-                env={"KUBELET_POD_LOGS_DIR": str(paths.pod_logs)},
+                env={**GO_ENV, "KUBELET_POD_LOGS_DIR": str(paths.pod_logs)},
                 probe=partial(probe_http, kubelet_health),
                 port=KUBELET_PORT,
                 netns=node.netns,
@@ -306,6 +307,7 @@ def node_components(
                 probe=partial(probe_http, proxy_health, expect=""),
                 port=KUBE_PROXY_HEALTHZ_PORT,
                 netns=node.netns,
+                env=GO_ENV,
                 files={
                     paths.proxy_config: render_kube_proxy_config(
                         node=node, cluster=cluster, paths=paths
