@@ -200,12 +200,14 @@ def install(client: Client, webhook: WebhookEndpoint | None = None) -> str | Non
 
     Without `webhook` the tenancy rules are still applied by the controller (a namespace
     that does not fit is Rejected in its status) but not refused at admission."""
-    for manifest in platform_manifests(webhook):
+    manifests = platform_manifests(webhook)
+    for manifest in manifests:
         try:
             client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
         except ApiError as e:
             kind, name = manifest["kind"], manifest["metadata"]["name"]
             raise InstallError(f"applying {kind} {name} failed: {e.status.message}") from e
+    for manifest in manifests:  # all applied first: the apiservers establish them together
         if manifest["kind"] == "CustomResourceDefinition":
             _wait_established(client, manifest["metadata"]["name"])
     ensure_controller_token(client)
