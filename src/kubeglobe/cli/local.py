@@ -16,7 +16,6 @@ from rich.table import Table
 from kubeglobe.cli.common import cli_errors, console, out
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import BinariesError, build_binaries
-from kubeglobe.local.cluster_dns import ClusterDnsError
 from kubeglobe.local.haproxy_build import HAPROXY_VERSION, HaproxyBuildError, build_haproxy
 from kubeglobe.local.health import NotHealthy
 from kubeglobe.local.images import ImageError, build_all_images
@@ -31,7 +30,7 @@ from kubeglobe.local.topology import GLOBAL
 app = typer.Typer(no_args_is_help=True, help="Run real local clusters: a HA global and workloads.")
 KNOWN_ERRORS = (
     EnvironmentConflict, environment.EnvironmentError_, BinariesError, HaproxyBuildError,
-    ImageError, NetworkError, NotHealthy, PreflightError, ClusterDnsError, ValueError, KeyError,
+    ImageError, NetworkError, NotHealthy, PreflightError, ValueError, KeyError,
 )
 
 
