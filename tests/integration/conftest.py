@@ -68,6 +68,14 @@ def by_server(platform: Platform, backend: str) -> dict[str, tuple[int, str]]:
             if b == backend and s not in ("BACKEND", "FRONTEND")}
 
 
+def refused_by_server(platform: Platform, backend: str) -> dict[str, int]:
+    """4xx answers each server of `backend` has passed on (column hrsp_4xx): the
+    controller's liveness probes share the agents' backends but are always answered 200,
+    so a test counts its own request exactly by making it one the cluster refuses."""
+    return {s: int(r[42] or 0) for (b, s), r in stats(platform.env).items()
+            if b == backend and s not in ("BACKEND", "FRONTEND")}
+
+
 def route(platform: Platform, cluster: str = "workload-2") -> str:
     """The backend the gateway's cluster map names for `cluster` right now."""
     files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
