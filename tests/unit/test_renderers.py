@@ -35,10 +35,14 @@ def test_node_settings_seen_working_here() -> None:
     env = plan_environment(state_dir=Path("/s"), slot=1, workload_clusters=0)
     node = env.clusters[0].nodes[0]
     paths = NodePaths(env, node)
-    containerd = render_containerd_config(paths)
+    containerd = render_containerd_config(paths, mirrors=env.registry_mirrors(node))
     assert "restrict_oom_score_adj = true" in containerd
     assert "netns_mounts_under_state_dir = true" in containerd
     assert f'address = "{paths.socket}"' in containerd
+    # the platform registry: this control-plane node's own replica first, then the others
+    assert ('[plugins."io.containerd.grpc.v1.cri".registry.mirrors."kubeglobe.local"]\n'
+            '    endpoint = ["http://10.250.1.11:5000", "http://10.250.1.12:5000", '
+            '"http://10.250.1.13:5000"]') in containerd
     kubelet = yaml.safe_load(
         render_kubelet_config(node=node, pki=ClusterPki(dir=Path("/pki")), paths=paths,
                               cluster_dns="10.96.0.10")

@@ -18,11 +18,12 @@ from kubeglobe.local import environment
 from kubeglobe.local.binaries import BinariesError, build_binaries
 from kubeglobe.local.haproxy_build import HAPROXY_VERSION, HaproxyBuildError, build_haproxy
 from kubeglobe.local.health import NotHealthy
-from kubeglobe.local.images import ImageError, build_all_images
+from kubeglobe.local.images import ImageError, build_all_images, build_image
 from kubeglobe.local.network import NetworkError
 from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.platform_image import build_platform_image
 from kubeglobe.local.preflight import PreflightError
+from kubeglobe.local.registry_image import registry_image
 from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import EnvironmentConflict
 from kubeglobe.local.topology import GLOBAL
@@ -65,6 +66,8 @@ def build() -> None:
             haproxy = build_haproxy(progress=report)
         with _status_line("images") as report:  # the platform image holds that HAProxy
             images = [*build_all_images(), build_platform_image(progress=report)]
+            registry = registry_image()
+            images.append((registry, build_image(registry)))
     out.print(f"binaries: {binaries.dir}")
     out.print(f"haproxy: {haproxy}")
     for spec, path in images:

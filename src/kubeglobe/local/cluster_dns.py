@@ -9,35 +9,27 @@ one left.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from lightkube import Client, codecs
-from lightkube.generic_resource import create_namespaced_resource
+from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
 
-from kubeglobe.api.meta import FIELD_MANAGER
 from kubeglobe.dns.manifests import NAME, NAMESPACE, dns_manifests
 from kubeglobe.kube.client import load_kubeconfig, sync_client
+from kubeglobe.local.apply import apply_all
 from kubeglobe.local.health import wait_until
 from kubeglobe.local.topology import ClusterPlan
 
 READY_SECONDS = 120.0
-# Kubernetes 1.20 serves PodDisruptionBudgets as policy/v1beta1 only (policy/v1 is 1.21),
-# which lightkube's models no longer carry: known to it as a generic resource.
-create_namespaced_resource("policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets")
 
 
 def apply_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path, image: str) -> None:
-    with _client(kubeconfig) as client:
-        for manifest in dns_manifests(image=image, cluster_ip=cluster.dns_service_ip):
-            client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+    apply_all(kubeconfig, dns_manifests(image=image, cluster_ip=cluster.dns_service_ip))
 
 
 def wait_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path) -> None:
     """Until the Deployment has rolled out (NotHealthy after READY_SECONDS)."""
-    with _client(kubeconfig) as client:
+    with sync_client(load_kubeconfig(path=kubeconfig)) as client:
         wait_until(f"{cluster.name}: {NAMESPACE}/{NAME}", lambda: _rolled_out(client),
                    timeout=READY_SECONDS, interval=1.0,
                    log=f"`kubectl -n {NAMESPACE} describe deployment {NAME}` with "
@@ -57,11 +49,3 @@ def _rolled_out(client: Client) -> str:
         return "ok"
     return f"{have} of {want} replicas of the current version available"
 
-
-@contextmanager
-def _client(kubeconfig: Path) -> Iterator[Client]:
-    client = sync_client(load_kubeconfig(path=kubeconfig))
-    try:
-        yield client
-    finally:
-        client.close()

@@ -26,7 +26,7 @@ from kubeglobe.local.component import Component
 from kubeglobe.local.controlplane import component_kubeconfig, controlplane_components
 from kubeglobe.local.etcd import etcd_components
 from kubeglobe.local.health import http_client, port_is_free, probe_http, wait_until
-from kubeglobe.local.images import build_all_images, import_images
+from kubeglobe.local.images import PAUSE_IMAGE, build_all_images, build_image, import_images
 from kubeglobe.local.kubeconfig import write_kubeconfig
 from kubeglobe.local.loadbalancer import loadbalancer_components
 from kubeglobe.local.mounts import unmount_below
@@ -54,6 +54,8 @@ from kubeglobe.local.process import (
     start_daemon,
     stop_process,
 )
+from kubeglobe.local.registry import apply_registry, push_images
+from kubeglobe.local.registry_image import registry_image
 from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import (
     LAYOUT,
@@ -299,9 +301,14 @@ def up(
         check_slot(plan.slot, state_dir)
         binaries = build_binaries(progress=report, check=smoke_test)
         report("building images")
-        archives = build_all_images()
+        built = build_all_images()
         platform_image = build_platform_image(progress=report)
-        archives.append(platform_image)
+        registry_spec = registry_image()
+        # Every node imports the pause image (a pod's sandbox), the control-plane nodes of
+        # global the registry's too; every other image the nodes pull from the registry.
+        on_every_node = [(s, a) for s, a in built if s.name == PAUSE_IMAGE]
+        on_planes = [*on_every_node, (registry_spec, build_image(registry_spec))]
+        pulled = [*(i for i in built if i[0].name != PAUSE_IMAGE), platform_image]
         parts = components(plan=plan, binaries=binaries, agent_image=platform_image[0].name)
         _check_ports(plan, state, parts)
         claim_slot(plan.slot, state_dir, state)
@@ -325,9 +332,16 @@ def up(
             if "containerd" in kinds:
                 for node in plan.nodes():
                     report(f"{node.name}: importing images")
-                    import_images(socket=NodePaths(plan, node).socket, archives=archives)
+                    import_images(socket=NodePaths(plan, node).socket,
+                                  archives=on_planes if node.control_plane else on_every_node)
         for cluster in plan.clusters:
             _wait_cluster_ready(plan, cluster, report)
+            if cluster.name == GLOBAL:  # its replicas start while the others get ready
+                report(f"{GLOBAL}: image registry")
+                apply_registry(plan=plan, kubeconfig=admin_kubeconfig(plan, GLOBAL),
+                               image=registry_spec.name)
+        report("pushing images to the registry")
+        push_images(plan=plan, archives=pulled, kubeconfig=admin_kubeconfig(plan, GLOBAL))
         for cluster in plan.clusters:  # every cluster's at once, then wait for each
             report(f"{cluster.name}: cluster DNS")
             apply_cluster_dns(cluster=cluster, kubeconfig=admin_kubeconfig(plan, cluster.name),

@@ -30,6 +30,7 @@ from kubeglobe.local.topology import (
     EnvironmentPlan,
     Node,
 )
+from kubeglobe.registry.manifests import IMAGE_PREFIX
 
 CNI_BIN_DIR = "/usr/lib/cni"
 # kubelet v1.20 writes container logs here whatever its root directory is.
@@ -95,7 +96,9 @@ def pod_uids_under(state_dir: Path) -> set[str]:
     return {p.name for p in state_dir.glob("nodes/*/kubelet/pods/*")}
 
 
-def render_containerd_config(paths: NodePaths) -> str:
+def render_containerd_config(paths: NodePaths, *, mirrors: tuple[str, ...]) -> str:
+    """`mirrors`: the platform registry's replicas, tried in order for `kubeglobe.local`."""
+    endpoints = ", ".join(f'"{m}"' for m in mirrors)
     return f"""version = 2
 root = "{paths.containerd_root}"
 state = "{paths.containerd_state}"
@@ -135,6 +138,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN_DIR}"
     conf_dir = "{paths.cni_conf_dir}"
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."{IMAGE_PREFIX}"]
+    endpoint = [{endpoints}]
 """
 
 
@@ -258,7 +263,8 @@ def node_components(
                 netns=node.netns,
                 env=GO_ENV,
                 files={
-                    paths.containerd_config: render_containerd_config(paths),
+                    paths.containerd_config: render_containerd_config(
+                        paths, mirrors=env.registry_mirrors(node)),
                     paths.cni_conf_dir / "10-kubeglobe.conflist": render_cni_config(
                         node=node, paths=paths
                     ),

@@ -28,8 +28,9 @@ class EnvironmentConflict(RuntimeError):
 
 
 # The environment's shape changes with this number: 2 is global on three control-plane
-# node hosts. A state of another layout is stopped with `down` and started anew.
-LAYOUT = 2
+# node hosts, 3 its nodes pulling from the platform registry. A state of another layout
+# is stopped with `down` and started anew.
+LAYOUT = 3
 
 
 class EnvironmentState(BaseModel):

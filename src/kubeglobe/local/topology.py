@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NewType
 
+from kubeglobe.registry.manifests import PORT as REGISTRY_PORT  # on each control-plane node
+
 ClusterName = NewType("ClusterName", str)
 
 GLOBAL = ClusterName("global")
@@ -151,6 +153,15 @@ class EnvironmentPlan:
 
     def nodes(self) -> list[Node]:
         return [n for c in self.clusters for n in c.nodes]
+
+    def registry_mirrors(self, node: Node) -> tuple[str, ...]:
+        """The platform registry's replicas (one per global control-plane node) in the
+        order `node`'s containerd tries them: a control-plane node's own first, the other
+        nodes' spread over the replicas, each list with every replica in it."""
+        planes = [n for n in self.cluster(GLOBAL).nodes if n.control_plane]
+        first = (planes.index(node) if node in planes
+                 else self.nodes().index(node)) % len(planes)
+        return tuple(f"http://{n.ip}:{REGISTRY_PORT}" for n in planes[first:] + planes[:first])
 
     def cluster_dir(self, name: str) -> Path:
         return self.state_dir / "clusters" / name
