@@ -24,6 +24,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.cluster import ClusterSpec, SecretRef
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
 from kubeglobe.kube.clusters import ClusterClient, ClusterClients
 from kubeglobe.kube.resources import ClusterCR
@@ -89,21 +90,15 @@ class ClusterAccess:
 
     async def client_of(self, name: str) -> ClusterClient | None:
         """`client` of Cluster `name` as its resource says now; None if it is gone."""
-        spec = await self._spec_of(name)
-        return None if spec is None else await self.client(name=name, spec=spec)
+        cluster = await missing_ok(self._hub.get(ClusterCR, name))
+        if cluster is None:
+            return None
+        return await self.client(name=name, spec=ClusterSpec.model_validate(
+            cluster.get("spec") or {}))
 
     def forget(self, name: str) -> None:
         """Close the cluster's kept client: the cluster is going."""
         self._clients.drop(name)
-
-    async def _spec_of(self, name: str) -> ClusterSpec | None:
-        try:
-            cluster = await self._hub.get(ClusterCR, name)
-        except ApiError as e:
-            if e.status.code == 404:
-                return None
-            raise
-        return ClusterSpec.model_validate(cluster.get("spec") or {})
 
     def _route(self, name: str) -> PlatformRoute:
         if self._platform is None:

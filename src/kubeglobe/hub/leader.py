@@ -23,6 +23,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
 from kubeglobe import failures
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.microtime import micro_now
 
@@ -51,54 +52,39 @@ def decide(*, holder: str | None, renewed: dt.datetime | None, duration: int,
     return (now - renewed).total_seconds() > duration
 
 
-def _now() -> dt.datetime:
-    return micro_now()
-
-
 class LeaderElector:
     def __init__(self, *, client: AsyncClient, settings: ElectionSettings,
                  identity: Identity) -> None:
         self._client = client
         self._settings = settings
         self._me = identity
-        self.is_leader = False
 
     async def _try_once(self) -> bool:
         s = self._settings
-        now = _now()
+        now = micro_now()
+        lease = await missing_ok(self._client.get(Lease, s.name, namespace=s.namespace))
         try:
-            lease = await self._client.get(Lease, s.name, namespace=s.namespace)
-        except ApiError as e:
-            if e.status.code != 404:
-                raise
-            fresh = Lease(
-                metadata=ObjectMeta(name=s.name, namespace=s.namespace),
-                spec=LeaseSpec(holderIdentity=self._me, leaseDurationSeconds=s.lease_seconds,
-                               acquireTime=now, renewTime=now, leaseTransitions=0),
-            )
-            try:
-                await self._client.create(fresh)
-            except ApiError as conflict:
-                if conflict.status.code == 409:
-                    return False
-                raise
-            return True
-        spec = lease.spec or LeaseSpec()
-        if not decide(holder=spec.holderIdentity, renewed=spec.renewTime,
-                      duration=spec.leaseDurationSeconds or s.lease_seconds,
-                      me=self._me, now=now):
-            return False
-        if spec.holderIdentity != self._me:
-            spec.acquireTime = now
-            spec.leaseTransitions = (spec.leaseTransitions or 0) + 1
-        spec.holderIdentity = self._me
-        spec.renewTime = now
-        spec.leaseDurationSeconds = s.lease_seconds
-        lease.spec = spec
-        try:
+            if lease is None:
+                await self._client.create(Lease(
+                    metadata=ObjectMeta(name=s.name, namespace=s.namespace),
+                    spec=LeaseSpec(holderIdentity=self._me, leaseDurationSeconds=s.lease_seconds,
+                                   acquireTime=now, renewTime=now, leaseTransitions=0)))
+                return True
+            spec = lease.spec or LeaseSpec()
+            if not decide(holder=spec.holderIdentity, renewed=spec.renewTime,
+                          duration=spec.leaseDurationSeconds or s.lease_seconds,
+                          me=self._me, now=now):
+                return False
+            if spec.holderIdentity != self._me:
+                spec.acquireTime = now
+                spec.leaseTransitions = (spec.leaseTransitions or 0) + 1
+            spec.holderIdentity = self._me
+            spec.renewTime = now
+            spec.leaseDurationSeconds = s.lease_seconds
+            lease.spec = spec
             await self._client.replace(lease)  # carries resourceVersion: optimistic lock
         except ApiError as e:
-            if e.status.code == 409:
+            if e.status.code == 409:  # another candidate wrote first
                 return False
             raise
         return True
@@ -120,7 +106,6 @@ class LeaderElector:
         s = self._settings
         while not await self._attempt():
             await asyncio.sleep(s.renew_seconds)
-        self.is_leader = True
         log.info("leader election: %s now leads %s/%s", self._me, s.namespace, s.name)
         work = asyncio.create_task(on_leading())
         last_renewal = asyncio.get_running_loop().time()
@@ -133,7 +118,6 @@ class LeaderElector:
                     log.error("leader election: lost the lease %s/%s", s.namespace, s.name)
                     break
         finally:
-            self.is_leader = False
             work.cancel()
             (outcome,) = await asyncio.gather(work, return_exceptions=True)
             # The work ending on its own (not cancelled here) ends the leadership too: say

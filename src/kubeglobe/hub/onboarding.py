@@ -23,6 +23,7 @@ from kubeglobe.api.meta import API_VERSION, CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.hub.cluster_access import parse_kubeconfig
 from kubeglobe.hub.cluster_status import version_refusal
 from kubeglobe.hub.inventory import ProbeFailed, probe
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.kube.client import KubeconfigError, load_kubeconfig
 from kubeglobe.kube.clusters import ClusterClient
 from kubeglobe.kube.resources import ClusterCR
@@ -50,21 +51,11 @@ def kubeconfig_secret_name(cluster: str) -> str:
     return f"cluster-{cluster}-kubeconfig"
 
 
-async def _exists(hub: AsyncClient, name: str) -> bool:
-    try:
-        await hub.get(ClusterCR, name)
-    except ApiError as e:
-        if e.status.code == 404:
-            return False
-        raise
-    return True
-
-
 async def import_cluster(*, hub: AsyncClient, name: str, kubeconfig: bytes,
                          display_name: str | None = None) -> dict[str, Any]:
     """Validate, then create the Secret and the Cluster; returns the Cluster object."""
     check_name(name)
-    if await _exists(hub, name):
+    if await missing_ok(hub.get(ClusterCR, name)) is not None:
         raise OnboardingError(f"cluster {name} already exists; choose another name or "
                               f"unregister it first", status=409)
     try:

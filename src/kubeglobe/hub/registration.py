@@ -23,6 +23,7 @@ from lightkube.resources.core_v1 import Secret
 
 from kubeglobe.api.cluster import CLUSTER_KIND
 from kubeglobe.api.meta import API_VERSION, CLUSTER_LABEL, SYSTEM_NAMESPACE
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.onboarding import OnboardingError, check_name
 from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.microtime import format_time, parse_time
@@ -120,14 +121,10 @@ async def redeem_bootstrap_token(*, hub: AsyncClient, cluster: str, token: str,
     refused = OnboardingError(
         f"bootstrap token for cluster {cluster} is invalid or was already used; issue a new "
         f"one with `kubeglobe cluster register {cluster} --new-token`", status=401)
-    try:
-        secret = await hub.get(Secret, bootstrap_secret(cluster), namespace=SYSTEM_NAMESPACE)
-    except ApiError as e:
-        if e.status.code == 404:
-            raise refused from e
-        raise
-    if secret.type != BOOTSTRAP_TYPE or _read(secret.data, "used") or not hmac.compare_digest(
-            _read(secret.data, "sha256"), _digest(token)):
+    secret = await missing_ok(hub.get(Secret, bootstrap_secret(cluster),
+                                      namespace=SYSTEM_NAMESPACE))
+    if (secret is None or secret.type != BOOTSTRAP_TYPE or _read(secret.data, "used")
+            or not hmac.compare_digest(_read(secret.data, "sha256"), _digest(token))):
         raise refused
     expires = parse_time(_read(secret.data, "expires"))
     if (now or dt.datetime.now(dt.UTC)) >= expires:
@@ -153,11 +150,7 @@ async def redeem_bootstrap_token(*, hub: AsyncClient, cluster: str, token: str,
 
 
 async def check_agent_credential(*, hub: AsyncClient, cluster: str, credential: str) -> bool:
-    try:
-        secret = await hub.get(Secret, credential_secret(cluster), namespace=SYSTEM_NAMESPACE)
-    except ApiError as e:
-        if e.status.code == 404:
-            return False
-        raise
-    return secret.type == CREDENTIAL_TYPE and hmac.compare_digest(
+    secret = await missing_ok(hub.get(Secret, credential_secret(cluster),
+                                      namespace=SYSTEM_NAMESPACE))
+    return secret is not None and secret.type == CREDENTIAL_TYPE and hmac.compare_digest(
         _read(secret.data, "sha256"), _digest(credential))

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,6 +21,7 @@ from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.api.tenancy import ProjectNamespaceSpec, ProjectSpec
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable, PlatformRoute
 from kubeglobe.hub.install import CONTROLLER_TOKEN_SECRET, WEBHOOK_PATH
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.tenancy.admission import (
     SPEC_MODELS,
     Denied,
@@ -168,12 +168,7 @@ class TenancyView:
         cached = self.projects.items()
         obj = cached.get(name) if cached is not None else None
         if obj is None:  # not cached (yet): a project created a moment ago is not denied
-            try:
-                obj = await self.hub.get(ProjectCR, name)
-            except ApiError as e:
-                if e.status.code != 404:
-                    raise
-                obj = None
+            obj = await missing_ok(self.hub.get(ProjectCR, name))
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None
         try:

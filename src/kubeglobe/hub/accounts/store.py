@@ -34,6 +34,7 @@ from kubeglobe.hub.accounts.passwords import (
     password_secret_name,
     verify_password,
 )
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.tokens import (
     TOKEN_KIND_LABEL,
     TOKEN_SECRET_TYPE,
@@ -121,12 +122,8 @@ class Accounts:
 
     # -- users -------------------------------------------------------------------------
     async def get(self, name: str) -> UserRecord | None:
-        try:
-            return user_record(await self.hub.get(UserCR, name))
-        except ApiError as e:
-            if e.status.code == 404:
-                return None
-            raise
+        found = await missing_ok(self.hub.get(UserCR, name))
+        return None if found is None else user_record(found)
 
     async def require(self, name: str) -> UserRecord:
         user = await self.get(name)
@@ -177,12 +174,9 @@ class Accounts:
 
     async def delete(self, name: str) -> None:
         """Delete the User; its password and tokens go with it (owner references)."""
-        try:
-            await self.hub.delete(UserCR, name)
-        except ApiError as e:
-            if e.status.code != 404:
-                raise
-        await self._delete_tokens(user=name)  # do not wait for the garbage collector
+        await missing_ok(self.hub.delete(UserCR, name))
+        for info in await self.tokens(user=name):  # do not wait for the garbage collector
+            await self.revoke(info.id)
 
     async def set_password(self, name: str, password: str) -> None:
         try:
@@ -198,14 +192,9 @@ class Accounts:
                              force=True)
 
     async def _password_hash(self, name: str) -> str | None:
-        try:
-            secret = await self.hub.get(Secret, password_secret_name(name),
-                                        namespace=SYSTEM_NAMESPACE)
-        except ApiError as e:
-            if e.status.code == 404:
-                return None
-            raise
-        return secret_text(secret.data or {}, "argon2")
+        secret = await missing_ok(self.hub.get(Secret, password_secret_name(name),
+                                               namespace=SYSTEM_NAMESPACE))
+        return None if secret is None else secret_text(secret.data or {}, "argon2")
 
     async def unlock(self, name: str) -> UserRecord:
         return await self._bookkeep(name, lambda status, _now: unlocked(status))
@@ -290,27 +279,15 @@ class Accounts:
                       key=lambda t: (t.user, t.created or "", t.id))
 
     async def token(self, token_id: str) -> TokenInfo | None:
-        try:
-            secret = await self.hub.get(Secret, secret_name(token_id),
-                                        namespace=SYSTEM_NAMESPACE)
-        except ApiError as e:
-            if e.status.code == 404:
-                return None
-            raise
-        if secret.type != TOKEN_SECRET_TYPE:
+        secret = await missing_ok(self.hub.get(Secret, secret_name(token_id),
+                                               namespace=SYSTEM_NAMESPACE))
+        if secret is None or secret.type != TOKEN_SECRET_TYPE:
             return None
         return _token_info(secret)
 
     async def revoke(self, token_id: str) -> None:
-        try:
-            await self.hub.delete(Secret, secret_name(token_id), namespace=SYSTEM_NAMESPACE)
-        except ApiError as e:
-            if e.status.code != 404:
-                raise
-
-    async def _delete_tokens(self, *, user: str) -> None:
-        for info in await self.tokens(user=user):
-            await self.revoke(info.id)
+        await missing_ok(self.hub.delete(Secret, secret_name(token_id),
+                                         namespace=SYSTEM_NAMESPACE))
 
     # -- groups ------------------------------------------------------------------------
     async def groups_of(self, user: str) -> tuple[str, ...]:

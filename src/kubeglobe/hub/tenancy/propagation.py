@@ -40,6 +40,7 @@ from kubeglobe.api.tenancy import (
 )
 from kubeglobe.failures import caught, count
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.tenancy.desired import (
     RESOURCES,
     Key,
@@ -298,11 +299,7 @@ class TenancyPropagator:
                 await self._hub.patch(ProjectNamespaceCR, name, {"metadata": {"annotations": {
                     FORCE_ANNOTATION: "true"}}}, patch_type=PatchType.MERGE)
             if not n["metadata"].get("deletionTimestamp"):
-                try:
-                    await self._hub.delete(ProjectNamespaceCR, name)
-                except ApiError as e:
-                    if e.status.code != 404:
-                        raise
+                await missing_ok(self._hub.delete(ProjectNamespaceCR, name))
         return remaining
 
     async def _event(self, cluster: str, message: str) -> None:

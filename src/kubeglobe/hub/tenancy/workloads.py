@@ -16,6 +16,7 @@ from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Namespace, Pod
 
 from kubeglobe.api.tenancy import ProjectNamespaceSpec
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.tenancy.namespaces import PROJECT_LABEL
 
 FORCE_ANNOTATION = "kubeglobe.io/force-delete"
@@ -40,12 +41,9 @@ def forced(annotations: dict[str, str] | None) -> bool:
 async def platform_placed(kube: AsyncClient, spec: ProjectNamespaceSpec) -> bool:
     """Whether the namespace of `spec` exists on its cluster and the platform put it
     there for that project (a namespace someone else made is never ours to judge)."""
-    try:
-        found = await kube.get(Namespace, spec.namespace)
-    except ApiError as e:
-        if e.status.code == 404:
-            return False
-        raise
+    found = await missing_ok(kube.get(Namespace, spec.namespace))
+    if found is None:
+        return False
     return ((found.metadata and found.metadata.labels) or {}).get(PROJECT_LABEL) == spec.project
 
 
