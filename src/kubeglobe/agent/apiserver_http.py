@@ -1,10 +1,8 @@
 """HTTP/1.1 to the local apiserver for tunnel requests: h11 over pooled TLS connections.
 
-Every kubectl call through a registered cluster's tunnel is one request here, so what
-a request costs is paid per call. httpx (over httpcore and anyio) did TLS in Python
-over a memory BIO and went through several layers per request; this keeps a few
-keep-alive connections on the event loop's own TLS and lets h11, the HTTP/1.1 state
-machine httpx itself builds on, frame the messages. Bodies stream both ways.
+Every kubectl call through a registered cluster's tunnel is one request here. httpx
+(over httpcore and anyio) did TLS in Python and went through several layers per
+request; this keeps a few keep-alive connections on the event loop's own TLS instead.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from dataclasses import dataclass
 import h11
 
 from kubeglobe import failures
-from kubeglobe.kube.upgrade import CONNECT_SECONDS, DialError, Endpoint
+from kubeglobe.kube.upgrade import Endpoint, connect
 
 log = logging.getLogger("kubeglobe.agent.apiserver")
 READ_SIZE = 256 * 1024
@@ -80,16 +78,6 @@ class ApiserverHttp:
         self._where = where
         self._idle: list[_Connection] = []
 
-    async def _connect(self) -> _Connection:
-        w = self._where
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(w.host, w.port, ssl=w.ssl, server_hostname=w.host,
-                                        limit=READ_SIZE), CONNECT_SECONDS)
-        except (OSError, TimeoutError) as e:
-            raise DialError(f"cannot connect to {w.authority}: {e or type(e).__name__}") from e
-        return _Connection(reader, writer, h11.Connection(h11.CLIENT))
-
     def put_back(self, conn: _Connection) -> None:
         if conn.reusable() and len(self._idle) < MAX_IDLE:
             self._idle.append(conn)
@@ -119,7 +107,9 @@ class ApiserverHttp:
                 failures.caught(log, component="apiserver-http",
                                 operation="reusing an idle connection", error=e,
                                 level=logging.INFO)
-        return await self._exchange(await self._connect(), method, target, headers, body)
+        reader, writer = await connect(self._where, limit=READ_SIZE)
+        fresh = _Connection(reader, writer, h11.Connection(h11.CLIENT))
+        return await self._exchange(fresh, method, target, headers, body)
 
     async def _exchange(self, conn: _Connection, method: str, target: str,
                         headers: list[tuple[str, str]],

@@ -1,17 +1,15 @@
 """HTTP/1.1 heads for connection upgrades (exec, attach, port-forward): pure functions.
 
-kubectl's streaming verbs send one request with `Connection: Upgrade` and
-`Upgrade: SPDY/3.1`; the apiserver answers `101 Switching Protocols` and the connection
-becomes a raw byte stream. The proxy relays that request and answer itself, so it needs
-to read and write heads. Nothing here does I/O; nothing here may drop the upgrade
-headers of a request it forwards (without them the apiserver answers 400).
+The proxy relays the upgrade request and its `101 Switching Protocols` itself, then
+the connection is raw bytes. Nothing here may drop the upgrade headers of a request it
+forwards: without them the apiserver answers 400.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from http import HTTPStatus
+from http.client import responses
 from urllib.parse import unquote
 
 from kubeglobe.kube.status import status_json
@@ -35,7 +33,6 @@ class RequestHead:
     method: str
     target: str
     headers: tuple[tuple[str, str], ...]
-
 
 
 @dataclass(frozen=True)
@@ -103,13 +100,6 @@ def final_response(head: ResponseHead, body: bytes) -> bytes:
 def status_response(code: int, message: str) -> bytes:
     """A Kubernetes `Status` answer, so kubectl prints our message (connection closes)."""
     body = status_json(code, message)
-    head = ResponseHead(status=code, reason=_reason_phrase(code),
+    head = ResponseHead(status=code, reason=responses.get(code, ""),
                         headers=(("Content-Type", "application/json"),))
     return final_response(head, body)
-
-
-def _reason_phrase(code: int) -> str:
-    try:
-        return HTTPStatus(code).phrase
-    except ValueError:
-        return ""

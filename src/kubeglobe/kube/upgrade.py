@@ -1,10 +1,8 @@
 """Dialing an upgrade request (exec, attach, port-forward) to an apiserver or the gateway.
 
-httpx cannot hand over the connection after `101 Switching Protocols`, so this opens
-the TLS connection itself and speaks HTTP/1.1 with h11: write the request, read the
-answer's head; on 101 the connection is a raw byte pipe (a `SocketEnd`, any bytes
-after the head still in its reader); on any other status the answer's body is read
-whole (it is a small Status) so it can be relayed and the connection closed.
+httpx cannot hand over the connection after `101 Switching Protocols`, so this speaks
+HTTP/1.1 with h11 on its own TLS connection: on 101 it becomes a raw byte pipe; any
+other answer is read whole (a small Status) to be relayed.
 """
 
 from __future__ import annotations
@@ -64,13 +62,13 @@ class Answer:
     pipe: SocketEnd | None  # the upgraded connection after 101
 
 
-async def connect(where: Endpoint, seconds: float = CONNECT_SECONDS,
+async def connect(where: Endpoint, seconds: float = CONNECT_SECONDS, *, limit: int = READ_SIZE,
                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TLS connection to the endpoint (its CA, its client certificate if any)."""
     try:
         return await asyncio.wait_for(
             asyncio.open_connection(where.host, where.port, ssl=where.ssl,
-                                    server_hostname=where.tls_name or where.host, limit=READ_SIZE),
+                                    server_hostname=where.tls_name or where.host, limit=limit),
             seconds)
     except (OSError, TimeoutError) as e:
         raise DialError(f"cannot connect to {where.authority}: {e or type(e).__name__}") from e
@@ -80,10 +78,6 @@ async def dial(where: Endpoint, request: RequestHead, *,
                connect_seconds: float = CONNECT_SECONDS) -> Answer:
     reader, writer = await connect(where, connect_seconds)
     return await exchange(reader, writer, request, peer=where.authority)
-
-
-class _TooLarge(ValueError):
-    pass
 
 
 async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -104,7 +98,7 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         writer.transport.abort()
         raise DialError(f"the request cannot be sent to {peer}: {e}") from e
     except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-            h11.ProtocolError, UnicodeError, _TooLarge) as e:
+            h11.ProtocolError, UnicodeError) as e:
         writer.transport.abort()
         raise DialError(f"{peer} did not answer the upgrade: "
                         f"{e or type(e).__name__}") from e
@@ -144,7 +138,7 @@ async def _read_body(http: h11.Connection, reader: asyncio.StreamReader) -> byte
             parts.append(bytes(event.data))
             size += len(event.data)
             if size > MAX_FINAL_BODY:
-                raise _TooLarge("final answer larger than 1 MiB")
+                raise h11.RemoteProtocolError("final answer larger than 1 MiB")
         elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
             return b"".join(parts)
         else:
