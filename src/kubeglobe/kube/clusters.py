@@ -1,11 +1,8 @@
 """One lightkube client per workload cluster, kept and reused while its credentials hold.
 
-The controllers talk to every cluster every few seconds. Each cluster keeps one
-`ClusterClient` under a key standing for its credentials as the caller sees them (a
-Secret's resourceVersion, a token): a different key replaces the client; `drop` closes
-it when the cluster goes. A replaced client is closed a little later, so that a request
-another task has under way on it still ends normally. How a cluster is reached is
-hub/cluster_access.py's business; this module keeps what it is handed.
+The controllers talk to every cluster every few seconds. A client is kept under a key
+standing for its credentials (a Secret's resourceVersion, a token); a replaced client
+is closed a little later, so a request another task has under way on it still ends.
 """
 
 from __future__ import annotations

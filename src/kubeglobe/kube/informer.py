@@ -1,9 +1,8 @@
 """A live in-memory copy of one kind of resource (list, then watch).
 
 For hot read paths such as admission, where a fresh LIST per request costs tens of
-milliseconds: the copy trails the API by the time a watch event takes to arrive, the
-same as any controller's cache. Until the first list is done (or after the watch
-broke, until the next list), `items()` returns None and the caller reads the API.
+milliseconds. Until the first list is done (or after the watch broke, until the next
+list), `items()` returns None and the caller reads the API.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Raw byte pipes: two ends (a socket, or a tunnel stream), bytes copied both ways.
 
-An upgraded connection (exec, attach, port-forward) is carried as bytes only. Each
-direction copies until its source ends, then half-closes its destination when the
-destination can (a tunnel stream can: END; a TLS socket cannot), otherwise the whole
-pipe ends. An error on either side ends both, so the far end learns at once. Every
-read waits for the previous write to be accepted (socket drained, tunnel window
-granted): a slow reader slows the writer, nobody buffers without bound.
+An end that cannot half-close (a TLS socket) ends the whole pipe when its direction
+ends; an error on either side ends both, so the far end learns at once. Every read
+waits for the previous write to be accepted, so nobody buffers without bound.
 """
 
 from __future__ import annotations
@@ -101,10 +98,8 @@ async def _copy(src: End, dst: End) -> None:
 
 
 async def splice(a: End, b: End) -> str | None:
-    """Copy both ways until both directions end or one fails; close both ends.
-
-    Returns None after a clean finish, or what went wrong.
-    """
+    """Copy both ways until both directions end or one fails, close both ends, and
+    return what went wrong (None after a clean finish)."""
     tasks = {asyncio.create_task(_copy(a, b)), asyncio.create_task(_copy(b, a))}
     error: str | None = None
     try:

@@ -83,21 +83,15 @@ def load_client_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
 
 def rest_target(config: SingleConfig) -> RestTarget:
     found = read_credentials(config)
-    ca, cert, key = found.ca, found.cert, found.key
+    trusted = None if found.insecure or found.ca is None else found.ca.decode()
+    ctx = ssl.create_default_context(cadata=trusted)  # None: the system's CAs
     if found.insecure:
-        ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    elif ca is not None:
-        ctx = ssl.create_default_context(cadata=ca.decode())
-    else:
-        ctx = ssl.create_default_context()
-    if cert is not None and key is not None:
+    if found.cert is not None and found.key is not None:
         try:
-            load_client_pair(ctx, cert, key)
+            load_client_pair(ctx, found.cert, found.key)
         except ssl.SSLError as e:
             raise KubeconfigError(f"the kubeconfig's client certificate is unusable: {e}") from e
-    headers = {}
-    if found.token:
-        headers["Authorization"] = f"Bearer {found.token}"
+    headers = {"Authorization": f"Bearer {found.token}"} if found.token else {}
     return RestTarget(base_url=found.server, ssl_context=ctx, headers=headers)

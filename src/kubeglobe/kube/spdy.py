@@ -1,16 +1,10 @@
-"""Just enough SPDY/3.1 to tell kubectl *why* its stream broke.
+"""Just enough SPDY/3.1 to tell kubectl *why* its stream broke (pure).
 
-The proxy relays an upgraded exec/attach connection as opaque bytes. When the far side
-breaks mid-stream (an agent killed, a tunnel lost), closing the caller's connection
-alone makes kubectl (v1.20) exit 0 as if the command had finished. kubectl reads the
-outcome of the command from the stream whose `streamtype` header is `error`; writing a
-failed `Status` there, then closing, makes it print our message and exit non-zero.
-
-So `SpdyWatch` follows both directions' frames without changing a byte: from the
-client it learns the error streams' ids (header blocks are zlib-compressed with the
-SPDY/3 dictionary, one context per direction); from the server it learns whether the
-byte stream is at a frame boundary and which error streams the server already closed.
-Pure: it sees bytes, it returns bytes; the caller does the I/O.
+When the far side of a relayed exec/attach breaks mid-stream, closing the caller's
+connection alone makes kubectl (v1.20) exit 0 as if the command had finished; a failed
+`Status` written on its `streamtype: error` stream makes it print our message and fail.
+`SpdyWatch` follows both directions' frames without changing a byte to learn those
+streams' ids, and whether the server's byte stream is at a frame boundary.
 """
 
 from __future__ import annotations

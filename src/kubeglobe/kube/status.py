@@ -1,9 +1,8 @@
-"""Kubernetes `Status` objects and bearer tokens: how the platform says no, and how it
-reads who is asking, the same way everywhere (pure).
+"""Kubernetes `Status` objects and bearer tokens, the same way everywhere (pure).
 
-Every refusal a Kubernetes client may read (the proxy's, the streams', HAProxy's own
-error pages) is a failed `Status` with the reason Kubernetes itself gives that code
-(apimachinery's `NewGenericServerResponse`), so kubectl prints our message.
+Every refusal a Kubernetes client may read is a failed `Status` with the reason
+Kubernetes itself gives that code (apimachinery's `NewGenericServerResponse`), so
+kubectl prints our message.
 """
 
 from __future__ import annotations
