@@ -7,6 +7,8 @@ and password; platform admins manage everyone's; platform auditors read everythi
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -148,10 +150,14 @@ def user_view(u: UserRecord, now: dt.datetime) -> UserView:
                     lastLoginTime=u.status.lastLoginTime, created=u.created)
 
 
-def _account_error(e: AccountError) -> HTTPException:
-    # A status the global cluster gave (a user it would not create) is its own: its
-    # failures are a bad gateway here, not an error of ours.
-    return HTTPException(e.status if e.status < 500 else 502, detail=str(e))
+@contextmanager
+def _account_errors() -> Iterator[None]:
+    try:
+        yield
+    except AccountError as e:
+        # A status the global cluster gave (a user it would not create) is its own: its
+        # failures are a bad gateway here, not an error of ours.
+        raise HTTPException(e.status if e.status < 500 else 502, detail=str(e)) from e
 
 
 def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) -> APIRouter:
@@ -164,10 +170,8 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
                  responses=errors(*BODY, 403, 409))
     async def login(body: LoginRequest) -> IssuedTokenView:
         """A session token for a local user (5 failures in 24 h lock it for 20 minutes)."""
-        try:
+        with _account_errors():
             issued, expires = await accounts.login(body.username, body.password)
-        except AccountError as e:
-            raise _account_error(e) from e
         return IssuedTokenView(token=issued.token,
                                id=issued.secret_name.removeprefix("kubeglobe-token-"),
                                user=body.username, kind="session", name="login session",
@@ -207,12 +211,10 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
         if identity.token_kind == "system":
             raise HTTPException(409, detail=f"{identity.user} is a system identity, not a "
                                 "local user; create a user and log in as them for API tokens")
-        try:
+        with _account_errors():
             user = await accounts.require(identity.user)
             issued, expires = await accounts.issue_api_token(
                 user, name=body.name, expires_in_days=body.expiresInDays)
-        except AccountError as e:
-            raise _account_error(e) from e
         return IssuedTokenView(token=issued.token,
                                id=issued.secret_name.removeprefix("kubeglobe-token-"),
                                user=user.name, kind="api", name=body.name,
@@ -242,10 +244,8 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
     async def get_user(name: UserName, identity: Caller) -> UserView:
         if name != identity.user:
             await authorize.require_reader(identity, f"read user {name}")
-        try:
+        with _account_errors():
             return user_view(await accounts.require(name), now())
-        except AccountError as e:
-            raise _account_error(e) from e
 
     @router.post("/users", response_model=UserView, status_code=201,
                  responses=errors(*BODY, 403, 409))
@@ -253,11 +253,10 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
         await authorize.require_admin(identity, "create users")
         try:
             spec = UserSpec(displayName=body.displayName, email=body.email)
-            return user_view(await accounts.create(body.name, spec, body.password), now())
+            with _account_errors():
+                return user_view(await accounts.create(body.name, spec, body.password), now())
         except ValidationError as e:
             raise invalid(e) from e
-        except AccountError as e:
-            raise _account_error(e) from e
 
     @router.patch("/users/{name}", response_model=UserView,
                   responses=errors(*BODY, 403, 404))
@@ -267,10 +266,8 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
         if name != identity.user or "disabled" in changes:
             await authorize.require_admin(identity, f"change user {name}")
-        try:
+        with _account_errors():
             return user_view(await accounts.update(name, changes), now())
-        except AccountError as e:
-            raise _account_error(e) from e
 
     @router.put("/users/{name}/password", status_code=204,
                 responses=errors(*BODY, 403, 404, 409))
@@ -278,27 +275,19 @@ def accounts_router(*, authenticate: TokenAuthenticator, authorize: Authorizer) 
         """Your own (with the current one: a wrong one is a 401 and counts as a failed
         login), or anyone's as a platform admin."""
         access = await authorize.access(identity)
-        if not access.admin:
-            if name != identity.user:
-                raise forbidden(identity, f"set user {name}'s password",
-                                "the platform-admin role")
-            try:
+        if not access.admin and name != identity.user:
+            raise forbidden(identity, f"set user {name}'s password", "the platform-admin role")
+        with _account_errors():
+            if not access.admin:
                 await accounts.verify(name, body.currentPassword or "")
-            except AccountError as e:
-                raise _account_error(e) from e
-        try:
             await accounts.set_password(name, body.password)
-        except AccountError as e:
-            raise _account_error(e) from e
 
     @router.post("/users/{name}/unlock", response_model=UserView,
                  responses=errors(403, 404, 409, 422))
     async def unlock_user(name: UserName, identity: Caller) -> UserView:
         await authorize.require_admin(identity, "unlock users")
-        try:
+        with _account_errors():
             return user_view(await accounts.unlock(name), now())
-        except AccountError as e:
-            raise _account_error(e) from e
 
     @router.delete("/users/{name}", status_code=204, responses=errors(403, 422))
     async def delete_user(name: UserName, identity: Caller) -> None:

@@ -31,10 +31,6 @@ LEASE_SECONDS = 15
 RENEW_SECONDS = 5.0
 
 
-def replica_id(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:10]
-
-
 def fresh(spec: LeaseSpec | None, now: dt.datetime) -> bool:
     if spec is None or spec.renewTime is None or spec.holderIdentity is None:
         return False
@@ -46,6 +42,8 @@ class ReplicaRegistry:
     def __init__(self, hub: AsyncClient, advertise_url: str) -> None:
         self._hub = hub
         self._me = advertise_url
+        digest = hashlib.sha256(advertise_url.encode()).hexdigest()[:10]
+        self._lease = f"kubeglobe-server-{digest}"
         self._task = Background(self._publish)
 
     def start(self) -> None:
@@ -54,17 +52,15 @@ class ReplicaRegistry:
     async def stop(self) -> None:
         await self._task.stop()
         try:  # agents stop dialling this replica at once instead of after LEASE_SECONDS
-            await self._hub.delete(Lease, f"kubeglobe-server-{replica_id(self._me)}",
-                                   namespace=SYSTEM_NAMESPACE)
+            await self._hub.delete(Lease, self._lease, namespace=SYSTEM_NAMESPACE)
         except KUBE_ERRORS as e:
             caught(log, component="server", operation="withdraw replica lease", error=e,
                    level=logging.INFO)
 
     async def _publish(self) -> None:
-        name = f"kubeglobe-server-{replica_id(self._me)}"
         started = micro_now()
         while True:
-            lease = Lease(metadata=ObjectMeta(name=name, namespace=SYSTEM_NAMESPACE,
+            lease = Lease(metadata=ObjectMeta(name=self._lease, namespace=SYSTEM_NAMESPACE,
                                               labels={REPLICA_LABEL: "true"}),
                           spec=LeaseSpec(holderIdentity=self._me, acquireTime=started,
                                          leaseDurationSeconds=LEASE_SECONDS,
@@ -83,5 +79,3 @@ class ReplicaRegistry:
                                                    labels={REPLICA_LABEL: "true"})
                  if lease.spec is not None and fresh(lease.spec, now)}
         return sorted(u for u in found if u)
-
-

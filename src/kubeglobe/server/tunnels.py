@@ -106,10 +106,6 @@ class TunnelHub:
         mux = self.local(cluster)
         if mux is None:  # client-go retries a 503 with Retry-After (HAProxy: another replica)
             raise HTTPException(503, detail=no_tunnel(cluster), headers={"Retry-After": "1"})
-        return await self._through_tunnel(mux, cluster, path, request, identity)
-
-    async def _through_tunnel(self, mux: Multiplexer, cluster: str, path: str,
-                              request: Request, identity: Identity) -> Response:
         has_body = bool(request.headers.get("content-length", "0") != "0"
                         or request.headers.get("transfer-encoding"))
         meta: dict[str, Any] = {

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -46,12 +45,19 @@ def upgrade_protocol(streams: StreamProxy) -> type[H11Protocol]:
     """uvicorn's HTTP/1.1 protocol, handing stream upgrades to `streams`."""
     tasks: set[asyncio.Task[None]] = set()
 
+    def finished(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("stream handler failed", exc_info=task.exception())
+
     class StreamUpgradeProtocol(H11Protocol):
+        def _text_headers(self) -> list[tuple[str, str]]:
+            return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers]
+
         def _stream_route(self) -> StreamRoute | None:
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers]
             target = self.scope["raw_path"].decode("latin-1")
             query = self.scope["query_string"].decode("latin-1")
-            return stream_route(target + ("?" + query if query else ""), headers)
+            return stream_route(target + ("?" + query if query else ""), self._text_headers())
 
         def _should_upgrade(self) -> bool:
             if self._stream_route() is not None:
@@ -68,19 +74,10 @@ def upgrade_protocol(streams: StreamProxy) -> type[H11Protocol]:
             buffered, _ = self.conn.trailing_data
             incoming = Incoming(
                 method=event.method.decode("ascii"), target=event.target.decode("latin-1"),
-                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers],
-                route=route)
+                headers=self._text_headers(), route=route)
             caller = raw_end(self.transport, bytes(buffered))
             task = self.loop.create_task(streams.serve(incoming, caller))
             tasks.add(task)
-            task.add_done_callback(_finished(tasks))
+            task.add_done_callback(finished)
 
     return StreamUpgradeProtocol
-
-
-def _finished(tasks: set[asyncio.Task[None]]) -> Any:
-    def done(task: asyncio.Task[None]) -> None:
-        tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("stream handler failed", exc_info=task.exception())
-    return done
