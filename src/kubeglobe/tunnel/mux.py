@@ -1,10 +1,8 @@
 """Streams multiplexed over one message transport, with per-stream flow control.
 
-Each side may hold many streams at once. A sender may have at most `WINDOW` bytes in
-flight per stream; the receiver grants more (WINDOW frames) as its reader consumes
-data, so a slow reader makes the far sender wait instead of making anyone buffer
-without bound. Closing the transport ends every stream with an error. The transport is
-anything with `send(bytes)` and `recv() -> bytes` (a WebSocket on either side).
+A sender may have at most `WINDOW` bytes in flight per stream; the receiver grants
+more as its reader consumes data, so a slow reader makes the far sender wait instead
+of making anyone buffer without bound. Closing the transport ends every stream.
 """
 
 from __future__ import annotations
@@ -109,13 +107,9 @@ class Stream:
         return chunk
 
     async def pour_into(self, sink: Sink) -> None:
-        """Write every chunk to `sink` the moment its frame arrives, until the peer ends.
-
-        This is `recv` without a task switch per chunk (an interactive exec echoes
-        each keystroke through here). Credit goes back to the peer only once the sink
-        has drained, so a slow sink still holds the sender at one window.
-        Raises StreamClosed if the stream fails.
-        """
+        """`recv` into `sink` without a task switch per chunk (an interactive exec echoes
+        each keystroke through here), until the peer ends; StreamClosed if it fails.
+        Credit goes back only once the sink has drained: a slow sink holds the sender."""
         while not self._inbox.empty():  # what arrived before we were here
             chunk = self._inbox.get_nowait()
             if chunk is None:
@@ -211,10 +205,6 @@ class Multiplexer:
     @property
     def closed(self) -> bool:
         return self._closed is not None
-
-    @property
-    def active_streams(self) -> int:
-        return len(self._streams)
 
     async def send(self, frame: Frame) -> None:
         if self._closed is not None:
