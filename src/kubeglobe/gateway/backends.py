@@ -1,15 +1,9 @@
 """The gateway's HAProxy backends for imported clusters (pure).
 
-One backend per imported cluster whose kubeconfig HAProxy can use as it is: the
-apiserver's address, its CA (HAProxy verifies the chain, and the host name when the
-server is named rather than numbered), the client certificate or bearer token. A
-cluster it cannot use (no CA, insecure TLS, an IPv6 literal, a token with odd
-characters, ...) gets no backend: its requests take the API servers' slow path, which
-handles every kubeconfig. The backend impersonates the caller the frontend identified
-(`frontend.impersonation_rules`), adds the cluster's own credential and strips the
-`/clusters/NAME/k8s` prefix.
-
-Registered clusters' backends are the agents' own (`reverse.py`).
+One backend per imported cluster whose kubeconfig HAProxy can use as it is; any other
+cluster (no CA, insecure TLS, an IPv6 literal, a token with odd characters, ...) takes
+the API servers' slow path, which handles every kubeconfig. Registered clusters'
+backends are the agents' own (`reverse.py`).
 """
 
 from __future__ import annotations
@@ -44,7 +38,7 @@ class ClusterBackend:
 
     @property
     def name(self) -> str:
-        return backend_name(self.cluster)
+        return f"{IMPORTED_PREFIX}{self.cluster}"
 
 
 @dataclass(frozen=True)
@@ -53,10 +47,6 @@ class Rendered:
     files: dict[Path, bytes]
     clusters: dict[str, str]  # cluster -> backend, the frontend's map
     reverse: frozenset[str] = frozenset()  # reverse backends, mapped while attached
-
-
-def backend_name(cluster: str) -> str:
-    return f"{IMPORTED_PREFIX}{cluster}"
 
 
 def cluster_backend(cluster: str, found: Credentials) -> ClusterBackend:

@@ -1,15 +1,10 @@
 """The gateway's fast path: HTTP rules for the platform frontend (pure).
 
-A request for `/clusters/NAME/k8s/...` from a caller whose bearer token's SHA-256 is in
+A request for `/clusters/NAME/k8s/...` whose bearer token's SHA-256 is in
 `identities.map`, unexpired, is answered by HAProxy itself when the route table
-(`kubeglobe/routing.py`) says the gateway serves it: NAME's entry in `clusters.map` names
-its backend (`kg-cluster-NAME` for an imported cluster; `kg-reverse-NAME` for a
-registered one, present only while its agent is attached, see `reverse.py`). The
-backend drops the caller's credentials and any impersonation headers they sent,
-impersonates the identity the map gives, and sends the request on (rules from
-`impersonation_rules`). Anything else (unknown or bad tokens, a registered cluster whose
-agent is away, its exec and attach, the rest of the platform API) goes to the API server
-replicas, which handle every case.
+(`kubeglobe/routing.py`) says the gateway serves it, through the backend NAME's entry in
+`clusters.map` names. Anything else goes to the API server replicas, which handle every
+case.
 """
 
 from __future__ import annotations
@@ -121,13 +116,12 @@ def fast_path_rules(files: GatewayFiles) -> str:
 
 
 def impersonation_rules(acl: str | None = None, *, drop_always: bool = True) -> list[str]:
-    """A backend's rules making the request the caller's, as the cluster sees it: the
-    caller's credentials and any impersonation they sent dropped, the identity from the
-    map impersonated (the backend strips the `/clusters/NAME/k8s` prefix). With `acl`,
-    the rules that rewrite apply only when that ACL of the backend holds; the caller's
-    impersonation headers are dropped always (no path honours them), so a request that
-    reaches a server unrewritten can never carry them, unless `drop_always` is False
-    (for requests the API servers send, which carry the impersonation they computed)."""
+    """A backend's rules making the request the caller's: their credentials and any
+    impersonation they sent dropped, the identity from the map impersonated. With `acl`,
+    the rewriting rules apply only when that ACL holds; the caller's impersonation
+    headers are dropped always, so an unrewritten request never carries them, unless
+    `drop_always` is False (the API servers' requests carry the impersonation they
+    computed)."""
     guard = f" if {acl}" if acl else ""
     rules = [
         "http-request del-header (?i)^impersonate- -m reg" + ("" if drop_always else guard),

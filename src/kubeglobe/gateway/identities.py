@@ -1,23 +1,15 @@
 """Which tokens the gateway may serve itself, and as whom (pure).
 
-The gateway (HAProxy) hashes the secret part of a request's bearer token with SHA-256,
-the same digest the token's Secret stores, and looks it up in a map whose value is
-`<expiry epoch or 0>|<user>|<group>|<group>...`. Hit: HAProxy impersonates that
-identity itself. Miss: the request goes to the API server replicas, which check the
-token the slow way and answer 401 when it is bad. So the map holds exactly the tokens
-`server/auth.py` would accept, with the identity it would give:
+HAProxy looks up the SHA-256 of a request's bearer token (the digest its Secret
+stores) in a map of `<expiry epoch or 0>|<user>|<group>|<group>...`; a miss goes to the
+API servers, which check the token the slow way. So the map holds exactly the tokens
+`server/auth.py` would accept (`system` tokens with their groups; `session` and `api`
+tokens of an enabled User, with the Groups listing the user), with that identity.
 
-- `system` tokens with the groups they carry;
-- `session` and `api` tokens of a User that exists and is not disabled, with the Groups
-  that list the user.
-
-Expired tokens are left out, and HAProxy checks each entry's expiry itself. That expiry
-is the token's, but never later than `lease_end`: the sync renews the whole map every
-`REFRESH_SECONDS`, so if the sync process dies, the fast path lapses within
-`LEASE_SECONDS` and the API servers (always right) serve everything. An identity the
-map cannot carry safely (a name with a character outside `SAFE`, or more than
-`MAX_GROUPS` groups) is left out too: its requests take the slow path, which handles
-anything.
+An entry never outlives `lease_end`: the sync renews the map every `REFRESH_SECONDS`,
+so if it dies the fast path lapses within `LEASE_SECONDS` (fail closed). An identity
+the map cannot carry safely (a name outside `SAFE`, more than `MAX_GROUPS` groups) is
+left to the slow path.
 """
 
 from __future__ import annotations

@@ -1,28 +1,15 @@
 """Registered clusters served by HAProxy alone: the agents' reverse HTTP (pure).
 
-A registered cluster's agent runs an HAProxy of its own that dials the gateway's agent
-port with the client certificate the platform signed (`hub/agent_certificates.py`)
-and offers that connection as a server: HAProxy (3.0, `rhttp@`, experimental) attaches
-it to the cluster's `kg-reverse-NAME` backend and sends requests down it over HTTP/2.
-The agent's HAProxy sends them on to its apiserver with the agent's apiserver client
-certificate, which may only impersonate. No Python process touches a request, and the
-path has one hop fewer than the tunnel's.
-
-Attaching is by the certificate's O, the Cluster's UID, never by its name alone: a
-cluster registered again under an old name gets a new UID, so a certificate from its
-past life attaches nowhere. Connections of no current cluster are refused.
+An agent's own HAProxy dials the gateway's agent port and offers that connection as
+the server of its cluster's `kg-reverse-NAME` backend (HAProxy 3.0, `rhttp@`). It is
+attached by the certificate's O, the Cluster's UID, never by name: a cluster registered
+again gets a new UID, so a certificate from its past life attaches nowhere.
 
 HAProxy cannot tell from a rule whether a reverse server holds a connection, and a
-request sent there without one fails at once. So a registered cluster has no entry in
-the cluster map as written (its requests go to the API servers, which take the agent's
-tunnel), and the gateway adds the entry `kg-reverse-NAME` at runtime only while HAProxy
-reports connections for it (`routes`); a reload or a lost agent takes it out again. A
-request that loses that race gets a `Status` naming the cluster.
-
-The API servers reach attached agents too, for the exec and attach they serve
-(`kubeglobe/routing.py`): through the frontend `kg-servers-to-agents`, over TCP with
-mutual TLS (a client certificate of the servers CA, whose only use is this), so gateway
-and servers may run on different hosts.
+request sent there without one fails at once. So the cluster map as written has no
+registered cluster; the gateway maps one at runtime only while HAProxy reports its
+connections (`routes`). The API servers reach attached agents (for exec and attach)
+through `kg-servers-to-agents`, over TCP with mutual TLS.
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
 """The gateway controller: keeps HAProxy's fast path in line with the platform's state.
 
-Level-triggered: on any change to tokens, Users, Groups, Clusters or the platform's
-kubeconfig Secrets (list+watch copies), and at least every `RESYNC_SECONDS`, it
-computes what HAProxy should hold (`identities.py`, `backends.py`, `reverse.py`, pure)
-and compares it with what HAProxy holds now (asked over its runtime API, not
-remembered), so a restarted HAProxy is refilled:
-
-- the identity map is swapped whole when it differs (no reload);
-- the cluster backends are rewritten, checked with `haproxy -c` and reloaded when
-  they differ; connections already open (watches, exec) stay on the old worker;
-- every `ROUTES_SECONDS`, a registered cluster's map entry is there, naming its reverse
-  backend, while its agent is attached, and gone otherwise (`reverse.py`): its requests
-  then go to the API servers and the agent's tunnel.
-
-It fails closed: while any of its copies is broken it empties the identity map, and
-every request takes the API servers' slow path, which is always right.
+Level-triggered: on any change to its list+watch copies, and at least every
+`RESYNC_SECONDS`, it compares what HAProxy should hold with what HAProxy holds now
+(asked over its runtime API, not remembered, so a restarted HAProxy is refilled). It
+fails closed: while any copy is broken it empties the identity map, and every request
+takes the API servers' slow path, which is always right.
 """
 
 from __future__ import annotations
@@ -282,32 +272,27 @@ class GatewaySync:
 
     async def sync_backends(self) -> None:
         async with self._haproxy_lock:
-            await self._sync_backends()
-
-    async def _sync_backends(self) -> None:
-        if self.clusters.items() is None:
-            return  # keep what HAProxy has until the copy is back; identities fail closed
-        wanted = await self.desired_backends()
-        cluster_map = map_text(wanted.clusters)
-        live = await self.runtime.backends()
-        if (_read(self.files.backends) == wanted.config.encode()
-                and _read(self.files.clusters) == cluster_map
-                and all(_read(p) == c for p, c in wanted.files.items())
-                and set(wanted.clusters.values()) | wanted.reverse <= live):
+            if self.clusters.items() is None:
+                return  # keep what HAProxy has until the copy is back; identities fail closed
+            wanted = await self.desired_backends()
+            cluster_map = map_text(wanted.clusters)
+            live = await self.runtime.backends()
+            if not (_read(self.files.backends) == wanted.config.encode()
+                    and _read(self.files.clusters) == cluster_map
+                    and all(_read(p) == c for p, c in wanted.files.items())
+                    and set(wanted.clusters.values()) | wanted.reverse <= live):
+                for path, content in wanted.files.items():
+                    write_atomic(path, content)
+                candidate = self.files.backends.with_name("gateway.cfg.new")
+                write_atomic(candidate, wanted.config.encode(), mode=0o644)
+                await self.validate(candidate)
+                os.replace(candidate, self.files.backends)
+                write_atomic(self.files.clusters, cluster_map, mode=0o644)
+                await self.runtime.reload()
+                log.info("gateway serves clusters: %s",
+                         ", ".join(sorted(wanted.clusters)) or "none")
             self._rendered, self._reverse = dict(wanted.clusters), set(wanted.reverse)
             self._rendered_once = True
-            return
-        for path, content in wanted.files.items():
-            write_atomic(path, content)
-        candidate = self.files.backends.with_name("gateway.cfg.new")
-        write_atomic(candidate, wanted.config.encode(), mode=0o644)
-        await self.validate(candidate)
-        os.replace(candidate, self.files.backends)
-        write_atomic(self.files.clusters, cluster_map, mode=0o644)
-        await self.runtime.reload()
-        self._rendered, self._reverse = dict(wanted.clusters), set(wanted.reverse)
-        self._rendered_once = True
-        log.info("gateway serves clusters: %s", ", ".join(sorted(wanted.clusters)) or "none")
 
 
 def make_runtime(files: GatewayFiles) -> HAProxyRuntime:
