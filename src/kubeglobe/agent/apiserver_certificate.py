@@ -1,18 +1,10 @@
 """The agent's own client certificate for its apiserver, from the cluster's CSR API.
 
-The agent's own HAProxy serves the gateway's requests for this cluster (reverse HTTP,
-`agent/gateway_link.py`) and adds no bearer token to them, so it authenticates to the
-apiserver with a client certificate instead (kept by `certificate_keeper.py`). It
-asks its own cluster for one: a CertificateSigningRequest for the signer
-`kubernetes.io/kube-apiserver-client`, approved by the agent itself (its
-ServiceAccount may), signed by the cluster's controller-manager. The certificate's
-user, `kubeglobe-agent`, may only impersonate (the agent's manifests bind that), so a
-request without the hub's impersonation headers is refused by the cluster.
-
-The key never leaves the workload cluster (it is kept in the agent's Secret); the
-certificate is renewed once two thirds of its lifetime have passed. Pure parts
-(`new_request`, `renew_at`, `ClientCertificate`) are separate from the calls to the
-cluster (`obtain`).
+The agent's HAProxy (`gateway_link.py`) can add no bearer token, so it authenticates
+with a client certificate: a CertificateSigningRequest for
+`kubernetes.io/kube-apiserver-client`, approved by the agent itself. Its user,
+`kubeglobe-agent`, may only impersonate, so a request without the hub's impersonation
+headers is refused. The key never leaves the workload cluster.
 """
 
 from __future__ import annotations

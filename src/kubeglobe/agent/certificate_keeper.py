@@ -1,12 +1,8 @@
 """The agent's client certificate for its apiserver, kept current for its HAProxy.
 
-The agent's own HAProxy (`gateway_link.py`) serves the gateway's requests straight from
-the apiserver and can add no bearer token to them: it authenticates with a client
-certificate of the cluster, whose user may only impersonate (`apiserver_certificate.py`).
-`CertificateKeeper` holds that certificate: stored in the agent's Secret, obtained from
-the cluster's CSR API when missing or due, renewed in the background. Until it has one
-(or when it could not renew in time) the agent's HAProxy does not run, and the tunnels
-serve the cluster.
+Stored in the agent's Secret, obtained from the cluster (`apiserver_certificate.py`)
+when missing or due. Until there is one (or when it could not be renewed in time) the
+agent's HAProxy does not run, and the tunnels serve the cluster.
 """
 
 from __future__ import annotations
@@ -56,7 +52,6 @@ class CertificateKeeper:
         self.certificate: ClientCertificate | None = None  # the one in use
 
     def for_gateway_link(self) -> Apiserver | None:
-        """The apiserver as the agent's HAProxy reaches it, once there is a certificate."""
         if self.certificate is None or self._ca_pem is None:
             return None
         return Apiserver(host=self._apiserver.host, port=self._apiserver.port,

@@ -1,13 +1,9 @@
 """The agent's life: trade the bootstrap token for a credential, then hold the tunnels.
 
-It keeps one tunnel to every API server replica of the hub (re-reading the list every
-`REPLICAS_EVERY` seconds), so each replica reaches the cluster without another hop.
-
-The agent always comes back by itself: any failure (hub down, network blip, tunnel
-error) leads to a reconnect after a jittered backoff that grows to `MAX_BACKOFF` and
-resets once a tunnel has stayed up. A credential the hub refuses is dropped and the
-agent registers again only if it still holds an unused bootstrap token; otherwise it
-says so once per attempt, quietly, and keeps trying (an admin can issue a new token).
+One tunnel to every API server replica of the hub, so each reaches the cluster without
+another hop. Any failure leads to a reconnect after a jittered backoff. A credential
+the hub refuses is dropped; the agent registers again only with an unused bootstrap
+token, and otherwise keeps trying (an admin can issue a new token).
 """
 
 from __future__ import annotations

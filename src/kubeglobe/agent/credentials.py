@@ -1,10 +1,8 @@
-"""Where the agent keeps its bootstrap token and credential across restarts.
+"""Where the agent keeps its bootstrap token, credential and apiserver certificate.
 
-In a cluster: the Secret the agent's manifest created (`kubeglobe-agent`), which the
-agent's ServiceAccount may update. Outside one (development): a directory of files.
-The bootstrap token is deleted as soon as a credential is saved: it is one-time. The
-agent's client certificate for its own apiserver (`apiserver_certificate.py`) is kept
-beside them, so a restarted agent does not ask the cluster for a new one.
+In a cluster: the Secret its manifest created (`kubeglobe-agent`); outside one
+(development): a directory of files. The bootstrap token is one-time: it is deleted
+as soon as a credential is saved.
 """
 
 from __future__ import annotations

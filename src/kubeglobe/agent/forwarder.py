@@ -1,10 +1,8 @@
 """Serving one tunnel stream: the hub's request, made to the local apiserver.
 
-The request arrives as the stream's meta (method, path, query, headers, including the
-hub's impersonation headers); its body follows as the stream's data. The response goes
-back as a HEAD then data, streamed, so watches and followed logs flow as they happen.
-The agent adds its own credential (its ServiceAccount token or kubeconfig user).
-Upgrade requests (exec, attach, port-forward) go to `agent/streams.py`.
+The request is the stream's meta (impersonation included) and its data the body; the
+answer goes back as HEAD then data, streamed, so watches and followed logs flow as
+they happen. Upgrades (exec, attach, port-forward) go to `agent/streams.py`.
 """
 
 from __future__ import annotations

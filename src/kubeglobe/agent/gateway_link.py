@@ -1,19 +1,11 @@
 """The agent's own HAProxy: it attaches to the hub's gateway and serves its requests.
 
-HAProxy 3.0's reverse HTTP (`rhttp@`, experimental): this HAProxy dials the gateway's
-agent port with the certificate the platform signed for this cluster and offers the
-connection as a server; the gateway sends its requests for this cluster down it over
-HTTP/2, already rewritten (impersonation, no platform token, no path prefix). This
-HAProxy sends each on to the apiserver with the agent's apiserver client certificate
-(`apiserver_certificate.py`), which may only impersonate. Python touches no request.
-
-`GatewayLink` keeps that HAProxy running for as long as the agent runs: it waits for
-the apiserver certificate, asks the hub for a gateway certificate (a fresh key per
-agent start, renewed at two thirds of its life), writes HAProxy's files in a private
-directory, restarts HAProxy when they change or it dies, and stops it (by its PID) when
-the agent stops. A hub without an agent port answers 404: the tunnels then serve alone.
-The gateway uses this path only while it sees the connections, so any failure here
-falls back to the tunnel by itself.
+This HAProxy dials the gateway's agent port and offers the connection as a server
+(reverse HTTP, `rhttp@`); the gateway sends this cluster's requests down it, already
+rewritten, and it sends each on to the apiserver with the agent's apiserver client
+certificate, which may only impersonate. Python touches no request. The gateway uses
+this path only while it sees the connections, so any failure here falls back to the
+tunnel by itself.
 """
 
 from __future__ import annotations
@@ -55,7 +47,6 @@ class NoAgentPort(RuntimeError):
 
 class NotRegistered(RuntimeError):
     """The agent holds no credential yet, so it cannot ask for a certificate."""
-
 
 
 # The hub away or not answering as it should, the cluster's API away (lightkube raises

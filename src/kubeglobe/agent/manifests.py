@@ -1,11 +1,7 @@
 """What a workload cluster needs to run the agent: a pure function of its settings.
 
-Apply the result to the workload cluster (`kubectl apply -f`): a namespace, the agent's
-ServiceAccount with the rights to impersonate (cluster-admin: the agent acts only as the
-users the hub names, and it approves its own client certificate), the role of that
-certificate's user (`kubeglobe-agent`: impersonation only), the platform admins'
-binding, a Secret with the hub's address, CA and the one-time bootstrap token, and the
-agent Deployment.
+The agent's ServiceAccount is cluster-admin: it acts only as the users the hub names,
+and it approves its own client certificate, whose user may only impersonate.
 """
 
 from __future__ import annotations

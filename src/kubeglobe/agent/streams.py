@@ -1,11 +1,7 @@
 """Serving an upgrade stream (exec, attach, port-forward) against the local apiserver.
 
-The hub's OPEN meta carries the request (impersonation included) and `upgrade`, the
-protocol asked for. The agent dials its apiserver itself, over TLS with its own
-credential, and sends the answer's head back as HEAD. After `101 Switching Protocols`
-the stream carries raw bytes both ways: a read from the apiserver waits until the
-tunnel's window lets the previous bytes go, so a slow reader on the hub side holds the
-agent at one window per stream, never more.
+The agent dials its apiserver with its own credential and sends the answer's head back
+as HEAD; after 101 the stream carries raw bytes both ways, held to one tunnel window.
 """
 
 from __future__ import annotations
