@@ -112,6 +112,22 @@ def agent_detached(platform: Platform) -> Iterator[None]:
     print(f"reverse route again {back:.1f}s later")
 
 
+def container_pid(env: Env, cluster: str, namespace: str, pod: str) -> int:
+    """The host PID of `pod`'s first container's process, as its node's containerd has it."""
+    got = json.loads(env.kubectl(cluster, "-n", namespace, "get", "pod", pod, "-o",
+                                 "json").stdout)
+    node = next(n for n in env.plan.cluster(cluster).nodes if n.name == got["spec"]["nodeName"])
+    container = got["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    tasks = subprocess.run(["ctr", "--address", str(NodePaths(env.plan, node).socket),
+                            "--namespace", "k8s.io", "tasks", "ls"],
+                           capture_output=True, text=True, check=True, timeout=30).stdout
+    for line in tasks.splitlines()[1:]:
+        task, pid, *_ = line.split()
+        if task == container:
+            return int(pid)
+    raise AssertionError(f"no task {container} of pod {pod} on {node.name}: {tasks}")
+
+
 def agent_pid(env: Env) -> int:
     """The PID of workload-2's agent (the container's process, found below its shim)."""
     return _in_agent_pod(env, "kubeglobe agent")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import socket
+import uuid
 from typing import Any
 
 import kopf
@@ -84,7 +84,9 @@ async def run_controller(*, config: SingleConfig, heartbeat_seconds: float = 10.
                          lease_seconds: int = 10, platform_url: str | None = None,
                          platform_ca: str | None = None) -> int:
     """Run one replica until it loses the lease (returns 1) or is cancelled."""
-    identity = Identity(f"{socket.gethostname()}-{os.getpid()}")
+    # Unique to this start (a restarted container has the same host name and PID 1), as
+    # Kubernetes' own components name themselves: host name, "_", a random id.
+    identity = Identity(f"{socket.gethostname()}_{uuid.uuid4()}")
     hub = async_client(config)
     route = await _platform_route(hub, platform_url, platform_ca)
     controller = ClusterController(

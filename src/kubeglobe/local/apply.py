@@ -1,15 +1,18 @@
-"""Server-side apply of rendered objects to one cluster of the environment."""
+"""Server-side apply of rendered objects to one cluster of the environment, and the
+wait for a Deployment to roll out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from lightkube import codecs
+from lightkube import Client, codecs
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.apps_v1 import Deployment
 
 from kubeglobe.api.meta import FIELD_MANAGER
 from kubeglobe.kube.client import load_kubeconfig, sync_client
+from kubeglobe.local.health import wait_until
 
 # Kubernetes 1.20 serves PodDisruptionBudgets as policy/v1beta1 only (policy/v1 is 1.21),
 # which lightkube's models no longer carry: known to it as a generic resource.
@@ -21,3 +24,26 @@ def apply_all(kubeconfig: Path, manifests: list[dict[str, Any]]) -> None:
     with sync_client(load_kubeconfig(path=kubeconfig)) as client:
         for manifest in manifests:
             client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+
+
+def wait_rolled_out(kubeconfig: Path, *, name: str, namespace: str, what: str,
+                    timeout: float = 120.0) -> None:
+    """Until Deployment `name` has rolled out (NotHealthy after `timeout`)."""
+    with sync_client(load_kubeconfig(path=kubeconfig)) as client:
+        wait_until(what, lambda: _rolled_out(client, name, namespace), timeout=timeout,
+                   interval=1.0, log=f"`kubectl -n {namespace} describe deployment {name}` "
+                                     f"with {kubeconfig}")
+
+
+def _rolled_out(client: Client, name: str, namespace: str) -> str:
+    """"ok" once every replica of the current version is available and no old one is
+    left (old ones count as available while a rollout goes), else how far it is."""
+    found = client.get(Deployment, name, namespace=namespace)
+    want = found.spec.replicas if found.spec and found.spec.replicas is not None else 1
+    generation = (found.metadata.generation if found.metadata else None) or 0
+    status = found.status
+    have = (status.availableReplicas or 0) if status else 0
+    if (status is not None and (status.observedGeneration or 0) >= generation
+            and status.updatedReplicas == want and status.replicas == want and have >= want):
+        return "ok"
+    return f"{have} of {want} replicas of the current version available"

@@ -40,10 +40,12 @@ from kubeglobe.local.node import (
 from kubeglobe.local.pki import ClusterPki, ensure_cluster_pki
 from kubeglobe.local.platform import (
     api_url,
+    apply_platform_workloads,
     ensure_imported,
     ensure_registered,
     platform_components,
     prepare_platform,
+    wait_platform_workloads,
 )
 from kubeglobe.local.platform_image import build_platform_image
 from kubeglobe.local.preflight import preflight
@@ -91,7 +93,7 @@ PHASES: tuple[tuple[str, ...], ...] = (
     ("kube-proxy",),
 )
 NODE_READY_TIMEOUT = 120.0
-PLATFORM_KINDS = ("kubeglobe-controller", "kubeglobe-server", "kubeglobe-gateway")
+PLATFORM_KINDS = ("kubeglobe-server", "kubeglobe-gateway")  # the host processes left
 # Onboarded by `up` itself, so the demo starts with a managed cluster.
 IMPORTED_AT_UP = ("workload-1",)
 REGISTERED_AT_UP = ("workload-2",)
@@ -353,6 +355,9 @@ def up(
         prepare_platform(env=plan, cluster=global_cluster,
                          kubeconfig=admin_kubeconfig(plan, GLOBAL),
                          ca_cert=_pki(plan, global_cluster).ca.cert)
+        report("platform: controller pods")
+        apply_platform_workloads(env=plan, kubeconfig=admin_kubeconfig(plan, GLOBAL),
+                                 image=platform_image[0].name)
         started += _run_phase(plan, state, [c for c in parts if c.kind in PLATFORM_KINDS],
                               report)
         if global_cluster.platform_endpoint_port is not None:
@@ -362,6 +367,8 @@ def up(
                        partial(probe_http, f"{api_url(plan, global_cluster)}/readyz", ca=ca),
                        timeout=60)
         hub_kubeconfig = admin_kubeconfig(plan, GLOBAL)
+        report("platform: waiting for the controller pods")
+        wait_platform_workloads(kubeconfig=hub_kubeconfig)
         present = {c.name for c in plan.clusters}
         imported = [name for name in IMPORTED_AT_UP if name in present]
         registered = [name for name in REGISTERED_AT_UP if name in present]

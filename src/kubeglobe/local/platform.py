@@ -1,9 +1,11 @@
-"""The platform's own processes in the local environment: controller, API server, gateway.
+"""The platform in the local environment: its pods in global, and the processes not
+yet moved into pods (API servers, gateway).
 
-Two replicas of the controller and the API server run as daemons on the host, beside
-the global cluster they work on: controllers elect a leader through a Lease, API servers
-sit behind the global HAProxy's `platform-api` frontend, next to its `kubeglobe gateway`.
-`prepare_platform` installs the CRDs and RBAC and keeps the bootstrap admin token.
+The controller runs as pods in global (deploy/manifests.py: two replicas electing a
+leader through a Lease), applied by `apply_platform_workloads`. Two API server replicas
+run as daemons on the host behind the global HAProxy's `platform-api` frontend, next
+to its `kubeglobe gateway`. `prepare_platform` installs the CRDs and RBAC and keeps the
+bootstrap admin token.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from typing import TypeVar
 from lightkube import AsyncClient, codecs
 
 from kubeglobe.agent.manifests import agent_manifests
-from kubeglobe.api.meta import FIELD_MANAGER
+from kubeglobe.api.meta import FIELD_MANAGER, SYSTEM_NAMESPACE
+from kubeglobe.deploy.manifests import CONTROLLER, controller_manifests
+from kubeglobe.deploy.values import PlatformValues
 from kubeglobe.files import write_atomic
 from kubeglobe.hub.install import WEBHOOK_PATH, WebhookEndpoint, install
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster
 from kubeglobe.hub.registration import create_registered_cluster
 from kubeglobe.kube.client import async_client, load_kubeconfig, sync_client
+from kubeglobe.local.apply import apply_all, wait_rolled_out
 from kubeglobe.local.component import Component
 from kubeglobe.local.haproxy_build import haproxy_binary
 from kubeglobe.local.health import probe_http
@@ -33,7 +38,6 @@ from kubeglobe.local.topology import GLOBAL, ClusterPlan, EnvironmentPlan
 
 T = TypeVar("T")
 
-CONTROLLER_REPLICAS = 2
 
 
 def platform_dir(env: EnvironmentPlan) -> Path:
@@ -64,7 +68,7 @@ def _kubeglobe(*args: str) -> list[str]:
 
 def platform_components(
     *, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki, kubeconfig: Path,
-    agent_image: str, heartbeat_seconds: float = 10.0,
+    agent_image: str,
 ) -> list[Component]:
     if not cluster.platform_server_ports:
         return []
@@ -72,18 +76,6 @@ def platform_components(
     # The image tag is a hash of the code: a new build restarts the platform's processes.
     build = {"KUBEGLOBE_BUILD": agent_image.rsplit(":", 1)[-1]}
     found = []
-    for i in range(CONTROLLER_REPLICAS):
-        found.append(Component(
-            key=f"{cluster.name}/kubeglobe-controller-{i}", cluster=cluster.name,
-            kind="kubeglobe-controller",
-            argv=_kubeglobe("controller", "--kubeconfig", str(kubeconfig),
-                            "--heartbeat-seconds", str(heartbeat_seconds),
-                            "--platform-url", api_url(env, cluster),
-                            "--platform-ca", str(pki.ca.cert)),
-            log=logs / f"controller-{i}.log",
-            env=build,
-            probe=lambda: "ok",  # running is healthy: a follower does nothing by design
-        ))
     gateway = gateway_files(env, cluster)
     found.append(Component(
         key=f"{cluster.name}/kubeglobe-gateway", cluster=cluster.name,
@@ -125,6 +117,19 @@ def platform_components(
             port=port,
         ))
     return found
+
+
+def apply_platform_workloads(*, env: EnvironmentPlan, kubeconfig: Path, image: str) -> None:
+    g = env.cluster(GLOBAL)
+    values = PlatformValues(image=image, platform_url=api_url(env, g),
+                            platform_ca_pem=(env.cluster_dir(GLOBAL) / "pki" / "ca.crt")
+                            .read_text())
+    apply_all(kubeconfig, controller_manifests(values))
+
+
+def wait_platform_workloads(*, kubeconfig: Path) -> None:
+    wait_rolled_out(kubeconfig, name=CONTROLLER, namespace=SYSTEM_NAMESPACE,
+                    what=f"{GLOBAL}: {SYSTEM_NAMESPACE}/{CONTROLLER}")
 
 
 def prepare_platform(*, env: EnvironmentPlan, cluster: ClusterPlan, kubeconfig: Path,

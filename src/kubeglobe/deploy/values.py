@@ -1,0 +1,17 @@
+"""What a platform installation is made of: the settings its manifests are rendered from."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PlatformValues(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image: str = Field(description="The platform image every component runs.")
+    platform_url: str = Field(
+        description="Where the platform API is reached (the gateway), by the controller "
+                    "for registered clusters.")
+    platform_ca_pem: str = Field(description="The CA that signed the platform API's certificate.")
+    controller_replicas: int = Field(default=2, ge=1, le=5)
+    heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)
