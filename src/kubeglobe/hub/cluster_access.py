@@ -80,12 +80,22 @@ class ClusterAccess:
         """The cluster's kept lightkube client (ClusterUnreachable or KubeconfigError if
         there is no way to build one now)."""
         if spec.mode == "register":
-            route = self._route(name)
+            route = self._platform
+            if route is None:
+                raise ClusterUnreachable(f"cluster {name}: registered clusters are reached "
+                                         "through the platform API; none is configured")
             return self._clients.client(name, credentials=("register", route),
                                         config=lambda: route.kubeconfig(name))
-        ref, secret = await self._kubeconfig_secret(name, spec)
+        ref = spec.kubeconfigSecretRef
+        assert ref is not None  # the model requires it in import mode
+        try:
+            secret = await self._hub.get(Secret, ref.name, namespace=ref.namespace)
+        except ApiError as e:
+            raise ClusterUnreachable(f"cannot read Secret {ref.namespace}/{ref.name} with "
+                                     f"cluster {name}'s kubeconfig: {e.status.message}") from e
+        version = (secret.metadata.resourceVersion if secret.metadata else None) or ""
         return self._clients.client(
-            name, credentials=("import", ref.namespace, ref.name, ref.key, _version(secret)),
+            name, credentials=("import", ref.namespace, ref.name, ref.key, version),
             config=lambda: kubeconfig_in(secret, ref))
 
     async def client_of(self, name: str) -> ClusterClient | None:
@@ -100,28 +110,6 @@ class ClusterAccess:
         """Close the cluster's kept client: the cluster is going."""
         self._clients.drop(name)
 
-    def _route(self, name: str) -> PlatformRoute:
-        if self._platform is None:
-            raise ClusterUnreachable(f"cluster {name}: registered clusters are reached "
-                                     "through the platform API; none is configured")
-        return self._platform
-
-    async def _kubeconfig_secret(self, name: str, spec: ClusterSpec,
-                                 ) -> tuple[SecretRef, Secret]:
-        ref = spec.kubeconfigSecretRef
-        assert ref is not None  # the model requires it in import mode
-        try:
-            return ref, await self._hub.get(Secret, ref.name, namespace=ref.namespace)
-        except ApiError as e:
-            raise ClusterUnreachable(
-                f"cannot read Secret {ref.namespace}/{ref.name} with cluster {name}'s "
-                f"kubeconfig: {e.status.message}"
-            ) from e
-
-
-def _version(secret: Secret) -> str:
-    return (secret.metadata.resourceVersion if secret.metadata else None) or ""
-
 
 def kubeconfig_in(secret: Secret, ref: SecretRef) -> SingleConfig:
     """The kubeconfig a Cluster's Secret holds under `ref.key`.
@@ -130,10 +118,8 @@ def kubeconfig_in(secret: Secret, ref: SecretRef) -> SingleConfig:
     holds is not a usable kubeconfig."""
     raw = (secret.data or {}).get(ref.key)
     if raw is None:
-        raise ClusterUnreachable(
-            f"Secret {ref.namespace}/{ref.name} has no key {ref.key!r}; put the cluster's "
-            "kubeconfig under that key"
-        )
+        raise ClusterUnreachable(f"Secret {ref.namespace}/{ref.name} has no key {ref.key!r}; "
+                                 "put the cluster's kubeconfig under that key")
     try:
         decoded = base64.b64decode(raw)
     except ValueError as e:

@@ -65,10 +65,6 @@ def summarize(*, version: dict[str, Any], nodes: list[dict[str, Any]]) -> Invent
     )
 
 
-def _parse(ts: str | None) -> dt.datetime | None:
-    return None if ts is None else parse_time(ts)
-
-
 def _ready_condition(current: ClusterStatus, status: str, reason: str, message: str | None,
                      now: dt.datetime) -> list[Condition]:
     old = next((c for c in current.conditions if c.type == "Ready"), None)
@@ -90,11 +86,9 @@ def observe_status(
     heartbeats too), else its last heartbeat."""
     if inventory is not None:
         refusal = version_refusal(inventory.kubernetes_version)
-        phase = "Rejected" if refusal else "Ready"
-        message = refusal
         return current.model_copy(update={
-            "phase": phase,
-            "message": message,
+            "phase": "Rejected" if refusal else "Ready",
+            "message": refusal,
             "kubernetesVersion": inventory.kubernetes_version,
             "nodeCount": inventory.node_count,
             "readyNodeCount": inventory.ready_node_count,
@@ -104,9 +98,10 @@ def observe_status(
             "observedGeneration": generation,
             "conditions": _ready_condition(
                 current, "False" if refusal else "True",
-                "VersionNotSupported" if refusal else "HeartbeatSucceeded", message, now),
+                "VersionNotSupported" if refusal else "HeartbeatSucceeded", refusal, now),
         })
-    last = last_contact or _parse(current.lastHeartbeatTime)
+    heartbeat = current.lastHeartbeatTime
+    last = last_contact or (None if heartbeat is None else parse_time(heartbeat))
     silent_for = None if last is None else (now - last).total_seconds()
     lost = silent_for is not None and silent_for >= lost_after_seconds
     if last is None:

@@ -8,9 +8,7 @@ Both are stored as SHA-256 hashes in Secrets owned by the Cluster.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import hmac
 import logging
 import secrets
@@ -25,6 +23,7 @@ from kubeglobe.api.cluster import CLUSTER_KIND
 from kubeglobe.api.meta import API_VERSION, CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.onboarding import OnboardingError, check_name
+from kubeglobe.hub.tokens import b64, sha256_hex
 from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.microtime import format_time, parse_time
 from kubeglobe.kube.resources import ClusterCR
@@ -44,14 +43,6 @@ def credential_secret(cluster: str) -> str:
     return f"cluster-{cluster}-agent"
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def _read(data: dict[str, str] | None, key: str) -> str:
     return secret_text(data, key) or ""
 
@@ -68,7 +59,7 @@ async def _put_secret(hub: AsyncClient, *, name: str, kind: str, data: dict[str,
         metadata=ObjectMeta(name=name, namespace=SYSTEM_NAMESPACE,
                             labels={CLUSTER_LABEL: cluster},
                             ownerReferences=_owned(owner)),
-        type=kind, data={k: _b64(v) for k, v in data.items()})
+        type=kind, data={k: b64(v) for k, v in data.items()})
     try:
         await hub.create(secret)
     except ApiError as e:
@@ -84,7 +75,7 @@ async def issue_bootstrap_token(*, hub: AsyncClient, cluster: str,
     token = f"kgb_{secrets.token_urlsafe(24)}"
     expires = (now or dt.datetime.now(dt.UTC)) + BOOTSTRAP_TTL
     await _put_secret(hub, name=bootstrap_secret(cluster), kind=BOOTSTRAP_TYPE, owner=obj,
-                      cluster=cluster, data={"sha256": _digest(token),
+                      cluster=cluster, data={"sha256": sha256_hex(token),
                                              "expires": format_time(expires)})
     return token
 
@@ -124,7 +115,7 @@ async def redeem_bootstrap_token(*, hub: AsyncClient, cluster: str, token: str,
     secret = await missing_ok(hub.get(Secret, bootstrap_secret(cluster),
                                       namespace=SYSTEM_NAMESPACE))
     if (secret is None or secret.type != BOOTSTRAP_TYPE or _read(secret.data, "used")
-            or not hmac.compare_digest(_read(secret.data, "sha256"), _digest(token))):
+            or not hmac.compare_digest(_read(secret.data, "sha256"), sha256_hex(token))):
         raise refused
     expires = parse_time(_read(secret.data, "expires"))
     if (now or dt.datetime.now(dt.UTC)) >= expires:
@@ -134,7 +125,7 @@ async def redeem_bootstrap_token(*, hub: AsyncClient, cluster: str, token: str,
             status=410)
     # Mark it used with the resourceVersion we read (an optimistic lock): of two agents
     # racing with one token, the second gets a conflict.
-    secret.data = {**(secret.data or {}), "used": _b64("true")}
+    secret.data = {**(secret.data or {}), "used": b64("true")}
     try:
         await hub.replace(secret)
     except ApiError as e:
@@ -145,7 +136,7 @@ async def redeem_bootstrap_token(*, hub: AsyncClient, cluster: str, token: str,
     credential = f"kga_{secrets.token_urlsafe(32)}"
     owner = dict(await hub.get(ClusterCR, cluster))
     await _put_secret(hub, name=credential_secret(cluster), kind=CREDENTIAL_TYPE, owner=owner,
-                      cluster=cluster, data={"sha256": _digest(credential)})
+                      cluster=cluster, data={"sha256": sha256_hex(credential)})
     return credential
 
 
@@ -153,4 +144,4 @@ async def check_agent_credential(*, hub: AsyncClient, cluster: str, credential: 
     secret = await missing_ok(hub.get(Secret, credential_secret(cluster),
                                       namespace=SYSTEM_NAMESPACE))
     return secret is not None and secret.type == CREDENTIAL_TYPE and hmac.compare_digest(
-        _read(secret.data, "sha256"), _digest(credential))
+        _read(secret.data, "sha256"), sha256_hex(credential))

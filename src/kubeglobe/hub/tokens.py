@@ -76,8 +76,12 @@ def secret_name(token_id: str) -> str:
     return f"kubeglobe-token-{token_id}"
 
 
-def _digest(secret_part: str) -> str:
-    return hashlib.sha256(secret_part.encode()).hexdigest()
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def issue_token(*, user: str, groups: tuple[str, ...], labels: dict[str, str] | None = None,
@@ -91,10 +95,6 @@ def issue_token(*, user: str, groups: tuple[str, ...], labels: dict[str, str] | 
     """
     ident = token_id or secrets.token_hex(6)
     part = secret_part or secrets.token_urlsafe(24)
-
-    def b64(text: str) -> str:
-        return base64.b64encode(text.encode()).decode()
-
     metadata: dict[str, object] = {
         "name": secret_name(ident), "namespace": SYSTEM_NAMESPACE,
         "labels": {TOKEN_USER_LABEL: label_value(user), TOKEN_KIND_LABEL: kind,
@@ -103,7 +103,7 @@ def issue_token(*, user: str, groups: tuple[str, ...], labels: dict[str, str] | 
     if owner_uid is not None:
         metadata["ownerReferences"] = [{"apiVersion": "kubeglobe.io/v1alpha1", "kind": "User",
                                         "name": user, "uid": owner_uid}]
-    data = {"user": b64(user), "groups": b64(",".join(groups)), "sha256": b64(_digest(part)),
+    data = {"user": b64(user), "groups": b64(",".join(groups)), "sha256": b64(sha256_hex(part)),
             "kind": b64(kind), "name": b64(name)}
     if expires is not None:
         data["expires"] = b64(format_time(expires))
@@ -136,6 +136,6 @@ def read_token_record(data: dict[str, str]) -> TokenRecord:
 
 def check_token(*, secret_part: str, data: dict[str, str]) -> TokenRecord | None:
     """The token's record, if the secret part matches its hash."""
-    if not hmac.compare_digest(secret_text(data, "sha256") or "", _digest(secret_part)):
+    if not hmac.compare_digest(secret_text(data, "sha256") or "", sha256_hex(secret_part)):
         return None
     return read_token_record(data)

@@ -18,7 +18,7 @@ from typing import Any
 from kubeglobe.api.tenancy import PlatformRoleBindingSpec, ProjectNamespaceSpec
 from kubeglobe.hub.tenancy.namespaces import MANAGED_BY
 
-MANAGED = MANAGED_BY
+RBAC = "rbac.authorization.k8s.io"
 BINDING_LABEL = "kubeglobe.io/platform-role-binding"
 AUDITOR_ROLE = "kubeglobe:platform-auditor"
 NAMESPACED_ROLES = {"project-admin": "admin", "developer": "edit", "viewer": "view"}
@@ -38,26 +38,26 @@ class NamedNamespace:
 
 def auditor_role() -> dict[str, Any]:
     return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": AUDITOR_ROLE, "labels": dict(MANAGED)},
+        "apiVersion": f"{RBAC}/v1", "kind": "ClusterRole",
+        "metadata": {"name": AUDITOR_ROLE, "labels": dict(MANAGED_BY)},
         "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
                   {"nonResourceURLs": ["*"], "verbs": ["get"]}],
     }
 
 
-def _subject(b: PlatformRoleBindingSpec) -> dict[str, str]:
-    return {"apiGroup": "rbac.authorization.k8s.io", "kind": b.subject.kind,
-            "name": b.subject.name}
-
-
-def _object_name(binding: str) -> str:
+def _binding(b: NamedBinding, kind: str, role: str, namespace: str | None = None,
+             ) -> dict[str, Any]:
     # Binding names are DNS-1123 already; the hash keeps long ones within 253 chars.
-    digest = hashlib.sha256(binding.encode()).hexdigest()[:8]
-    return f"kubeglobe:{binding[:200]}:{digest}"
-
-
-def _labels(binding: str) -> dict[str, str]:
-    return {**MANAGED, BINDING_LABEL: binding[:63].strip("-.")}
+    digest = hashlib.sha256(b.name.encode()).hexdigest()[:8]
+    where = {"namespace": namespace} if namespace is not None else {}
+    return {
+        "apiVersion": f"{RBAC}/v1", "kind": kind,
+        "metadata": {"name": f"kubeglobe:{b.name[:200]}:{digest}", **where,
+                     "labels": {**MANAGED_BY, BINDING_LABEL: b.name[:63].strip("-.")}},
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": RBAC, "kind": b.spec.subject.kind,
+                      "name": b.spec.subject.name}],
+    }
 
 
 def cluster_rbac(*, cluster: str, bindings: list[NamedBinding],
@@ -71,27 +71,15 @@ def cluster_rbac(*, cluster: str, bindings: list[NamedBinding],
         if spec.scope.kind == "platform":
             role = "cluster-admin" if spec.role == "platform-admin" else AUDITOR_ROLE
             auditors = auditors or role == AUDITOR_ROLE
-            objects.append({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                "metadata": {"name": _object_name(b.name), "labels": _labels(b.name)},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": role},
-                "subjects": [_subject(spec)],
-            })
+            objects.append(_binding(b, "ClusterRoleBinding", role))
             continue
         if spec.scope.kind == "project":
             targets = [n for n in here if n.spec.project == spec.scope.project]
         else:
             targets = [n for n in here if n.name == spec.scope.namespace]
         for ns in sorted(targets, key=lambda n: n.spec.namespace):
-            objects.append({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                "metadata": {"name": _object_name(b.name), "namespace": ns.spec.namespace,
-                             "labels": _labels(b.name)},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": NAMESPACED_ROLES[spec.role]},
-                "subjects": [_subject(spec)],
-            })
+            objects.append(_binding(b, "RoleBinding", NAMESPACED_ROLES[spec.role],
+                                    ns.spec.namespace))
     if auditors:
         objects.insert(0, auditor_role())
     return objects
