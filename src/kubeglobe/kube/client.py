@@ -58,7 +58,6 @@ def sync_client(config: SingleConfig, *, timeout: httpx2.Timeout = DEFAULT_TIMEO
     return Client(config, field_manager=FIELD_MANAGER, trust_env=False, timeout=timeout)
 
 
-def async_client(
-    config: SingleConfig, *, timeout: httpx2.Timeout = DEFAULT_TIMEOUT
-) -> AsyncClient:
+def async_client(config: SingleConfig, *,
+                 timeout: httpx2.Timeout = DEFAULT_TIMEOUT) -> AsyncClient:
     return AsyncClient(config, field_manager=FIELD_MANAGER, trust_env=False, timeout=timeout)

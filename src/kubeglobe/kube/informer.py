@@ -108,21 +108,18 @@ class Informer:
                     else:
                         fresh[name] = obj
                     self._changed.set()
-            except KUBE_ERRORS as e:  # a broken watch or the API away: relist after a pause
+            except Exception as e:  # broad on purpose: a dead informer would serve a stale copy
                 if isinstance(e, ApiError) and e.status.code == 410:
                     # Expected now and then: the watch fell behind the API's compaction.
                     # The copy stays good until the new list replaces it: relist at once.
                     log.info("informer for %s: watch expired (410 Gone); relisting", kind)
                     continue
                 failing += 1
-                if failing == 1:  # once per outage, not once a second
+                if not isinstance(e, KUBE_ERRORS):  # a bug: the traceback shows it
+                    log.exception("informer for %s failed unexpectedly; relisting", kind)
+                elif failing == 1:  # a broken watch or the API away: once per outage
                     log.warning("informer for %s: %s: %s; relisting every %.0f s until "
                                 "it works", kind, type(e).__name__, e, RETRY_SECONDS)
-                failures.count(component="informer", operation=f"list and watch {kind}",
-                               error=e)
-            except Exception as e:  # broad on purpose: a dead informer would serve a stale
-                failing += 1        # copy for ever; the traceback shows the bug
-                log.exception("informer for %s failed unexpectedly; relisting", kind)
                 failures.count(component="informer", operation=f"list and watch {kind}",
                                error=e)
             self._items = None

@@ -41,18 +41,13 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
-def endpoint(url: str, ssl_context: ssl.SSLContext,
-             credentials: dict[str, str] | None = None) -> Endpoint:
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise DialError(f"only https:// endpoints carry streams, not {url!r}")
-    return Endpoint(host=parts.hostname, port=parts.port or 443, ssl=ssl_context,
-                    base_path=parts.path.rstrip("/"), credentials=dict(credentials or {}))
-
-
 def target_endpoint(target: RestTarget) -> Endpoint:
     """An apiserver as a kubeconfig describes it (CA, client certificate, token)."""
-    return endpoint(target.base_url, target.ssl_context, target.headers)
+    parts = urlsplit(target.base_url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise DialError(f"only https:// endpoints carry streams, not {target.base_url!r}")
+    return Endpoint(host=parts.hostname, port=parts.port or 443, ssl=target.ssl_context,
+                    base_path=parts.path.rstrip("/"), credentials=dict(target.headers))
 
 
 @dataclass
