@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from kubeglobe.agent.apiserver_certificate import (
@@ -36,32 +37,29 @@ class CertificateStore(Protocol):
     async def save_certificate(self, found: ClientCertificate) -> None: ...
 
 
+@dataclass(eq=False, kw_only=True)
 class CertificateKeeper:
     """The apiserver as the agent's HAProxy reaches it, once there is a certificate."""
 
-    def __init__(self, *, issue: Callable[[], Awaitable[ClientCertificate]],
-                 store: CertificateStore, apiserver: Endpoint, ca_pem: bytes | None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self._issue = issue  # a new certificate from the cluster (`obtain`)
-        self._store = store
-        self._apiserver = apiserver
-        self._ca_pem = ca_pem
-        self._clock = clock
-        self._sleep = sleep
-        self.certificate: ClientCertificate | None = None  # the one in use
+    issue: Callable[[], Awaitable[ClientCertificate]]  # a new one from the cluster (`obtain`)
+    store: CertificateStore
+    apiserver: Endpoint
+    ca_pem: bytes | None
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    certificate: ClientCertificate | None = field(default=None, init=False)  # the one in use
 
     def for_gateway_link(self) -> Apiserver | None:
-        if self.certificate is None or self._ca_pem is None:
+        if self.certificate is None or self.ca_pem is None:
             return None
-        return Apiserver(host=self._apiserver.host, port=self._apiserver.port,
-                         ca_pem=self._ca_pem, certificate=self.certificate)
+        return Apiserver(host=self.apiserver.host, port=self.apiserver.port,
+                         ca_pem=self.ca_pem, certificate=self.certificate)
 
     def usable(self) -> str | None:
         """Why the agent's HAProxy cannot serve this apiserver, or None if it can."""
-        if self._apiserver.base_path:
+        if self.apiserver.base_path:
             return "the apiserver URL has a path, which the agent's HAProxy does not add"
-        if self._ca_pem is None:
+        if self.ca_pem is None:
             return "the kubeconfig names no CA for the apiserver"
         return None
 
@@ -75,21 +73,21 @@ class CertificateKeeper:
             wait = RETRY_SECONDS
             try:
                 self.certificate = await self._current()
-                wait = max(1.0, (self.certificate.renew_at() - self._clock()).total_seconds())
+                wait = max(1.0, (self.certificate.renew_at() - self.clock()).total_seconds())
             except _RETRIED as e:
                 caught(log, component="agent", operation="apiserver client certificate",
                        error=e)
-            if self.certificate is not None and expired(self.certificate, self._clock()):
+            if self.certificate is not None and expired(self.certificate, self.clock()):
                 log.warning("the client certificate expired before it was renewed; the "
                             "tunnels serve the hub until a new one is signed")
                 self.certificate = None
-            await self._sleep(wait)
+            await self.sleep(wait)
 
     async def _current(self) -> ClientCertificate:
-        found = await self._store.load_certificate()
-        if due(found, self._clock()):
-            found = await self._issue()
-            await self._store.save_certificate(found)
+        found = await self.store.load_certificate()
+        if due(found, self.clock()):
+            found = await self.issue()
+            await self.store.save_certificate(found)
             log.info("obtained a client certificate for the apiserver, valid until %s",
                      found.certificate.not_valid_after_utc.isoformat())
         assert found is not None

@@ -219,36 +219,32 @@ class HAProxyChild:
             await process.wait()
 
 
+@dataclass(eq=False, kw_only=True)
 class GatewayLink:
-    def __init__(self, *, program: str, cluster: str,
-                 grant: Callable[[], Awaitable[GatewayGrant]],
-                 apiserver: Callable[[], Apiserver | None],
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self._program = program
-        self._cluster = cluster
-        self._grant = grant  # asks the hub (`request_grant`)
-        self._apiserver = apiserver  # None until the agent holds its apiserver certificate
-        self._clock = clock
-        self._sleep = sleep
+    program: str
+    cluster: str
+    grant: Callable[[], Awaitable[GatewayGrant]]  # asks the hub (`request_grant`)
+    apiserver: Callable[[], Apiserver | None]  # None until the agent holds its certificate
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def keep(self) -> None:
         """Keep the HAProxy attached for as long as the agent runs."""
         directory = Path(tempfile.mkdtemp(prefix="kubeglobe-gateway-link-"))  # 0700
-        child = HAProxyChild(self._program, directory)
+        child = HAProxyChild(self.program, directory)
         grant: GatewayGrant | None = None
         try:
             while True:
                 wait = CHECK_SECONDS
                 try:
-                    apiserver = self._apiserver()
+                    apiserver = self.apiserver()
                     if apiserver is None:
                         await child.stop()  # no certificate for the apiserver (yet)
                     else:
-                        if grant is None or due(grant.certificate, self._clock()):
-                            grant = await self._grant()
+                        if grant is None or due(grant.certificate, self.clock()):
+                            grant = await self.grant()
                         await child.ensure(link_files(
-                            directory=directory, cluster=self._cluster, grant=grant,
+                            directory=directory, cluster=self.cluster, grant=grant,
                             apiserver=apiserver))
                 except NoAgentPort as e:
                     log.info("not attaching to the gateway: %s", e)
@@ -256,7 +252,7 @@ class GatewayLink:
                 except _RETRIED as e:
                     caught(log, component="agent", operation="gateway link", error=e)
                     wait = RETRY_SECONDS
-                await self._sleep(wait)
+                await self.sleep(wait)
         finally:
             await child.stop()
             with contextlib.suppress(OSError):

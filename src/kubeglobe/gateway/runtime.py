@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 TIMEOUT = 5.0
@@ -55,10 +56,10 @@ def parse_map(listing: str) -> dict[str, str]:
     return entries
 
 
+@dataclass(frozen=True, kw_only=True)
 class HAProxyRuntime:
-    def __init__(self, *, admin_socket: Path, master_socket: Path) -> None:
-        self.admin_socket = admin_socket
-        self.master_socket = master_socket
+    admin_socket: Path
+    master_socket: Path
 
     async def show_map(self, map_file: Path) -> dict[str, str]:
         answer = await command(self.admin_socket, f"show map {map_file}")
