@@ -1,12 +1,8 @@
 """Kubernetes' name rules, DNS-1123 label and subdomain, as typed strings.
 
-Every name the platform API takes (in a path, a query or a body) is one of these, so a
-bad name is refused with 422 before the global cluster is asked, and the message says
-which rule it breaks, as Kubernetes names it, and offers a name that passes. The rules
-are never looser than Kubernetes' own: a name accepted here the apiserver accepts too.
-
-`Annotated[str, NameRule(...)]` validates (pydantic) and documents (the JSON schema gets
-the rule's pattern and length, so /openapi.json carries it and fuzzers respect it).
+A bad name is refused with 422 before the global cluster is asked, with the rule it
+breaks and a name that passes; the rules are never looser than Kubernetes' own. The
+JSON schema carries each rule's pattern and length, so /openapi.json documents it.
 """
 
 from __future__ import annotations

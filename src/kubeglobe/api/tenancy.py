@@ -1,10 +1,7 @@
 """Tenancy resources: users, groups, platform role bindings, projects and their namespaces.
 
-All cluster-scoped in the global cluster. A `Project` lists the clusters it spans with a
-quota per cluster; a `ProjectNamespace` is one namespace of one project on one cluster,
-its name prefixed by the project's; a `PlatformRoleBinding` gives a user or group one of
-the platform roles at platform, project or namespace scope. Which scopes a role allows
-is checked here, once, so every writer (REST, CLI, kubectl via the controller) agrees.
+All cluster-scoped in the global cluster. Which scopes a role allows is checked here,
+once, so every writer (REST, CLI, kubectl via the controller) agrees.
 """
 
 from __future__ import annotations

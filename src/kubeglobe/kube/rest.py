@@ -1,8 +1,7 @@
 """Raw HTTP access to a cluster's API (for /version, the cluster proxy, streams).
 
-lightkube covers typed resources; this covers the bytes. A `RestTarget` is the server
-URL, a TLS context trusting only the cluster's CA (with the client certificate, if the
-kubeconfig has one) and the auth headers (bearer token), built from a kubeconfig.
+lightkube covers typed resources; a `RestTarget` covers the bytes: the server URL, a
+TLS context trusting only the cluster's CA, and the auth headers, from a kubeconfig.
 """
 
 from __future__ import annotations
