@@ -86,11 +86,9 @@ class ApiserverHttp:
 
     async def request(self, method: str, target: str, headers: list[tuple[str, str]],
                       body: AsyncIterator[bytes] | None) -> Reply:
-        """Send the request (`target` is the path and query) and read the answer's head.
-
-        An idle connection the apiserver has meanwhile closed costs a retry on a new
-        one, when no body was sent yet. Raises DialError or h11.ProtocolError.
-        """
+        """Send the request (`target`: path and query) and read the answer's head; an idle
+        connection the apiserver closed meanwhile costs a retry on a new one, when no body
+        was sent yet. Raises DialError or h11.ProtocolError."""
         while self._idle:
             conn = self._idle.pop()
             if not conn.reusable():

@@ -180,11 +180,8 @@ async def serve_replicas(settings: AgentSettings, credential: str,
 
 async def run_agent(*, settings: AgentSettings, store: CredentialStore,
                     target: RestTarget, client: AsyncClient, ca_pem: bytes | None) -> None:
-    """Serve the hub's requests against the apiserver `target` until cancelled.
-
-    `client` (the same apiserver, through lightkube) obtains the agent's client
-    certificate for its HAProxy; `ca_pem` is the apiserver's CA.
-    """
+    """Serve the hub's requests against the apiserver `target` until cancelled; `client`
+    (the same apiserver, through lightkube) obtains the certificate for its HAProxy."""
     http = ApiserverHttp(target_endpoint(target))
     keeper = CertificateKeeper(issue=lambda: obtain(client, settings.cluster), store=store,
                                apiserver=target_endpoint(target), ca_pem=ca_pem)

@@ -99,11 +99,8 @@ def agent_manifests(*, cluster: str, hub_url: str, hub_ca_pem: str, bootstrap_to
 
 
 async def own_bindings_by_namespace(client: AsyncClient) -> None:
-    """Make the agent's namespace own its cluster-wide bindings.
-
-    Deleting that namespace (what unregistering does) then removes the bindings too, by
-    garbage collection: no request has to outlive the rights it needs.
-    """
+    """Make the agent's namespace own its cluster-wide bindings, so deleting it (what
+    unregistering does) removes them too: no request has to outlive the rights it needs."""
     namespace = await client.get(Namespace, SYSTEM_NAMESPACE)
     assert namespace.metadata is not None
     owner = {"apiVersion": "v1", "kind": "Namespace", "name": SYSTEM_NAMESPACE,

@@ -1,8 +1,8 @@
 """HAProxy's runtime API: read and replace a map, reload the configuration.
 
-Two UNIX sockets: the worker's admin socket (`stats socket ... level admin`) for maps
-and backends, and the master's (`-S`) for reloads. Every command is one short
-connection: write the line, half-close, read the answer to EOF.
+The worker's admin socket (`stats socket ... level admin`) serves maps and backends,
+the master's (`-S`) reloads. Every command is one short connection: write the line,
+half-close, read the answer to EOF.
 """
 
 from __future__ import annotations

@@ -24,10 +24,9 @@ RETIRE_SECONDS = 30.0  # longer than any request on a client (10 s timeouts)
 
 
 class ClusterClient:
-    """A workload cluster's lightkube client (`kube`), and its raw side from the same
-    kubeconfig: `plain`, an httpx2 client lightkube's own adapter builds (same TLS and
-    credentials) for `/version` and the cluster proxy's bytes, and `target` for dialing
-    upgrades (exec, attach, port-forward)."""
+    """A workload cluster's lightkube client (`kube`), and from the same kubeconfig its
+    raw side: `plain` (lightkube's own httpx2 adapter) for `/version` and the proxy's
+    bytes, and `target` for dialing upgrades."""
 
     def __init__(self, config: SingleConfig, *, timeout: httpx2.Timeout = DEFAULT_TIMEOUT):
         try:

@@ -1,8 +1,7 @@
 """A tiny time-bounded memo for reads from the global cluster on hot paths.
 
-The proxy reads a Cluster, its kubeconfig Secret and the caller's token on every
-request; remembering each for at most `seconds` turns three API round trips into none
-while keeping changes (a revoked token, a deleted cluster) effective within that bound.
+Remembering a read for at most `seconds` saves the proxy its API round trips per
+request, while a change (a revoked token, a deleted cluster) still holds within that.
 """
 
 from __future__ import annotations
