@@ -1,16 +1,10 @@
 """Client certificates that let a registered cluster's agent attach to the gateway.
 
-An agent serves the gateway's requests over connections it opens itself to the
-gateway's agent port (HAProxy's reverse HTTP, `gateway/reverse.py`). HAProxy knows
-whose connection it holds only from the TLS client certificate, so the platform signs
-one per agent with its own agents CA, a CA used for nothing else: a certificate of the
-global cluster's CA would also be a login to the global apiserver.
-
-The subject names the cluster (CN) and the Cluster object's UID (O): a cluster
-unregistered and registered again under the same name gets a new UID, and the gateway
-attaches only connections carrying the current one, so an old agent still holding a
-valid certificate never receives the new cluster's requests.
-
+HAProxy's reverse HTTP (`gateway/reverse.py`) knows whose connection it holds only from
+its TLS client certificate, so the platform signs one per agent with an agents CA used
+for nothing else (one of the global cluster's CA would also log in to its apiserver).
+The subject is the cluster (CN) and its Cluster's UID (O): a cluster registered again
+under the same name gets a new UID, so an old agent's certificate attaches nowhere.
 Pure: the request, the issuer and the clock come in, PEM goes out.
 """
 
@@ -61,17 +55,10 @@ def load_agents_ca(*, cert: Path, key: Path) -> AgentsCA:
     return AgentsCA(cert=certificate, key=private)
 
 
-def agent_subject(*, cluster: str, cluster_uid: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_uid),
-                      x509.NameAttribute(NameOID.COMMON_NAME, cluster)])
-
-
 def sign_agent_request(csr_pem: bytes, *, cluster: str, cluster_uid: str, ca: AgentsCA,
                        now: dt.datetime) -> bytes:
-    """The agent's gateway client certificate for the key in `csr_pem`.
-
-    Only the request's public key is used: the subject is the platform's to choose, so
-    an agent cannot ask for another cluster's name."""
+    """The agent's gateway client certificate for the key in `csr_pem`; only that key is
+    used, so an agent cannot ask for another cluster's name."""
     try:
         request = x509.load_pem_x509_csr(csr_pem)
     except ValueError as e:
@@ -87,7 +74,8 @@ def sign_agent_request(csr_pem: bytes, *, cluster: str, cluster_uid: str, ca: Ag
         raise RequestRefused("the certificate request's key must be EC or RSA")
     cert = (
         x509.CertificateBuilder()
-        .subject_name(agent_subject(cluster=cluster, cluster_uid=cluster_uid))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_uid),
+                                 x509.NameAttribute(NameOID.COMMON_NAME, cluster)]))
         .issuer_name(ca.cert.subject)
         .public_key(key)
         .serial_number(x509.random_serial_number())

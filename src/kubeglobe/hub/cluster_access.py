@@ -1,12 +1,9 @@
 """How the hub reaches a workload cluster: its kept client (kube/clusters.py).
 
-Import mode: the kubeconfig in the Secret named by the Cluster's spec. Register mode:
-the platform API's proxy (`/clusters/NAME/k8s`, which holds the agents' tunnels) with
-the controller's platform token and the platform CA. One client per cluster, replaced
-when the Secret's resourceVersion (or the route) changes, so a rotated kubeconfig takes
-effect on the next call and an unchanged one costs no parsing; closed by `forget` when
-the cluster goes. `recent_client` is the proxy's hot path: it reads the Secret at most
-once a second.
+Import mode: the kubeconfig in the Secret the Cluster names. Register mode: the platform
+API's proxy (which holds the agents' tunnels) with the controller's platform token. A
+client is replaced when the Secret's resourceVersion (or the route) changes, so a
+rotated kubeconfig takes effect on the next call and an unchanged one costs no parsing.
 """
 
 from __future__ import annotations
@@ -112,10 +109,8 @@ class ClusterAccess:
 
 
 def kubeconfig_in(secret: Secret, ref: SecretRef) -> SingleConfig:
-    """The kubeconfig a Cluster's Secret holds under `ref.key`.
-
-    ClusterUnreachable if the key is missing or not base64, KubeconfigError if what it
-    holds is not a usable kubeconfig."""
+    """The kubeconfig a Cluster's Secret holds under `ref.key` (ClusterUnreachable if the
+    key is missing or not base64, KubeconfigError if it holds no usable kubeconfig)."""
     raw = (secret.data or {}).get(ref.key)
     if raw is None:
         raise ClusterUnreachable(f"Secret {ref.namespace}/{ref.name} has no key {ref.key!r}; "

@@ -1,16 +1,10 @@
 """The Cluster controller: validates Clusters, heartbeats them, cleans up on delete.
 
-Level-triggered: every heartbeat reads the cluster as it is now (version, nodes) and
-computes the whole status from it (`cluster_status.observe_status`), whatever happened
-before. Between heartbeats a liveness probe (`/readyz`, a few bytes) runs every
-`probe_seconds`: it writes nothing while the cluster answers, so a fine cluster costs
-the global cluster one status write per heartbeat, and a cluster that stops answering
-is Unavailable once `lost_after_seconds` pass without an answer (a registered
-cluster's proxy answers at once when its agent's tunnels are gone; a cut link times
-the probe out). A cluster that stays away costs one status line and a probe that backs
-off to once a minute; phase changes are logged, repeats are not. Handlers are
-registered on a registry of their own so that the process decides when kopf runs
-(only while it leads).
+Level-triggered: every heartbeat computes the whole status from the cluster as it is
+now (`cluster_status.observe_status`). Between heartbeats a liveness probe (`/readyz`)
+writes nothing while the cluster answers, so a fine cluster costs one status write per
+heartbeat and a silent one is Unavailable after `lost_after_seconds`. Handlers sit on a
+registry of their own so that the process decides when kopf runs (only while it leads).
 """
 
 from __future__ import annotations
@@ -135,11 +129,8 @@ class ClusterController:
                               generation=generation)
 
     async def _write(self, name: str, status: ClusterStatus) -> None:
-        """Write the whole status (merge patch on the status subresource).
-
-        Written here rather than through kopf's patch so that a refused write is one
-        logged line and a retry at the next heartbeat, never a dead timer.
-        """
+        """Write the whole status; not through kopf's patch, so that a refused write is one
+        logged line and a retry at the next heartbeat, never a dead timer."""
         body = {"status": status.model_dump(mode="json")}
         try:
             await self.hub.patch(ClusterCR.Status, name, body, patch_type=PatchType.MERGE)
@@ -158,13 +149,10 @@ class ClusterController:
 
     async def cleanup(self, *, name: str, spec: dict[str, Any],
                       status: dict[str, Any]) -> None:
-        """Remove what the platform created in the cluster before the Cluster goes.
-
-        Import mode: the platform admins' binding. Register mode: the agent's namespace,
-        which owns the agent's bindings too (the agent makes it so at start), so this one
-        request, carried by the agent itself, removes the agent and all its rights. The
-        cluster's kept client is closed once nothing is left to do there.
-        """
+        """Remove what the platform created in the cluster before the Cluster goes: import
+        mode, the admins' binding; register mode, the agent's namespace, which owns the
+        agent's bindings too (the agent makes it so at start), so one request carried by
+        the agent itself removes the agent and all its rights."""
         self._probes.pop(name, None)
         if _known_status(status).lastHeartbeatTime is None:
             log.info("cluster %s was never reached: nothing to clean up there", name)

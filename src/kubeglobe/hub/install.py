@@ -175,11 +175,8 @@ CONTROLLER_USER = "kubeglobe:controller"
 
 
 def ensure_controller_token(client: Client) -> None:
-    """A platform token for the controller, kept (raw) in a Secret only it reads.
-
-    The controller reaches registered clusters through the platform API's proxy and
-    authenticates there like any client, as a platform admin.
-    """
+    """A platform-admin token for the controller, kept (raw) in a Secret only it reads:
+    it reaches registered clusters through the platform API's proxy like any client."""
     try:
         client.get(Secret, CONTROLLER_TOKEN_SECRET, namespace=SYSTEM_NAMESPACE)
         return

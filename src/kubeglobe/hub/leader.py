@@ -98,11 +98,8 @@ class LeaderElector:
             return False
 
     async def run(self, *, on_leading: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Campaign until elected, run `on_leading` while the lease is renewed.
-
-        Returns (after cancelling `on_leading`) when leadership is lost: the caller
-        should exit so that a fresh process campaigns again.
-        """
+        """Campaign until elected, run `on_leading` while the lease is renewed; return
+        (having cancelled it) when leadership is lost: the caller should exit then."""
         s = self._settings
         while not await self._attempt():
             await asyncio.sleep(s.renew_seconds)

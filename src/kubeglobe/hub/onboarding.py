@@ -1,11 +1,8 @@
 """Bringing a cluster under management: import (the hub dials it) and removal.
 
-`import_cluster` checks everything before it writes anything: the name, that no
-Cluster of that name exists, that the kubeconfig parses, that the cluster answers and
-runs Kubernetes >= 1.19. Only then does it create the kubeconfig Secret and the Cluster
-(and removes the Secret again if the Cluster cannot be created), so a refused import
-leaves nothing behind. The Secret is owned by the Cluster: deleting the Cluster (after
-the controller's cleanup) lets Kubernetes' garbage collector delete the Secret.
+`import_cluster` checks everything (name, kubeconfig, reachability, version) before it
+writes the kubeconfig Secret and the Cluster, so a refused import leaves nothing behind.
+The Secret is owned by the Cluster, so the garbage collector deletes it with the Cluster.
 """
 
 from __future__ import annotations

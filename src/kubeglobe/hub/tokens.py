@@ -1,14 +1,11 @@
 """Tokens: shown once, stored hashed in Secrets of the global cluster.
 
-A token reads `kg_<id>_<secret>`. The id names the Secret (`kubeglobe-token-<id>` in
-the system namespace) that holds the token's user, groups, kind, name, expiry and the
-SHA-256 of the secret part; the secret part itself is never stored. Tokens are random
-192-bit values, so a plain hash is enough (argon2 is for passwords people choose).
-
-Kinds: `system` tokens (the bootstrap admin, the controller) carry their groups;
-`session` (from a login) and `api` (made by a user) tokens belong to a local User, who
-must exist and be enabled each time the token is used, and get their groups from the
-Groups the user is in. User tokens are owned by the User, so they go when it goes.
+A token reads `kg_<id>_<secret>`; the id names its Secret (`kubeglobe-token-<id>`),
+which holds the user, groups, kind, name, expiry and the SHA-256 of the secret part.
+Tokens are random 192-bit values, so a plain hash is enough (argon2 is for passwords
+people choose). `system` tokens carry their groups; `session` and `api` tokens belong
+to a local User (owned by it), who must exist and be enabled at each use, and get the
+groups of the Groups that list the user.
 """
 
 from __future__ import annotations
@@ -89,10 +86,8 @@ def issue_token(*, user: str, groups: tuple[str, ...], labels: dict[str, str] | 
                 kind: TokenKind = "system", name: str = "",
                 expires: dt.datetime | None = None,
                 owner_uid: str | None = None) -> IssuedToken:
-    """A new token and the Secret manifest that makes it valid (pure but for randomness).
-
-    `owner_uid`: the User's uid, for user tokens, so deleting the User deletes them.
-    """
+    """A new token and the Secret manifest that makes it valid (pure but for randomness);
+    `owner_uid` is the User's, for user tokens, so deleting the User deletes them."""
     ident = token_id or secrets.token_hex(6)
     part = secret_part or secrets.token_urlsafe(24)
     metadata: dict[str, object] = {

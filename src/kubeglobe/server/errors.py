@@ -1,16 +1,10 @@
 """How the platform API answers errors, and how its OpenAPI document says so.
 
-Every error has one body, `ErrorBody` (`{"detail": "what is wrong and what to do"}`),
-and every route lists the statuses it can answer in its `responses` (`errors(...)`),
-so /openapi.json is the truth a client, or a fuzzer, can hold the answers against.
-
-`install_error_handlers` gives the same shape to the refusals that do not come from our
-routes: FastAPI's request validation (422, the detail naming each field, the rule it
-breaks and a value that passes) and the global cluster's (`ApiError`: its 4xx kept with
-its message, except a 401, which is about the platform's own credentials, and a 429,
-which is a 503 to retry; anything else a 502). Nothing else is caught here: an error
-without a known meaning stays a 500 and is logged, never dressed up as the caller's
-fault.
+Every error has one body, `ErrorBody`, and every route lists the statuses it can answer
+(`errors(...)`), so /openapi.json is the truth a client, or a fuzzer, can hold answers
+against. `install_error_handlers` gives that shape to FastAPI's request validation and
+to the global cluster's refusals. Nothing else is caught here: an error without a known
+meaning stays a logged 500, never dressed up as the caller's fault.
 """
 
 from __future__ import annotations

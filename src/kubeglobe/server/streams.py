@@ -1,20 +1,12 @@
 """Upgraded cluster-proxy requests (exec, attach, port-forward, cp) as the calling user.
 
-`server/upgrade.py` hands over the caller's raw connection after the request head. Here
-the caller is authenticated, the Cluster looked up and the request sent on, with the
-same impersonation as every proxied request (`forward_headers`):
-
-- import mode: a TLS connection to the cluster's apiserver with its kubeconfig's
-  credentials;
-- register mode: the hops the route table gives (`kubeglobe/routing.py`), in order:
-  through the gateway's port for the servers (TLS with the servers' client
-  certificate), down the connections the agent's own HAProxy keeps to the gateway, while
-  it has them (else the gateway answers "detached"); then a tunnel stream marked
-  `upgrade` to the agent, which dials its own apiserver.
-
-The answer's head is relayed; after `101 Switching Protocols` bytes are piped both ways
-until either side ends. Anything refused before the upgrade is answered as a Kubernetes
-`Status` (kubectl prints its message), never by dropping the connection.
+`server/upgrade.py` hands over the caller's raw connection after the request head; the
+request goes on with the impersonation of every proxied request, along the hops the
+route table gives (`kubeglobe/routing.py`): the apiserver itself (import mode), else the
+agent's own connections at the gateway while it has them, else a tunnel stream to the
+agent. After `101 Switching Protocols` bytes are piped both ways; anything refused
+before is answered as a Kubernetes `Status` (kubectl prints it), never by dropping the
+connection.
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
 """uvicorn glue: non-WebSocket upgrades to the cluster proxy leave ASGI here.
 
-ASGI has no way to answer `101 Switching Protocols` except for WebSockets, and kubectl
-(v1.20) upgrades exec, attach and port-forward to SPDY/3.1. So the HTTP/1.1 protocol
-class is extended: a request that asks for an upgrade other than `websocket` on a
-`/clusters/{name}/k8s/...` path is taken off uvicorn, and its raw connection (with any
-bytes that arrived after the request head) goes to the `StreamProxy`. Every other
-request, WebSockets included, takes uvicorn's normal way.
-
-This leans on two methods of uvicorn's `H11Protocol` (`_should_upgrade`,
-`handle_websocket_upgrade`); uvicorn is pinned in constraints.txt, and a new version
-must be checked against them (tests/integration/test_streams.py exercises the
-hand-over with kubectl).
+ASGI can answer `101 Switching Protocols` only for WebSockets, and kubectl upgrades
+exec, attach and port-forward to SPDY/3.1, so such a request on `/clusters/{name}/k8s/`
+is taken off uvicorn and its raw connection (with any bytes read past the request head)
+goes to the `StreamProxy`. This leans on two methods of uvicorn's `H11Protocol`
+(`_should_upgrade`, `handle_websocket_upgrade`): uvicorn is pinned in constraints.txt,
+and a new version must be checked against them (tests/integration/test_streams.py).
 """
 
 from __future__ import annotations

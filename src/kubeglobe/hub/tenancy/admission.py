@@ -1,16 +1,11 @@
-"""Admission decisions for tenancy resources (pure).
+"""Admission decisions for tenancy resources (pure): kubectl, the CLI and the REST API
+meet the same rules.
 
-The global cluster asks the platform's webhook before it stores or deletes a tenancy
-resource, so kubectl, the CLI and the REST API meet the same rules:
-
-- a spec must be valid for its model (the checks JSON schema cannot express, such as a
-  namespace prefixed by its project or a role bound at a scope it allows);
-- a project namespace must name an existing project that spans its cluster, must not
-  clash with another one, and its quota must fit what the project has left there;
-- a project quota cannot drop below what its namespaces already hold.
-
-Whether a deletion must wait for workloads to go needs the workload clusters; that
-check lives with the webhook (server/admission.py), which calls `namespaces_to_check`.
+A spec must be valid for its model (the checks JSON schema cannot express); a project
+namespace must name an existing project that spans its cluster, clash with no other and
+fit what the project has left there; a project quota cannot drop below what its
+namespaces hold. Whether a deletion must wait for workloads needs the workload
+clusters: the webhook (server/admission.py) checks those `namespaces_to_check` names.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""Everything the platform wants on one cluster, and how to tell whether it is there.
+"""Everything the platform wants on one cluster, and how to tell whether it is there (pure).
 
-Pure: from the accepted project namespaces and the role bindings, `desired_objects`
-lists the Namespaces, ResourceQuotas, LimitRanges and RBAC objects for a cluster as
-manifests, in the order they must be applied; `lightkube.codecs.from_dict` makes each
-the object that is applied. `drifted` says whether an object read from the cluster
-still holds every field the platform set (others may add fields; nobody may change
-ours). `RESOURCES` names the lightkube class of every kind tenancy makes.
+`drifted` says whether an object read from the cluster still holds every field the
+platform set (others may add fields; nobody may change ours).
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """Keeping each cluster's tenancy objects as the platform wants them (level-triggered).
 
-`TenancyPropagator.reconcile_cluster` reads the whole tenancy state from the global
-cluster, computes what the cluster should hold (`desired.desired_objects`), lists what
-tenancy made there (label `kubeglobe.io/tenancy=true`) through the cluster's kept
-lightkube client and applies (server-side, forced) only what is missing or drifted,
-recording an Event for each repair. It then deletes RBAC, quota and limit objects the
-platform made that are no longer wanted; a namespace is removed only while it holds no
-pods (else it is reported and kept). `review` decides, for every ProjectNamespace,
-whether it fits its project.
+A pass applies (server-side, forced) only what is missing or drifted, recording an
+Event for each repair, then deletes the RBAC, quota and limit objects tenancy made
+(label `kubeglobe.io/tenancy=true`) that are no longer wanted; a namespace goes only
+while it holds no pods. `review` decides which ProjectNamespaces fit their projects.
 """
 
 from __future__ import annotations

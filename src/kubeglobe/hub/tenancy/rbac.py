@@ -1,12 +1,10 @@
 """Platform roles as native RBAC on one cluster: a pure function of the bindings.
 
-The hub's proxy impersonates the platform user (and their groups), so the workload
-cluster's own RBAC decides. `cluster_rbac` computes every ClusterRole, ClusterRoleBinding
-and RoleBinding that the platform's role bindings mean on a given cluster:
-platform-admin -> cluster-admin everywhere; platform-auditor -> read everything;
-project-admin / developer / viewer -> admin / edit / view in the project's namespaces on
-that cluster (or in one namespace). Names are derived from the binding, so applying the
-result again changes nothing and an object that is no longer wanted can be found.
+The hub's proxy impersonates the platform user, so the workload cluster's own RBAC
+decides: platform-admin -> cluster-admin; platform-auditor -> read everything;
+project-admin / developer / viewer -> admin / edit / view in the project's namespaces
+there (or in one namespace). Names derive from the binding, so applying again changes
+nothing and an object no longer wanted can be found.
 """
 
 from __future__ import annotations
