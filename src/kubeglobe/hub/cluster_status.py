@@ -1,8 +1,7 @@
 """Pure rules for a Cluster's status: version policy, inventory summary, phase.
 
 `observe_status` is the only function that writes a Cluster's status fields: from the
-current status and what the last probe saw (or why it failed) it computes the next
-status. Nothing here does I/O, so every rule is tested without a cluster.
+current status and what the last probe saw (or why it failed) it computes the next one.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """`kubeglobe install`: the platform's CRDs, namespace and RBAC in the global cluster.
 
 `platform_manifests` is pure; `install` applies them with server-side apply (so a second
-run changes nothing), waits for the CRDs to be served, and creates the bootstrap admin
-token once. The token is returned only by the run that created it.
+run changes nothing), waits for the CRDs to be served, and creates the platform's tokens.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """Lease-based leader election, so that of N controller replicas exactly one acts.
 
-kopf's peering only pauses same-priority peers; it is not leader election. This module
-holds a `coordination.k8s.io/v1` Lease: the holder renews it every `renew_seconds`;
-another replica takes it over once it has not been renewed for `lease_seconds`. Writes
-carry the Lease's resourceVersion, so two candidates can never both win a round.
-`decide` is the pure rule; `LeaderElector` is the loop around it.
+kopf's peering only pauses same-priority peers; it is not leader election. The holder
+renews a `coordination.k8s.io/v1` Lease every `renew_seconds`; another replica takes it
+over once it has not been renewed for `lease_seconds`. Writes carry the Lease's
+resourceVersion, so two candidates can never both win a round.
 """
 
 from __future__ import annotations

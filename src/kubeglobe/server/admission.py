@@ -1,10 +1,8 @@
 """The validating admission webhook the global cluster calls for tenancy resources.
 
-`POST /admission/tenancy` takes an AdmissionReview and answers allowed or denied with
-the reason. The rules are pure (hub/tenancy/admission.py); this module reads what they
-need: the projects and project namespaces, and, for a deletion that would remove
-namespaces, whether those still hold workloads on their clusters (reached like the
-controller reaches them: directly for import, through the platform proxy for register).
+The rules are pure (hub/tenancy/admission.py); this module reads what they need: the
+projects and project namespaces, and, for a deletion that would remove namespaces,
+whether those still hold workloads on their clusters (reached as the controller does).
 """
 
 from __future__ import annotations

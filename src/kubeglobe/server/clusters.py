@@ -10,13 +10,13 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from lightkube.core.exceptions import ApiError
 from pydantic import BaseModel, Field, ValidationError
 
 from kubeglobe.api.cluster import ClusterSpec, ClusterStatus
 from kubeglobe.api.names import ClusterName
 from kubeglobe.api.quantity import WholeNumber
 from kubeglobe.failures import caught
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster, unregister_cluster
 from kubeglobe.hub.registration import create_registered_cluster, issue_bootstrap_token
 from kubeglobe.hub.tokens import Identity
@@ -83,14 +83,11 @@ def cluster_router(*, authenticate: TokenAuthenticator, authorize: Authorizer,
     Caller = Annotated[Identity, Depends(authenticate)]
 
     async def read(name: str) -> ClusterView:
+        found = await missing_ok(authenticate.hub.get(ClusterCR, name))
+        if found is None:  # the app answers the global cluster's other refusals
+            raise HTTPException(404, detail=f"cluster {name} not found")
         try:
-            found = _as_dict(await authenticate.hub.get(ClusterCR, name))
-        except ApiError as e:
-            if e.status.code == 404:
-                raise HTTPException(404, detail=f"cluster {name} not found") from e
-            raise  # the app answers the global cluster's other refusals
-        try:
-            return view(found)
+            return view(_as_dict(found))
         except ValidationError as e:  # written with kubectl past the API's checks
             raise HTTPException(409, detail=f"cluster {name} has an invalid spec (fix it with "
                                 f"kubectl edit cluster {name}): {e.errors()[0]['msg']}") from e

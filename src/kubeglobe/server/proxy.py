@@ -1,9 +1,8 @@
 """The cluster proxy: any Kubernetes API request, forwarded as the platform user.
 
-`/clusters/{name}/k8s/{path}` is forwarded to the cluster's API with the caller's
-credentials replaced by the hub's and the caller's identity passed as impersonation
-headers, so the workload cluster's own RBAC decides what the user may do. Bodies are
-streamed both ways, so watches and `logs -f` flow as they happen.
+The caller's credentials are replaced by the hub's and its identity passed as
+impersonation headers, so the workload cluster's own RBAC decides what the user may do.
+Bodies are streamed both ways, so watches and `logs -f` flow as they happen.
 """
 
 from __future__ import annotations
@@ -14,13 +13,13 @@ from typing import TYPE_CHECKING
 import httpx2
 from fastapi import HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
-from lightkube.core.exceptions import ApiError
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from kubeglobe.api.cluster import ClusterSpec
 from kubeglobe.api.names import name_problem
 from kubeglobe.hub.cluster_access import ClusterAccess, ClusterUnreachable
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.tokens import Identity
 from kubeglobe.kube.client import KubeconfigError
 from kubeglobe.kube.resources import ClusterCR
@@ -93,12 +92,9 @@ class ClusterProxy:
         return await self._specs.get(name, lambda: self._read_spec(name))
 
     async def _read_spec(self, name: str) -> ClusterSpec:
-        try:
-            cluster = await self._access.hub.get(ClusterCR, name)
-        except ApiError as e:
-            if e.status.code == 404:
-                raise HTTPException(404, detail=f"cluster {name} not found") from e
-            raise
+        cluster = await missing_ok(self._access.hub.get(ClusterCR, name))
+        if cluster is None:
+            raise HTTPException(404, detail=f"cluster {name} not found")
         try:
             return ClusterSpec.model_validate(cluster.get("spec") or {})
         except ValidationError as e:

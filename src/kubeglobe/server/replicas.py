@@ -3,8 +3,6 @@
 Agents ask for the list (`/api/v1/agent/replicas`) and keep a tunnel to every replica,
 so a request for a registered cluster is served by the replica it lands on, without a
 hop to another one, and losing a replica loses none of the cluster's reachability.
-A replica's Lease `kubeglobe-server-<id>` names its URL, is renewed every
-`RENEW_SECONDS` and is stale after `LEASE_SECONDS`.
 """
 
 from __future__ import annotations

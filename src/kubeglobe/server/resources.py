@@ -1,9 +1,6 @@
 """Generic REST views of the platform's cluster-scoped resources (groups, projects,
 project namespaces, role bindings): the resource is the truth, the view adds nothing.
-
-Errors from the global cluster (an admission refusal, a conflict, a missing object)
-become HTTP errors carrying the cluster's own message, so REST, CLI and kubectl say
-the same thing.
+The global cluster's refusals carry its own message, so REST, CLI and kubectl agree.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """REST views of projects, project namespaces and platform role bindings.
 
-The same checks hold however a change arrives: the specs are validated by the same
-models, and quota sums, scope rules and refusals to delete namespaces that hold
-workloads are made by the admission webhook the global cluster calls for every write
-(REST, CLI or kubectl alike). Here only who-may-do-what is added.
+Quota sums, scope rules and refusals to delete namespaces that hold workloads are made
+by the admission webhook the global cluster calls for every write (REST, CLI or kubectl
+alike); here only who-may-do-what is added.
 """
 
 

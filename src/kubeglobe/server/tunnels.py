@@ -1,10 +1,9 @@
 """Agent tunnels on the hub side: accept them, carry requests for their clusters.
 
-An agent keeps one tunnel to every API server replica (it learns them from
-`/api/v1/agent/replicas`), so a request for its cluster is sent through the tunnel of
-the replica it arrives at: any replica can serve, and none hands a request to another.
-A replica that holds no tunnel of the cluster (the agent has not reached it yet, or has
-lost it) answers with a Status saying so. Tunnels are kept in memory only.
+An agent keeps one tunnel to every API server replica, so a request for its cluster
+goes through the tunnel of the replica it arrives at: any replica can serve, and none
+hands a request to another. A replica without the cluster's tunnel answers with a
+Status saying so. Tunnels are kept in memory only.
 """
 
 from __future__ import annotations
