@@ -82,14 +82,12 @@ def b64(text: str) -> str:
 
 
 def issue_token(*, user: str, groups: tuple[str, ...], labels: dict[str, str] | None = None,
-                token_id: str | None = None, secret_part: str | None = None,
-                kind: TokenKind = "system", name: str = "",
-                expires: dt.datetime | None = None,
+                kind: TokenKind = "system", name: str = "", expires: dt.datetime | None = None,
                 owner_uid: str | None = None) -> IssuedToken:
     """A new token and the Secret manifest that makes it valid (pure but for randomness);
     `owner_uid` is the User's, for user tokens, so deleting the User deletes them."""
-    ident = token_id or secrets.token_hex(6)
-    part = secret_part or secrets.token_urlsafe(24)
+    ident = secrets.token_hex(6)
+    part = secrets.token_urlsafe(24)
     metadata: dict[str, object] = {
         "name": secret_name(ident), "namespace": SYSTEM_NAMESPACE,
         "labels": {TOKEN_USER_LABEL: label_value(user), TOKEN_KIND_LABEL: kind,

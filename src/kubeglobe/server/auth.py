@@ -2,9 +2,7 @@
 
 A verified token is remembered for `CACHE_SECONDS`, so a busy client costs the hub a
 few reads per second at most, and a revoked token, a deleted or disabled user, or a
-changed group membership takes effect within that time. Session and API tokens belong
-to a local User: the User must exist and be enabled, and the identity's groups are the
-Groups that list the user.
+changed group membership takes effect within that time.
 """
 
 from __future__ import annotations

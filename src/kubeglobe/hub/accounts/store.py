@@ -114,11 +114,8 @@ def _token_info(secret: Secret) -> TokenInfo:
 
 
 class Accounts:
-    def __init__(self, hub: AsyncClient, *, clock: Callable[[], dt.datetime] = _utcnow,
-                 session_hours: int = SESSION_HOURS) -> None:
+    def __init__(self, hub: AsyncClient) -> None:
         self.hub = hub
-        self._clock = clock
-        self._session = dt.timedelta(hours=session_hours)
 
     # -- users -------------------------------------------------------------------------
     async def get(self, name: str) -> UserRecord | None:
@@ -204,7 +201,7 @@ class Accounts:
         """Write `change(status)` with the resourceVersion read; retry on a conflict."""
         for _ in range(_CONFLICT_RETRIES):
             user = await self.require(name)
-            status = change(user.status, self._clock())
+            status = change(user.status, _utcnow())
             body = {"metadata": {"resourceVersion": user.resource_version},
                     "status": status.model_dump(mode="json")}
             try:
@@ -227,7 +224,7 @@ class Accounts:
         if user.spec.disabled:
             raise AccountError(f"account {name} is disabled; a platform admin can enable it "
                                f"(kubeglobe user update {name} --enable)", status=403)
-        until = locked_until(user.status, self._clock())
+        until = locked_until(user.status, _utcnow())
         if until is not None:
             raise AccountError(
                 f"account {name} is locked until {format_time(until)} after "
@@ -236,7 +233,7 @@ class Accounts:
         stored = await self._password_hash(name)
         if not await asyncio.to_thread(verify_password, password, stored):
             after = await self._bookkeep(name, after_failure)
-            if locked_until(after.status, self._clock()) is not None:
+            if locked_until(after.status, _utcnow()) is not None:
                 raise AccountError(f"{BAD_LOGIN}; that was failure number "
                                    f"{len(after.status.failedLogins)} within 24 h, so account "
                                    f"{name} is locked for 20 minutes", status=401)
@@ -246,7 +243,7 @@ class Accounts:
     async def login(self, name: str, password: str) -> tuple[IssuedToken, dt.datetime]:
         """A session token for the right password."""
         user = await self.verify(name, password)
-        expires = self._clock() + self._session
+        expires = _utcnow() + dt.timedelta(hours=SESSION_HOURS)
         issued = await self._issue(user, kind="session", name="login session", expires=expires)
         return issued, expires
 
@@ -257,7 +254,7 @@ class Accounts:
         if user.spec.disabled:
             raise AccountError(f"account {user.name} is disabled; it gets no tokens",
                                status=403)
-        expires = (self._clock() + dt.timedelta(days=expires_in_days)
+        expires = (_utcnow() + dt.timedelta(days=expires_in_days)
                    if expires_in_days else None)
         return await self._issue(user, kind="api", name=name, expires=expires), expires
 
