@@ -12,6 +12,7 @@ from kubeglobe.agent.gateway_link import Apiserver, GatewayGrant, link_files
 from kubeglobe.gateway.backends import cluster_backend, render
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.reverse import AgentPort, ServersPort, render_reverse, reverse_backend
+from kubeglobe.gateway.servers import Replica, render_servers
 from kubeglobe.kube.rest import Credentials
 from kubeglobe.local.loadbalancer import render_haproxy_config
 from kubeglobe.local.pki import CertPair, ensure_ca, ensure_cert
@@ -51,10 +52,14 @@ def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path,
             AgentPort(bind="127.0.0.1:20017", serving_pem=pem, agents_ca=ca.pair.cert),
             [reverse],
             ServersPort(bind="127.0.0.1:20018", serving_pem=pem, servers_ca=ca.pair.cert))
-        files.backends.write_text(out.config + "\n" + agent_side)
         for m in (files.identities, files.clusters):
             m.write_text("")
-        check(haproxy_bin, main, files.backends)
+        # the API servers' backend, before the gateway has seen a replica and with two
+        for replicas in ([], [Replica("kubeglobe-server-a", "10.201.4.7", 8443),
+                              Replica("kubeglobe-server-b", "10.201.5.2", 8443)]):
+            servers = render_servers(replicas, ca.pair.cert)
+            files.backends.write_text(out.config + "\n" + agent_side + "\n" + servers)
+            check(haproxy_bin, main, files.backends)
 
 
 def test_haproxy_accepts_the_agents_configuration(tmp_path: Path, haproxy_bin: Path) -> None:

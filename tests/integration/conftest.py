@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -20,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from kubeglobe.api.meta import PLATFORM_TLS_NAME
 from kubeglobe.gateway.runtime import command, parse_map
 from kubeglobe.local import environment, network
 from kubeglobe.local.binaries import build_binaries
@@ -126,6 +129,22 @@ def container_pid(env: Env, cluster: str, namespace: str, pod: str) -> int:
         if task == container:
             return int(pid)
     raise AssertionError(f"no task {container} of pod {pod} on {node.name}: {tasks}")
+
+
+def server_replicas(env: Env) -> list[str]:
+    """Base URLs of the ready API server replicas (pods: the kubeglobe-server Endpoints)."""
+    got = json.loads(env.kubectl(GLOBAL, "-n", "kubeglobe-system", "get", "endpoints",
+                                 "kubeglobe-server", "-o", "json").stdout)
+    return sorted(f"https://{a['ip']}:{p['port']}" for s in got.get("subsets") or []
+                  for a in s.get("addresses") or [] for p in s.get("ports") or [])
+
+
+def replica_get(env: Env, url: str, timeout: float = 10) -> httpx.Response:
+    """GET from one replica, its certificate verified for the platform servers' name (a
+    pod's address is in no certificate)."""
+    ca = ssl.create_default_context(cafile=str(env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"))
+    with httpx.Client(verify=ca, trust_env=False, timeout=timeout) as http:
+        return http.get(url, extensions={"sni_hostname": PLATFORM_TLS_NAME})
 
 
 def agent_pid(env: Env) -> int:

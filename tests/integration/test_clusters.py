@@ -28,7 +28,15 @@ from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.process import stop_process
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
-from tests.integration.conftest import STATE_DIR, Platform, agent_pid, container_pid, until
+from tests.integration.conftest import (
+    STATE_DIR,
+    Platform,
+    agent_pid,
+    container_pid,
+    replica_get,
+    server_replicas,
+    until,
+)
 
 
 def _record(key: str) -> Any:
@@ -199,15 +207,12 @@ def test_registered_cluster_is_reached_only_through_its_agent(platform: Platform
     # The hub holds the agent's credential (hashed) and no kubeconfig of the cluster.
     assert secrets.split() == ["secret/cluster-workload-2-agent"]
     # The agent keeps a tunnel to every API server replica: each says so in its metrics.
-    ca = ssl.create_default_context(
-        cafile=str(platform.env.plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"))
-    replicas = [f"https://{platform.env.plan.host_ip}:{p}/metrics"
-                for p in platform.env.plan.cluster(GLOBAL).platform_server_ports]
+    replicas = [f"{url}/metrics" for url in server_replicas(platform.env)]
+    assert len(replicas) == 2  # the kubeglobe-server Deployment's
     held = 'kubeglobe_agent_tunnels{cluster="workload-2"} 1.0'
     deadline = time.monotonic() + 60
     while True:
-        holding = [url for url in replicas
-                   if held in httpx.get(url, verify=ca, trust_env=False, timeout=10).text]
+        holding = [url for url in replicas if held in replica_get(platform.env, url).text]
         if holding == replicas or time.monotonic() > deadline:
             break
         time.sleep(1)

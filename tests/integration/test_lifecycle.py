@@ -3,16 +3,21 @@ nothing is checked when the session's environment goes: `conftest.env`.)"""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kubeglobe.local import environment, network
 from kubeglobe.local.images import DEMO_IMAGE
-from kubeglobe.local.process import kill_process
+from kubeglobe.local.process import kill_process, stop_process
 from kubeglobe.local.state import EnvironmentConflict, load_state
-from tests.integration.conftest import STATE_DIR, Env
+from kubeglobe.local.topology import GLOBAL
+from tests.integration.conftest import STATE_DIR, Env, until
 
 
 def _pids() -> dict[str, int]:
@@ -28,6 +33,49 @@ def test_up_after_up_starts_nothing(env: Env) -> None:
     _, rows = environment.status(state_dir=STATE_DIR)
     assert all(r.health == "ok" for r in rows), [(r.key, r.health) for r in rows]
     assert {r.key for r in rows} == set(before)
+
+
+def _status() -> tuple[int, dict[str, Any]]:
+    done = subprocess.run([sys.executable, "-m", "kubeglobe.cli.main", "local", "status",
+                           "-o", "json", "--state-dir", str(STATE_DIR)],
+                          capture_output=True, text=True, timeout=120)
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_status_shows_every_node_and_the_platform_pods_with_their_health(env: Env) -> None:
+    """The platform runs as pods: `local status` shows them beside the processes."""
+    def all_healthy() -> bool:
+        code, shown = _status()
+        return code == 0 and shown["healthy"]
+
+    until(all_healthy, 90, every=2, what="`local status` to be healthy")
+    _, shown = _status()
+    objects = {(o["cluster"], o["kind"], o["name"]): o for o in shown["objects"]}
+    nodes = {(c.name, n.name) for c in env.plan.clusters for n in c.nodes}
+    assert {(c, n) for c, kind, n in objects if kind == "Node"} == nodes
+    pods = [(c, name) for c, kind, name in objects if kind == "Pod"]
+    by_app = {app: sum(1 for c, name in pods if c == GLOBAL and
+                       name.startswith(f"kubeglobe-system/{app}-"))
+              for app in ("kubeglobe-controller", "kubeglobe-server", "kubeglobe-registry")}
+    assert by_app == {"kubeglobe-controller": 2, "kubeglobe-server": 2, "kubeglobe-registry": 3}
+    for cluster in env.plan.clusters:
+        assert sum(1 for c, name in pods if c == cluster.name
+                   and name.startswith("kube-system/kube-dns-")) == 2
+    registry_nodes = {o["node"] for o in objects.values()
+                      if o["name"].startswith("kubeglobe-system/kubeglobe-registry-")}
+    assert registry_nodes == {n.name for n in env.plan.cluster(GLOBAL).nodes
+                              if n.control_plane}
+    # A cluster that does not answer is one row saying so, and status exits 1.
+    state = load_state(STATE_DIR)
+    assert state is not None
+    stop_process(state.processes["workload-1/apiserver-0"])
+    try:
+        code, shown = _status()
+        assert code == 1 and not shown["healthy"]
+        lost = [o for o in shown["objects"] if o["cluster"] == "workload-1"]
+        assert [(o["kind"], o["health"][:12]) for o in lost] == [("Cluster", "unreachable:")]
+    finally:
+        env.up()
 
 
 SURVIVOR = f"""

@@ -5,11 +5,19 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from kubeglobe.deploy.manifests import CONTROLLER, controller_manifests
+from kubeglobe.deploy.manifests import (
+    CONTROLLER,
+    SERVER,
+    controller_manifests,
+    server_manifests,
+)
 from kubeglobe.deploy.values import PlatformValues
 
 VALUES = PlatformValues(image="kubeglobe.local/kubeglobe:1", platform_url="https://gw:443",
-                        platform_ca_pem="-----BEGIN CERTIFICATE-----\n")
+                        platform_ca_pem="-----BEGIN CERTIFICATE-----\n",
+                        agent_gateway="gw:20017", servers_gateway="gw:20018")
+REQUIRED = {"image": "i", "platform_url": "u", "platform_ca_pem": "c", "agent_gateway": "a:1",
+            "servers_gateway": "s:2"}
 
 
 def test_the_controller_is_two_spread_replicas_under_its_own_account() -> None:
@@ -40,7 +48,31 @@ def test_the_controller_is_two_spread_replicas_under_its_own_account() -> None:
 
 def test_values_out_of_range_are_refused_naming_the_field() -> None:
     with pytest.raises(pydantic.ValidationError, match="controller_replicas"):
-        PlatformValues(image="i", platform_url="u", platform_ca_pem="c", controller_replicas=0)
+        PlatformValues.model_validate({**REQUIRED, "controller_replicas": 0})
     with pytest.raises(pydantic.ValidationError, match="extra"):
-        PlatformValues.model_validate({"image": "i", "platform_url": "u",
-                                       "platform_ca_pem": "c", "replicas": 3})
+        PlatformValues.model_validate({**REQUIRED, "replicas": 3})
+
+
+def test_the_servers_advertise_their_pod_address_and_mount_their_secrets() -> None:
+    objects = {m["kind"]: m for m in server_manifests(VALUES)}
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    assert objects["Deployment"]["spec"]["replicas"] == 2
+    assert pod["serviceAccountName"] == SERVER
+    container = pod["containers"][0]
+    command = container["command"]
+    assert command[command.index("--advertise-url") + 1] == "https://$(POD_IP):8443"
+    assert {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}} in \
+        container["env"]
+    assert command[command.index("--agent-gateway") + 1] == "gw:20017"
+    assert command[command.index("--servers-gateway") + 1] == "gw:20018"
+    mounted = {m["mountPath"] for m in container["volumeMounts"]}
+    for flag in ("--tls-cert", "--tls-key", "--agents-ca-cert", "--agents-ca-key",
+                 "--servers-gateway-cert", "--servers-gateway-key", "--ca-file"):
+        path = command[command.index(flag) + 1]
+        assert any(path.startswith(m + "/") for m in mounted), flag
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8443,
+                                                      "scheme": "HTTPS"}
+    service = objects["Service"]
+    assert service["metadata"]["name"] == SERVER  # the gateway reads its Endpoints
+    assert service["spec"]["ports"][0]["targetPort"] == 8443
+    assert objects["PodDisruptionBudget"]["spec"]["minAvailable"] == 1

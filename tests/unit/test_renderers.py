@@ -22,10 +22,8 @@ def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
     assert f"bind 127.0.0.1:{g.endpoint_port}" in text
     assert f"bind 127.0.0.1:{g.platform_endpoint_port} ssl crt /s/gw/serving.pem" in text
     assert "use_backend %[var(txn.kg_backend)] if kg_fast kg_imported" in text
-    # the API servers are reached over TLS at their own ports, wherever they run
-    for i, port in enumerate(g.platform_server_ports):
-        assert (f"server server-{i} {env.host_ip}:{port} ssl verify required "
-                "ca-file /ca.crt verifyhost kubeglobe-platform alpn http/1.1 check") in text
+    # the API servers are pods: their backend is the gateway's to write, from Endpoints
+    assert "\nbackend platform-servers" not in text
     assert "unix@" not in text
     assert "tune.bufsize 262144" in text  # HTTP/2 to agents: port-forward speed
     assert "default_backend platform-servers" in text

@@ -31,7 +31,7 @@ from kubeglobe.agent.gateway_link import (
     find_haproxy,
     request_grant,
 )
-from kubeglobe.api.meta import CLUSTER_HEADER
+from kubeglobe.api.meta import CLUSTER_HEADER, PLATFORM_TLS_NAME
 from kubeglobe.backoff import Backoff
 from kubeglobe.failures import caught, count
 from kubeglobe.kube.client import KUBE_ERRORS
@@ -99,10 +99,12 @@ def tunnel_url(hub_url: str) -> str:
 
 
 async def hold_tunnel(settings: AgentSettings, credential: str,
-                      forwarder: Forwarder) -> None:
-    """Connect and serve until the tunnel ends (raises on connect failure)."""
+                      forwarder: Forwarder, *, tls_name: str | None = None) -> None:
+    """Connect and serve until the tunnel ends (raises on connect failure). `tls_name`:
+    the name the server's certificate must carry, when it is not the URL's host."""
     async with websockets.connect(
         tunnel_url(settings.hub_url), ssl=settings.hub_ca, max_size=None,
+        server_hostname=tls_name or httpx.URL(settings.hub_url).host,
         additional_headers={"Authorization": f"Bearer {credential}",
                             CLUSTER_HEADER: settings.cluster,
                             "X-KubeGlobe-Agent-Version": __version__},
@@ -137,7 +139,10 @@ async def keep_tunnel(settings: AgentSettings, url: str, credential: str,
     while True:
         backoff.attempt()
         try:
-            await hold_tunnel(replace(settings, hub_url=url), credential, forwarder)
+            # A replica is dialled at its own address (a pod's, which no certificate
+            # names): its certificate is checked for the platform servers' name.
+            await hold_tunnel(replace(settings, hub_url=url), credential, forwarder,
+                              tls_name=None if url == settings.hub_url else PLATFORM_TLS_NAME)
             log.warning("tunnel to %s closed; reconnecting", url)
         except websockets.InvalidStatus as e:
             if e.response.status_code in (401, 403):

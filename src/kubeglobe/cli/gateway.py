@@ -42,6 +42,10 @@ def gateway_command(
     servers_ca: Annotated[Path | None, typer.Option(
         help="The CA (PEM) that signs the API servers' client certificates for "
              "--servers-bind.")] = None,
+    replicas_ca: Annotated[Path | None, typer.Option(
+        help="The CA (PEM) of the API server replicas' serving certificates: the gateway "
+             "then sends the platform API to the ready pods of the kubeglobe-server "
+             "Service (its Endpoints), in a backend it writes itself.")] = None,
 ) -> None:
     """Serve cluster-proxy requests of imported clusters from HAProxy itself."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -62,6 +66,8 @@ def gateway_command(
         agent_port = AgentPort(bind=agent_bind, serving_pem=serving_pem, agents_ca=agents_ca)
         servers_port = ServersPort(bind=servers_bind, serving_pem=serving_pem,
                                    servers_ca=servers_ca)
+    if replicas_ca is not None and not replicas_ca.is_file():
+        raise typer.BadParameter(f"{replicas_ca} is not a file", param_hint="--replicas-ca")
     with cli_errors(KubeconfigError):
         config = load_kubeconfig(path=kubeconfig)
     files = GatewayFiles(directory)
@@ -69,7 +75,8 @@ def gateway_command(
     async def main() -> None:
         sync = GatewaySync(hub=async_client(config), runtime=make_runtime(files), files=files,
                            validate=haproxy_check(haproxy_config, haproxy),
-                           agent_port=agent_port, servers_port=servers_port)
+                           agent_port=agent_port, servers_port=servers_port,
+                           servers_ca_file=replicas_ca)
         await sync.run()
 
     run_until_signalled(main())

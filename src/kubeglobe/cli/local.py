@@ -16,6 +16,7 @@ from rich.table import Table
 from kubeglobe.cli.common import cli_errors, console, out
 from kubeglobe.local import environment
 from kubeglobe.local.binaries import BinariesError, build_binaries
+from kubeglobe.local.cluster_health import cluster_objects
 from kubeglobe.local.haproxy_build import HAPROXY_VERSION, HaproxyBuildError, build_haproxy
 from kubeglobe.local.health import NotHealthy
 from kubeglobe.local.images import ImageError, build_all_images, build_image
@@ -116,7 +117,8 @@ def status(
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
     state_dir: StateDir | None = None,
 ) -> None:
-    """List every component with its PID, port and health."""
+    """List every component with its PID, port and health, then every node and the
+    platform's pods with theirs; exit 1 if any is unhealthy."""
     if output not in ("table", "json"):
         console.print(f"[bold red]error:[/] unknown output {output!r}; use table or json")
         raise typer.Exit(2)
@@ -126,22 +128,35 @@ def status(
         raise typer.Exit(1)
 
 
+def _health(text: str) -> str:
+    return f"[{'green' if text == 'ok' else 'red'}]{text}[/]"
+
+
 def _print_status(state_dir: Path, *, as_json: bool) -> bool:
     plan, rows = environment.status(state_dir=state_dir)
-    healthy = all(r.health == "ok" for r in rows)
+    objects = [o for c in plan.clusters
+               for o in cluster_objects(c.name, environment.admin_kubeconfig(plan, c.name))]
+    healthy = (all(r.health == "ok" for r in rows)
+               and all(o.health == "ok" for o in objects))
     if as_json:
         out.print_json(json.dumps({
             "stateDir": str(plan.state_dir), "slot": plan.slot, "portBase": plan.port_base,
             "healthy": healthy, "components": [asdict(r) for r in rows],
+            "objects": [asdict(o) for o in objects],
         }))
         return healthy
     table = Table(title=f"KubeGlobe local environment (slot {plan.slot})")
     for column in ("CLUSTER", "COMPONENT", "PID", "PORT", "HEALTH"):
         table.add_column(column)
     for r in rows:
-        colour = "green" if r.health == "ok" else "red"
         table.add_row(r.cluster, r.key.split("/", 1)[1], str(r.pid or "-"), str(r.port or "-"),
-                      f"[{colour}]{r.health}[/]")
+                      _health(r.health))
+    out.print(table)
+    table = Table(title="nodes and the platform's pods")
+    for column in ("CLUSTER", "KIND", "NAME", "NODE", "HEALTH"):
+        table.add_column(column, overflow="fold")  # a pod's name whole, on a narrow terminal
+    for o in objects:
+        table.add_row(o.cluster, o.kind, o.name, o.node or "-", _health(o.health))
     out.print(table)
     return healthy
 

@@ -13,5 +13,12 @@ class PlatformValues(BaseModel):
         description="Where the platform API is reached (the gateway), by the controller "
                     "for registered clusters.")
     platform_ca_pem: str = Field(description="The CA that signed the platform API's certificate.")
+    agent_gateway: str = Field(
+        description="HOST:PORT of the gateway's agent port (reverse HTTP), for the agent "
+                    "manifests the servers hand out.")
+    servers_gateway: str = Field(
+        description="HOST:PORT of the gateway's port through which the servers reach "
+                    "attached agents.")
     controller_replicas: int = Field(default=2, ge=1, le=5)
+    server_replicas: int = Field(default=2, ge=1, le=9)
     heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)

@@ -22,7 +22,7 @@ from pathlib import Path
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.operators import exists
-from lightkube.resources.core_v1 import Secret
+from lightkube.resources.core_v1 import Endpoints, Secret
 from pydantic import ValidationError
 
 from kubeglobe.api.cluster import ClusterSpec
@@ -49,6 +49,7 @@ from kubeglobe.gateway.reverse import (
     routes,
 )
 from kubeglobe.gateway.runtime import HAProxyRuntime, RuntimeApiError, map_text
+from kubeglobe.gateway.servers import SERVERS_SERVICE, ready_replicas, render_servers
 from kubeglobe.hub.cluster_access import ClusterUnreachable, kubeconfig_in
 from kubeglobe.hub.tokens import TOKEN_KIND_LABEL, TOKEN_SECRET_TYPE, read_token_record
 from kubeglobe.kube.client import KUBE_ERRORS, KubeconfigError
@@ -102,6 +103,9 @@ class GatewaySync:
     validate: Validate
     agent_port: AgentPort | None = None  # where agents attach (reverse HTTP), if anywhere
     servers_port: ServersPort | None = None  # where the servers reach attached agents
+    # The CA of the API server replicas' certificates: given, the gateway renders their
+    # backend from their Service's Endpoints (they are pods); else it is the base config's.
+    servers_ca_file: Path | None = None
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     _unservable: dict[str, str] = field(default_factory=dict)
@@ -124,8 +128,12 @@ class GatewaySync:
         # copy, not fetched on every pass; a rotated kubeconfig wakes a pass at once.
         self.kubeconfigs = Informer(self.hub, Secret, namespace=SYSTEM_NAMESPACE,
                                     labels={CLUSTER_LABEL: exists()}, changed=self.changed)
+        self.replicas = Informer(self.hub, Endpoints, namespace=SYSTEM_NAMESPACE,
+                                 labels={"app.kubernetes.io/name": SERVERS_SERVICE},
+                                 changed=self.changed)
         self._informers = (self.tokens, self.users, self.groups, self.clusters,
-                           self.kubeconfigs)
+                           self.kubeconfigs,
+                           *((self.replicas,) if self.servers_ca_file is not None else ()))
 
     async def run(self) -> None:
         for informer in self._informers:
@@ -248,6 +256,11 @@ class GatewaySync:
                     log.info("cluster %s is served by the API servers only: %s", name, e)
                     self._unservable[name] = str(e)
         rendered = render(backends, self.files.certs)
+        if self.servers_ca_file is not None:
+            found = (self.replicas.items() or {}).get(SERVERS_SERVICE)
+            servers = render_servers(ready_replicas(found.subsets if found else None),
+                                     self.servers_ca_file)
+            rendered = replace(rendered, config=rendered.config + "\n" + servers)
         if self.agent_port is None or self.servers_port is None:
             return rendered
         agents = render_reverse(self.agent_port, reverse, self.servers_port)
@@ -272,7 +285,8 @@ class GatewaySync:
 
     async def sync_backends(self) -> None:
         async with self._haproxy_lock:
-            if self.clusters.items() is None:
+            if self.clusters.items() is None or (self.servers_ca_file is not None
+                                                 and self.replicas.items() is None):
                 return  # keep what HAProxy has until the copy is back; identities fail closed
             wanted = await self.desired_backends()
             cluster_map = map_text(wanted.clusters)

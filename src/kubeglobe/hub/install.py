@@ -141,7 +141,9 @@ def platform_manifests(webhook: WebhookEndpoint | None = None) -> list[Manifest]
         cluster_crd(),
         *tenancy_crds(),
         *_role("kubeglobe-controller", [clusters, secrets, leases, events, crds, namespaces]),
-        *_role("kubeglobe-server", [clusters, secrets]),
+        # the replicas publish their Leases (agents list them) and check the namespace
+        *_role("kubeglobe-server", [clusters, secrets, {**leases, "verbs": [
+            *leases["verbs"], "delete"]}, namespaces]),
         *([webhook_manifest(webhook)] if webhook is not None else []),
     ]
 

@@ -93,7 +93,7 @@ PHASES: tuple[tuple[str, ...], ...] = (
     ("kube-proxy",),
 )
 NODE_READY_TIMEOUT = 120.0
-PLATFORM_KINDS = ("kubeglobe-server", "kubeglobe-gateway")  # the host processes left
+PLATFORM_KINDS = ("kubeglobe-gateway",)  # the platform's host process left (its sync)
 # Onboarded by `up` itself, so the demo starts with a managed cluster.
 IMPORTED_AT_UP = ("workload-1",)
 REGISTERED_AT_UP = ("workload-2",)
@@ -355,7 +355,7 @@ def up(
         prepare_platform(env=plan, cluster=global_cluster,
                          kubeconfig=admin_kubeconfig(plan, GLOBAL),
                          ca_cert=_pki(plan, global_cluster).ca.cert)
-        report("platform: controller pods")
+        report("platform: controller and API server pods")
         apply_platform_workloads(env=plan, kubeconfig=admin_kubeconfig(plan, GLOBAL),
                                  image=platform_image[0].name)
         started += _run_phase(plan, state, [c for c in parts if c.kind in PLATFORM_KINDS],
@@ -365,9 +365,9 @@ def up(
             ca = _pki(plan, global_cluster).ca.cert
             wait_until("platform API endpoint",
                        partial(probe_http, f"{api_url(plan, global_cluster)}/readyz", ca=ca),
-                       timeout=60)
+                       timeout=120)
         hub_kubeconfig = admin_kubeconfig(plan, GLOBAL)
-        report("platform: waiting for the controller pods")
+        report("platform: waiting for the controller and API server pods")
         wait_platform_workloads(kubeconfig=hub_kubeconfig)
         present = {c.name for c in plan.clusters}
         imported = [name for name in IMPORTED_AT_UP if name in present]

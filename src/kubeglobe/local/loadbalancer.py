@@ -16,10 +16,10 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from kubeglobe.api.meta import PLATFORM_TLS_NAME
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.frontend import GatewayFiles, fast_path_rules
 from kubeglobe.gateway.runtime import UNIX_PATH_MAX
+from kubeglobe.gateway.servers import SERVERS_BACKEND, render_servers
 from kubeglobe.local.component import Component
 from kubeglobe.local.haproxy_build import haproxy_binary
 from kubeglobe.local.health import probe_http
@@ -55,28 +55,13 @@ def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file
                  # HTTP/2's 64 KiB default halves a port-forward's speed.
                  "    tune.h2.initial-window-size 1048576\n"
                  "    tune.bufsize 262144\n")
-        replicas = "\n".join(  # TLS to the replica's own port (they may be anywhere)
-            f"    server server-{i} {env.host_ip}:{port} ssl verify required "
-            f"ca-file {ca_file} verifyhost {PLATFORM_TLS_NAME} alpn http/1.1 "
-            "check inter 1s fall 2 rise 2"
-            for i, port in enumerate(cluster.platform_server_ports)
-        )
         bind = f"ssl crt {serving_pem} alpn http/1.1"
         platform = f"""
 frontend platform-api
     mode http
     bind {env.host_ip}:{cluster.platform_endpoint_port} {bind}
     bind 127.0.0.1:{cluster.platform_endpoint_port} {bind}
-{fast_path_rules(gateway)}    default_backend platform-servers
-
-backend platform-servers
-    mode http
-    option httpchk GET /readyz
-    http-check expect status 200
-    balance roundrobin
-    option redispatch
-    retries 3
-{replicas}
+{fast_path_rules(gateway)}    default_backend {SERVERS_BACKEND}
 """
     return f"""global
     maxconn 4096
@@ -110,7 +95,8 @@ backend apiservers
 
 def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki) -> None:
     """The serving bundle HAProxy ends TLS with, and the gateway's files seeded empty
-    (the gateway process owns them from then on)."""
+    (the gateway process owns them from then on): the API servers' backend with no
+    replica yet (the frontend names it), until the gateway has read their Endpoints."""
     pair = pki.pair("platform-server")
     write_atomic(serving_pem, pair.cert.read_bytes().rstrip(b"\n") + b"\n"
                    + pair.key.read_bytes())
@@ -119,9 +105,11 @@ def _prepare_gateway(gateway: GatewayFiles, serving_pem: Path, pki: ClusterPki) 
             raise RuntimeError(f"socket path {socket} is longer than {UNIX_PATH_MAX} "
                                "characters; use a shorter --state-dir")
     gateway.certs.mkdir(parents=True, exist_ok=True)
-    for seeded in (gateway.identities, gateway.clusters, gateway.backends):
+    for seeded in (gateway.identities, gateway.clusters):
         if not seeded.exists():
             write_atomic(seeded, b"")
+    if not gateway.backends.exists():
+        write_atomic(gateway.backends, render_servers([], pki.ca.cert).encode(), mode=0o644)
 
 
 def loadbalancer_components(

@@ -262,7 +262,7 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
             issuer=ca, pair=pki.pair(f"kubelet-serving-{node.name}"), common_name=node.name,
             dns_names=(node.name,), ip_addresses=(node.ip,), server=True,
         )
-    if cluster.platform_server_ports:
+    if cluster.platform_endpoint_port is not None:
         # Signs only agents' certificates for the gateway's agent port: a certificate
         # of the cluster CA would also log in to the global apiserver.
         ensure_ca(pair=pki.agents_ca, common_name=f"kubeglobe-{cluster.name}-agents-ca")

@@ -13,15 +13,22 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lightkube import AsyncClient, codecs
 
 from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import FIELD_MANAGER, SYSTEM_NAMESPACE
-from kubeglobe.deploy.manifests import CONTROLLER, controller_manifests
+from kubeglobe.deploy.manifests import (
+    AGENTS_CA,
+    CONTROLLER,
+    GATEWAY_CLIENT,
+    SERVER,
+    SERVER_TLS,
+    controller_manifests,
+    server_manifests,
+)
 from kubeglobe.deploy.values import PlatformValues
 from kubeglobe.files import write_atomic
 from kubeglobe.hub.install import WEBHOOK_PATH, WebhookEndpoint, install
@@ -31,7 +38,6 @@ from kubeglobe.kube.client import async_client, load_kubeconfig, sync_client
 from kubeglobe.local.apply import apply_all, wait_rolled_out
 from kubeglobe.local.component import Component
 from kubeglobe.local.haproxy_build import haproxy_binary
-from kubeglobe.local.health import probe_http
 from kubeglobe.local.loadbalancer import gateway_files, haproxy_config_path
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import GLOBAL, ClusterPlan, EnvironmentPlan
@@ -70,10 +76,10 @@ def platform_components(
     *, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki, kubeconfig: Path,
     agent_image: str,
 ) -> list[Component]:
-    if not cluster.platform_server_ports:
+    if cluster.platform_endpoint_port is None:
         return []
     logs = platform_dir(env) / "logs"
-    # The image tag is a hash of the code: a new build restarts the platform's processes.
+    # The image tag is a hash of the code: a new build restarts the gateway's process.
     build = {"KUBEGLOBE_BUILD": agent_image.rsplit(":", 1)[-1]}
     found = []
     gateway = gateway_files(env, cluster)
@@ -88,48 +94,41 @@ def platform_components(
                         "--servers-bind", servers_gateway(env, cluster),
                         "--serving-pem", str(gateway.directory / "serving.pem"),
                         "--agents-ca", str(pki.agents_ca.cert),
-                        "--servers-ca", str(pki.servers_ca.cert)),
+                        "--servers-ca", str(pki.servers_ca.cert),
+                        "--replicas-ca", str(pki.ca.cert)),
         log=logs / "gateway.log",
         env=build,
         probe=lambda: "ok",  # running is healthy; it logs when HAProxy is out of sync
     ))
-    serving = pki.pair("platform-server")
-    to_gateway = pki.pair("platform-server-client")
-    for i, port in enumerate(cluster.platform_server_ports):
-        found.append(Component(
-            key=f"{cluster.name}/kubeglobe-server-{i}", cluster=cluster.name,
-            kind="kubeglobe-server",
-            argv=_kubeglobe("server", "--kubeconfig", str(kubeconfig), "--host", env.host_ip,
-                            "--port", str(port), "--tls-cert", str(serving.cert),
-                            "--tls-key", str(serving.key),
-                            "--advertise-url", f"https://{env.host_ip}:{port}",
-                            "--public-url", api_url(env, cluster),
-                            "--ca-file", str(pki.ca.cert), "--agent-image", agent_image,
-                            "--agent-gateway", agent_gateway(env, cluster),
-                            "--agents-ca-cert", str(pki.agents_ca.cert),
-                            "--agents-ca-key", str(pki.agents_ca.key),
-                            "--servers-gateway", servers_gateway(env, cluster),
-                            "--servers-gateway-cert", str(to_gateway.cert),
-                            "--servers-gateway-key", str(to_gateway.key)),
-            log=logs / f"server-{i}.log",
-            env=build,
-            probe=partial(probe_http, f"https://{env.host_ip}:{port}/readyz", ca=pki.ca.cert),
-            port=port,
-        ))
     return found
 
 
+def _tls_secret(name: str, cert: Path, key: Path) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE},
+            "stringData": {"tls.crt": cert.read_text(), "tls.key": key.read_text()}}
+
+
 def apply_platform_workloads(*, env: EnvironmentPlan, kubeconfig: Path, image: str) -> None:
+    """The platform's pods in global, and the Secrets they mount from this PKI."""
     g = env.cluster(GLOBAL)
+    pki = ClusterPki(dir=env.cluster_dir(GLOBAL) / "pki")
     values = PlatformValues(image=image, platform_url=api_url(env, g),
-                            platform_ca_pem=(env.cluster_dir(GLOBAL) / "pki" / "ca.crt")
-                            .read_text())
-    apply_all(kubeconfig, controller_manifests(values))
+                            platform_ca_pem=pki.ca.cert.read_text(),
+                            agent_gateway=agent_gateway(env, g),
+                            servers_gateway=servers_gateway(env, g))
+    serving, client = pki.pair("platform-server"), pki.pair("platform-server-client")
+    apply_all(kubeconfig, [
+        _tls_secret(SERVER_TLS, serving.cert, serving.key),
+        _tls_secret(AGENTS_CA, pki.agents_ca.cert, pki.agents_ca.key),
+        _tls_secret(GATEWAY_CLIENT, client.cert, client.key),
+        *controller_manifests(values), *server_manifests(values)])
 
 
 def wait_platform_workloads(*, kubeconfig: Path) -> None:
-    wait_rolled_out(kubeconfig, name=CONTROLLER, namespace=SYSTEM_NAMESPACE,
-                    what=f"{GLOBAL}: {SYSTEM_NAMESPACE}/{CONTROLLER}")
+    for name in (SERVER, CONTROLLER):
+        wait_rolled_out(kubeconfig, name=name, namespace=SYSTEM_NAMESPACE,
+                        what=f"{GLOBAL}: {SYSTEM_NAMESPACE}/{name}")
 
 
 def prepare_platform(*, env: EnvironmentPlan, cluster: ClusterPlan, kubeconfig: Path,

@@ -95,8 +95,7 @@ class ClusterPlan:
     nodes: tuple[Node, ...]
     service_cidr: str
     cluster_cidr: str
-    # The platform's own processes (global only): API server replicas and their endpoint.
-    platform_server_ports: tuple[int, ...] = ()
+    # The platform's endpoint (global only): the gateway's ports on the host.
     platform_endpoint_port: int | None = None
     agent_endpoint_port: int | None = None  # the gateway's port for agents (reverse HTTP)
     servers_agents_port: int | None = None  # the gateway's port for the servers' streams
@@ -118,7 +117,6 @@ class ClusterPlan:
             found.append(self.endpoint_port)
         found += [d.port for d in (*self.controller_managers, *self.schedulers)
                   if d.netns is None]
-        found += list(self.platform_server_ports)
         gateway = (self.platform_endpoint_port, self.agent_endpoint_port, self.servers_agents_port)
         return found + [p for p in gateway if p is not None]
 
@@ -234,7 +232,6 @@ def _global(*, slot: int, port_base: int, workers: int) -> ClusterPlan:
         nodes=planes + workers_,
         service_cidr="10.96.0.0/24",
         cluster_cidr=f"10.{200 + slot}.0.0/16",
-        platform_server_ports=(base + 14, base + 15),
         platform_endpoint_port=base + 16,
         agent_endpoint_port=base + 17,
         servers_agents_port=base + 18,

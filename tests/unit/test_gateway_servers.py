@@ -1,0 +1,38 @@
+"""The gateway's backend of the API server replicas, from their Service's Endpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lightkube.models.core_v1 import (
+    EndpointAddress,
+    EndpointPort,
+    EndpointSubset,
+    ObjectReference,
+)
+
+from kubeglobe.gateway.servers import Replica, ready_replicas, render_servers
+
+
+def test_only_ready_addresses_become_servers_named_by_their_pods() -> None:
+    subsets = [EndpointSubset(
+        addresses=[EndpointAddress(ip="10.201.5.2", targetRef=ObjectReference(name="srv-b")),
+                   EndpointAddress(ip="10.201.4.7", targetRef=ObjectReference(name="srv-a"))],
+        notReadyAddresses=[EndpointAddress(ip="10.201.3.9",
+                                           targetRef=ObjectReference(name="srv-c"))],
+        ports=[EndpointPort(port=8443, name="https")])]
+    assert ready_replicas(subsets) == [Replica("srv-a", "10.201.4.7", 8443),
+                                       Replica("srv-b", "10.201.5.2", 8443)]
+    assert ready_replicas(None) == []
+    assert ready_replicas([EndpointSubset(addresses=subsets[0].addresses)]) == []  # no port
+
+
+def test_each_replica_is_checked_and_verified_as_the_platform_servers() -> None:
+    text = render_servers([Replica("srv-a", "10.201.4.7", 8443)], Path("/pki/ca.crt"))
+    assert text.startswith("backend platform-servers\n")
+    assert ("    server server-srv-a 10.201.4.7:8443 ssl verify required ca-file /pki/ca.crt "
+            "verifyhost kubeglobe-platform alpn http/1.1 check inter 1s fall 2 rise 2") in text
+    assert "option httpchk GET /readyz" in text
+    empty = render_servers([], Path("/pki/ca.crt"))
+    assert "    server " not in empty
+    assert "no API server replica of the platform is ready" in empty  # its 503, as a Status
