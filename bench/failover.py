@@ -5,11 +5,14 @@ Starts its own environment (a scratch state directory, its own slot), then N rou
 - the controller leader killed (SIGKILL of its container's process, as a crash: no
   Lease given back): seconds until another replica holds the Lease, and until the new
   leader has written a Cluster heartbeat;
+- an API server pod deleted while 8 clients read the platform API (GET /api/v1/clusters,
+  through the gateway): requests answered and failed, seconds until it is replaced;
 - a global control-plane node host cut off the network (its veth down) for S seconds
   while a writer creates a ConfigMap through the global endpoint every 0.2 s: writes
   that failed, acknowledged writes lost (read back after the link is back: the target
   is 0), and seconds until the cut etcd member has every write.
-Tears everything down. Targets: controller failover <= 15 s; 0 lost acknowledged writes.
+Tears everything down. Targets: controller failover <= 15 s; API server pod loss: 0
+failed requests beyond those in flight; 0 lost acknowledged writes.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ import argparse
 import json
 import os
 import signal
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +40,7 @@ from kubeglobe.local.binaries import build_binaries
 from kubeglobe.local.network import set_node_link
 from kubeglobe.local.node import NodePaths
 from kubeglobe.local.pki import ClusterPki
+from kubeglobe.local.platform import admin_token_file, api_url
 from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 
@@ -90,6 +98,55 @@ def controller_failover(plan: EnvironmentPlan, kubectl: Kubectl) -> tuple[float,
     return took, acted
 
 
+def server_pod_loss(plan: EnvironmentPlan, kubectl: Kubectl,
+                    clients: int = 8) -> tuple[int, int, float]:
+    """(requests answered, requests failed, seconds until the pod was replaced)."""
+    ca = ssl.create_default_context(cafile=str(plan.cluster_dir(GLOBAL) / "pki" / "ca.crt"))
+    url = f"{api_url(plan, plan.cluster(GLOBAL))}/api/v1/clusters"
+    headers = {"Authorization": f"Bearer {admin_token_file(plan).read_text().strip()}"}
+    selector = "app.kubernetes.io/name=kubeglobe-server"
+
+    def pods() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = json.loads(kubectl(
+            "-n", SYSTEM_NAMESPACE, "get", "pods", "-l", selector, "-o", "json"))["items"]
+        return items
+
+    def ready() -> int:
+        return sum(1 for p in pods() if "deletionTimestamp" not in p["metadata"] and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p.get("status", {}).get("conditions", [])))
+
+    _until(lambda: ready() == 2, 120)
+    stop = threading.Event()
+    answered, failed = [0] * clients, [0] * clients
+
+    def client(i: int) -> None:
+        with httpx.Client(verify=ca, trust_env=False, timeout=15) as http:
+            while not stop.is_set():
+                try:
+                    ok = http.get(url, headers=headers).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                answered[i] += ok
+                failed[i] += not ok
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2)
+        victim = sorted(p["metadata"]["name"] for p in pods())[0]
+        kubectl("-n", SYSTEM_NAMESPACE, "delete", "pod", victim, "--wait=false")
+        took = _until(lambda: victim not in {p["metadata"]["name"] for p in pods()}
+                      and ready() == 2, 120)
+        time.sleep(3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    return sum(answered), sum(failed), took
+
+
 def _etcd_keys(plan: EnvironmentPlan, member: int, prefix: str) -> int:
     g = plan.cluster(GLOBAL)
     pki = ClusterPki(dir=plan.cluster_dir(GLOBAL) / "pki")
@@ -144,6 +201,7 @@ def main() -> None:
     console = Console()
     kubectl_bin = build_binaries(progress=lambda _: None, check=smoke_test).path("kubectl")
     controller: list[tuple[float, float]] = []
+    servers: list[tuple[int, int, float]] = []
     cuts: list[tuple[int, int, int, float]] = []
     with tempfile.TemporaryDirectory(prefix="kubeglobe-bench-") as tmp:
         state_dir = Path(tmp) / "env"
@@ -155,6 +213,8 @@ def main() -> None:
             for r in range(args.rounds):
                 with console.status(f"round {r + 1}: controller leader killed"):
                     controller.append(controller_failover(plan, kubectl))
+                with console.status(f"round {r + 1}: API server pod deleted under load"):
+                    servers.append(server_pod_loss(plan, kubectl))
                 with console.status(f"round {r + 1}: control-plane node cut off"):
                     cuts.append(partition(plan, kubectl, r, args.cut_seconds))
         finally:
@@ -166,13 +226,20 @@ def main() -> None:
     for r, (took, acted) in enumerate(controller, 1):
         table.add_row(str(r), f"{took:.1f}", f"{acted:.1f}")
     console.print(table)
+    table = Table(title="an API server pod deleted while 8 clients read the API")
+    for column in ("round", "answered", "failed", "replaced after (s)"):
+        table.add_column(column, justify="right")
+    for r, (ok, bad, took) in enumerate(servers, 1):
+        table.add_row(str(r), str(ok), str(bad), f"{took:.1f}")
+    console.print(table)
     table = Table(title=f"a control-plane node host cut off for {args.cut_seconds:.0f} s")
     for column in ("round", "writes acknowledged", "failed", "lost", "member caught up (s)"):
         table.add_column(column, justify="right")
     for r, (acked, failed, lost, caught) in enumerate(cuts, 1):
         table.add_row(str(r), str(acked), str(failed), str(lost), f"{caught:.1f}")
     console.print(table)
-    console.print("targets: controller failover <= 15 s; 0 lost acknowledged writes")
+    console.print("targets: controller failover <= 15 s; server pod loss: 0 failed requests "
+                  "beyond those in flight; 0 lost acknowledged writes")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ def test_each_replica_is_checked_and_verified_as_the_platform_servers() -> None:
     assert ("    server server-srv-a 10.201.4.7:8443 ssl verify required ca-file /pki/ca.crt "
             "verifyhost kubeglobe-platform alpn http/1.1 check inter 1s fall 2 rise 2") in text
     assert "option httpchk GET /readyz" in text
+    # reads that met a replica going away are retried elsewhere; writes never twice
+    assert "    retry-on conn-failure empty-response response-timeout" in text
+    assert "    http-request disable-l7-retry if !METH_GET !METH_OPTIONS" in text
     empty = render_servers([], Path("/pki/ca.crt"))
     assert "    server " not in empty
     assert "no API server replica of the platform is ready" in empty  # its 503, as a Status

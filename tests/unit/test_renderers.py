@@ -27,6 +27,7 @@ def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
     assert "unix@" not in text
     assert "tune.bufsize 262144" in text  # HTTP/2 to agents: port-forward speed
     assert "default_backend platform-servers" in text
+    assert "option idle-close-on-response" in text  # reloads lose no keep-alive request
 
 
 def test_node_settings_seen_working_here() -> None:

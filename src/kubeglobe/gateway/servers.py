@@ -44,7 +44,11 @@ def ready_replicas(subsets: list[EndpointSubset] | None) -> list[Replica]:
 def render_servers(replicas: list[Replica], ca_file: Path) -> str:
     lines = [f"backend {SERVERS_BACKEND}", "    mode http", "    option httpchk GET /readyz",
              "    http-check expect status 200", "    balance roundrobin",
-             "    option redispatch", "    retries 3"]
+             "    option redispatch", "    retries 3",
+             # A replica that goes away closes its idle connections; a request HAProxy
+             # sent on one just then is sent again to another replica, if it is a read.
+             "    retry-on conn-failure empty-response response-timeout",
+             "    http-request disable-l7-retry if !METH_GET !METH_OPTIONS"]
     lines += status_errors({503: "no API server replica of the platform is ready; "
                                  "retry in a moment"})
     lines += [f"    server server-{r.name} {r.ip}:{r.port} ssl verify required "

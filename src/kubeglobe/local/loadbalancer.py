@@ -59,6 +59,10 @@ def render_haproxy_config(*, env: EnvironmentPlan, cluster: ClusterPlan, ca_file
         platform = f"""
 frontend platform-api
     mode http
+    # A reload (the gateway's, when backends or replicas change) leaves a client's idle
+    # keep-alive connection open until its next request, answered with "close", instead
+    # of closing it under a request the client is sending (a lost request).
+    option idle-close-on-response
     bind {env.host_ip}:{cluster.platform_endpoint_port} {bind}
     bind 127.0.0.1:{cluster.platform_endpoint_port} {bind}
 {fast_path_rules(gateway)}    default_backend {SERVERS_BACKEND}
