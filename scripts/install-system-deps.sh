@@ -56,6 +56,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# Debian's docker-registry is the program of the platform registry's image: its package
+# is fetched into the cache (never installed: it would start a registry on this host).
+DEBS="${KUBEGLOBE_CACHE:-$HOME/.cache/kubeglobe}/debs"
+if ! ls "$DEBS"/docker-registry_*.deb >/dev/null 2>&1; then
+  mkdir -p "$DEBS"
+  if ! (cd "$DEBS" && apt-get download -q docker-registry 2>/dev/null); then
+    apt-get update -q  # a machine whose package lists were never fetched
+    (cd "$DEBS" && apt-get download -q docker-registry)
+  fi
+fi
 # The packaged services must not run on their own: the project starts its own
 # etcd/containerd/haproxy processes with their own state directories.
 for svc in etcd containerd haproxy; do
