@@ -104,7 +104,7 @@ class GatewaySync:
     agent_port: AgentPort | None = None  # where agents attach (reverse HTTP), if anywhere
     servers_port: ServersPort | None = None  # where the servers reach attached agents
     # The CA of the API server replicas' certificates: given, the gateway renders their
-    # backend from their Service's Endpoints (they are pods); else it is the base config's.
+    # backend from their Service's Endpoints (they are pods); else the base config has it.
     servers_ca_file: Path | None = None
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     changed: asyncio.Event = field(default_factory=asyncio.Event)

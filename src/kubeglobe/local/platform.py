@@ -1,11 +1,11 @@
-"""The platform in the local environment: its pods in global, and the processes not
-yet moved into pods (API servers, gateway).
+"""The platform in the local environment: its pods in global, and the gateway process.
 
-The controller runs as pods in global (deploy/manifests.py: two replicas electing a
-leader through a Lease), applied by `apply_platform_workloads`. Two API server replicas
-run as daemons on the host behind the global HAProxy's `platform-api` frontend, next
-to its `kubeglobe gateway`. `prepare_platform` installs the CRDs and RBAC and keeps the
-bootstrap admin token.
+The controller (two replicas electing a leader through a Lease) and the API servers
+(two replicas behind the global HAProxy's `platform-api` frontend) run as pods in
+global (deploy/manifests.py), applied by `apply_platform_workloads` with the Secrets
+they mount made from this environment's PKI. The gateway's sync, `kubeglobe gateway`,
+runs beside that HAProxy on the host. `prepare_platform` installs the CRDs and RBAC
+and keeps the bootstrap admin token.
 """
 
 from __future__ import annotations
