@@ -196,6 +196,8 @@ def env() -> Iterator[Env]:
         down_leaves_nothing(plan)
     finally:
         environment.down(state_dir=STATE_DIR, purge=True, report=_log)
+    # --purge takes every file the environment made (its registry's storage too)
+    assert not STATE_DIR.exists(), sorted(p.name for p in STATE_DIR.iterdir())
 
 
 def down_leaves_nothing(plan: EnvironmentPlan) -> None:

@@ -581,7 +581,8 @@ def _remove_network(plan: EnvironmentPlan) -> list[str]:
 
 
 # What `up` creates directly under a state directory; `purge` deletes only these.
-STATE_ENTRIES = ("clusters", "nodes", "platform", "state.json", "state.tmp", ".lock")
+STATE_ENTRIES = ("clusters", "nodes", "platform", "registry", "state.json", "state.tmp",
+                 ".lock")
 
 
 def _purge(state_dir: Path) -> None:
