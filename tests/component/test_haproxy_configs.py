@@ -10,9 +10,11 @@ from pathlib import Path
 from kubeglobe.agent.apiserver_certificate import ClientCertificate
 from kubeglobe.agent.gateway_link import Apiserver, GatewayGrant, link_files
 from kubeglobe.gateway.backends import cluster_backend, render
+from kubeglobe.gateway.config import render_gateway_config
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.reverse import AgentPort, ServersPort, render_reverse, reverse_backend
-from kubeglobe.gateway.servers import Replica, render_servers
+from kubeglobe.gateway.servers import render_servers
+from kubeglobe.kube.endpoints import Ready
 from kubeglobe.kube.rest import Credentials
 from kubeglobe.local.loadbalancer import render_haproxy_config
 from kubeglobe.local.pki import CertPair, ensure_ca, ensure_cert
@@ -29,20 +31,21 @@ def check(haproxy: Path, *configs: Path) -> None:
 
 def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path,
                                                          haproxy_bin: Path) -> None:
-    env = plan_environment(state_dir=tmp_path, slot=1, workload_clusters=0)
     ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
                    common_name="t")
-    pem = tmp_path / "serving.pem"
-    pem.write_bytes(ca.pair.cert.read_bytes() + ca.pair.key.read_bytes())
+    # as a mounted TLS Secret has it: the certificate, and its key beside it
+    serving = CertPair(cert=tmp_path / "tls" / "tls.crt", key=tmp_path / "tls" / "tls.key")
+    ensure_cert(issuer=ca, pair=serving, common_name="kubeglobe-server", server=True)
+    pem = serving.cert
     with tempfile.TemporaryDirectory(prefix="gw", dir="/tmp") as short:  # socket paths fit
         files = GatewayFiles(Path(short))
         files.certs.mkdir(parents=True)
-        main = tmp_path / "haproxy.cfg"
-        main.write_text(render_haproxy_config(env=env, cluster=env.clusters[0],
-                                              ca_file=str(ca.pair.cert), gateway=files,
-                                              serving_pem=pem))
-        imported = Credentials(server="https://10.250.1.1:20026", ca=pem.read_bytes(),
-                               cert=pem.read_bytes(), key=b"", token=None, insecure=False)
+        main = files.base
+        main.write_text(render_gateway_config(files=files, platform_bind=":20216",
+                                              serving_pem=str(pem)))
+        bundle = pem.read_bytes() + serving.key.read_bytes()
+        imported = Credentials(server="https://10.250.1.1:20026", ca=ca.pair.cert.read_bytes(),
+                               cert=bundle, key=b"", token=None, insecure=False)
         out = render([cluster_backend("workload-1", imported)], files.certs)
         for path, content in out.files.items():
             path.write_bytes(content)
@@ -55,11 +58,23 @@ def test_haproxy_accepts_the_whole_gateway_configuration(tmp_path: Path,
         for m in (files.identities, files.clusters):
             m.write_text("")
         # the API servers' backend, before the gateway has seen a replica and with two
-        for replicas in ([], [Replica("kubeglobe-server-a", "10.201.4.7", 8443),
-                              Replica("kubeglobe-server-b", "10.201.5.2", 8443)]):
+        for replicas in ([], [Ready("kubeglobe-server-a", "10.201.4.7", 8443),
+                              Ready("kubeglobe-server-b", "10.201.5.2", 8443)]):
             servers = render_servers(replicas, ca.pair.cert)
             files.backends.write_text(out.config + "\n" + agent_side + "\n" + servers)
             check(haproxy_bin, main, files.backends)
+
+
+def test_haproxy_accepts_the_environments_load_balancer(tmp_path: Path,
+                                                        haproxy_bin: Path) -> None:
+    env = plan_environment(state_dir=tmp_path, slot=1, workload_clusters=0)
+    main = tmp_path / "haproxy.cfg"
+    main.write_text(render_haproxy_config(env=env, cluster=env.clusters[0],
+                                          ca_file=str(tmp_path / "ca.crt")))
+    (tmp_path / "ca.crt").write_bytes(ensure_ca(
+        pair=CertPair(cert=tmp_path / "c.crt", key=tmp_path / "c.key"),
+        common_name="t").pair.cert.read_bytes())
+    check(haproxy_bin, main)
 
 
 def test_haproxy_accepts_the_agents_configuration(tmp_path: Path, haproxy_bin: Path) -> None:

@@ -26,13 +26,13 @@ import pytest
 import yaml
 
 from kubeglobe.api.meta import PLATFORM_TLS_NAME
+from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.runtime import command, parse_map
 from kubeglobe.local import environment, network
 from kubeglobe.local.binaries import build_binaries
-from kubeglobe.local.loadbalancer import gateway_files
 from kubeglobe.local.mounts import mounts_below
 from kubeglobe.local.node import POD_LOGS, NodePaths
-from kubeglobe.local.platform import admin_token_file, api_url
+from kubeglobe.local.platform import admin_token_file, api_url, gateway_replica_files
 from kubeglobe.local.process import descendants, is_running, list_processes, shims_of
 from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import load_state
@@ -51,39 +51,65 @@ def _in_agent_pod(env: Env, marker: str) -> int:
     return found[0]
 
 
-def stats(env: Env) -> dict[tuple[str, str], list[str]]:
-    """The gateway HAProxy's `show stat` rows by (proxy, server)."""
-    files = gateway_files(env.plan, env.plan.cluster(GLOBAL))
+def gateways(env: Env) -> list[GatewayFiles]:
+    """Each gateway replica's files (its admin socket, its maps), one per control-plane
+    node: the pods keep them in a host path the tests read."""
+    return list(gateway_replica_files(env.plan).values())
+
+
+def stats(files: GatewayFiles) -> dict[tuple[str, str], list[str]]:
+    """One gateway replica's HAProxy `show stat` rows by (proxy, server)."""
     out = asyncio.run(command(files.admin_socket(), "show stat"))
     return {(r[0], r[1]): r for r in (row.split(",") for row in out.splitlines())
             if len(r) > 17 and not r[0].startswith("#")}
 
 
+def _summed(platform: Platform, column: int,
+            keep: Callable[[str, str], bool]) -> dict[tuple[str, str], int]:
+    """Column `column` of the rows `keep` takes, summed over the gateway replicas."""
+    total: dict[tuple[str, str], int] = {}
+    for files in gateways(platform.env):
+        for key, row in stats(files).items():
+            if keep(*key):
+                total[key] = total.get(key, 0) + int(row[column] or 0)
+    return total
+
+
 def served(platform: Platform) -> dict[str, int]:
-    """Requests each HAProxy backend (and frontend) has served (column stot)."""
-    return {b: int(r[7]) for (b, s), r in stats(platform.env).items()
-            if s in ("BACKEND", "FRONTEND")}
+    """Requests each HAProxy backend (and frontend) has served (column stot), summed
+    over the gateway replicas."""
+    return {b: n for (b, _), n in _summed(
+        platform, 7, lambda b, s: s in ("BACKEND", "FRONTEND")).items()}
 
 
 def by_server(platform: Platform, backend: str) -> dict[str, tuple[int, str]]:
-    """Requests each server of `backend` has served, and its status (UP, DOWN, ...)."""
-    return {s: (int(r[7]), r[17]) for (b, s), r in stats(platform.env).items()
-            if b == backend and s not in ("BACKEND", "FRONTEND")}
+    """Requests each server of `backend` has served over the gateway replicas, and its
+    status there (UP, DOWN, ...; several, comma-separated, when the replicas differ)."""
+    states: dict[str, set[str]] = {}
+    for files in gateways(platform.env):
+        for (b, s), row in stats(files).items():
+            if b == backend and s not in ("BACKEND", "FRONTEND"):
+                states.setdefault(s, set()).add(row[17])
+    counts = _summed(platform, 7, lambda b, s: b == backend)
+    return {s: (counts[(backend, s)], ",".join(sorted(found))) for s, found in states.items()}
 
 
 def refused_by_server(platform: Platform, backend: str) -> dict[str, int]:
     """4xx answers each server of `backend` has passed on (column hrsp_4xx): the
     controller's liveness probes share the agents' backends but are always answered 200,
     so a test counts its own request exactly by making it one the cluster refuses."""
-    return {s: int(r[42] or 0) for (b, s), r in stats(platform.env).items()
-            if b == backend and s not in ("BACKEND", "FRONTEND")}
+    return {s: n for (_, s), n in _summed(
+        platform, 42, lambda b, s: b == backend and s not in ("BACKEND", "FRONTEND")).items()}
 
 
 def route(platform: Platform, cluster: str = "workload-2") -> str:
-    """The backend the gateway's cluster map names for `cluster` right now."""
-    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
-    listing = asyncio.run(command(files.admin_socket(), f"show map {files.clusters}"))
-    return parse_map(listing).get(cluster, "")
+    """The backend the gateway replicas' cluster maps name for `cluster` right now
+    ("" for none; the names joined by "|" while the replicas differ)."""
+    found = set()
+    for files in gateways(platform.env):
+        listing = asyncio.run(command(files.admin_socket(), f"show map {files.clusters}"))
+        found.add(parse_map(listing).get(cluster, ""))
+    return "|".join(sorted(found))
 
 
 def until(check: Callable[[], object], timeout: float, *, every: float = 0.05,
@@ -101,26 +127,32 @@ def until(check: Callable[[], object], timeout: float, *, every: float = 0.05,
 def agent_detached(platform: Platform) -> Iterator[None]:
     """workload-2's agent's HAProxy killed and the agent port paused, so that the one the agent
     restarts cannot attach until the block ends: its cluster is served by its tunnel."""
-    files = gateway_files(platform.env.plan, platform.env.plan.cluster(GLOBAL))
     until(lambda: route(platform) == "kg-reverse-workload-2", 60)
-    asyncio.run(command(files.admin_socket(), "disable frontend kg-agents"))
+    replicas = gateways(platform.env)
+    for files in replicas:
+        asyncio.run(command(files.admin_socket(), "disable frontend kg-agents"))
     try:
         os.kill(agent_haproxy_pid(platform.env), signal.SIGKILL)
         took = until(lambda: route(platform) == "", 5)
         print(f"tunnel route {took:.1f}s after the agent's HAProxy died")
         yield
     finally:
-        asyncio.run(command(files.admin_socket(), "enable frontend kg-agents"))
+        for files in replicas:
+            asyncio.run(command(files.admin_socket(), "enable frontend kg-agents"))
     back = until(lambda: route(platform) == "kg-reverse-workload-2", 30)
     print(f"reverse route again {back:.1f}s later")
 
 
-def container_pid(env: Env, cluster: str, namespace: str, pod: str) -> int:
-    """The host PID of `pod`'s first container's process, as its node's containerd has it."""
+def container_pid(env: Env, cluster: str, namespace: str, pod: str,
+                  container_name: str | None = None) -> int:
+    """The host PID of the process of `pod`'s container `container_name` (its first by
+    default), as its node's containerd has it."""
     got = json.loads(env.kubectl(cluster, "-n", namespace, "get", "pod", pod, "-o",
                                  "json").stdout)
     node = next(n for n in env.plan.cluster(cluster).nodes if n.name == got["spec"]["nodeName"])
-    container = got["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    statuses = got["status"]["containerStatuses"]
+    status = next(c for c in statuses if container_name in (None, c["name"]))
+    container = status["containerID"].split("://", 1)[1]
     tasks = subprocess.run(["ctr", "--address", str(NodePaths(env.plan, node).socket),
                             "--namespace", "k8s.io", "tasks", "ls"],
                            capture_output=True, text=True, check=True, timeout=30).stdout

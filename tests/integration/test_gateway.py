@@ -30,13 +30,13 @@ from kubeglobe.hub.agent_certificates import load_agents_ca, sign_agent_request
 from kubeglobe.hub.tokens import IssuedToken, issue_token
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.platform import agent_gateway, servers_gateway
-from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL
 from tests.integration.conftest import (
     Platform,
     agent_detached,
     agent_pid,
     by_server,
+    container_pid,
     refused_by_server,
     route,
     served,
@@ -300,19 +300,49 @@ def _gateway_has_synced(platform: Platform) -> None:
     until(lambda: "kg-cluster-workload-1" in served(platform), 30)
 
 
-def test_without_its_sync_the_fast_path_lapses_and_up_brings_it_back(
+def gateway_pods(platform: Platform) -> list[str]:
+    got = json.loads(platform.env.kubectl(
+        GLOBAL, "-n", "kubeglobe-system", "get", "pods", "-l",
+        "app.kubernetes.io/name=kubeglobe-gateway", "-o", "json").stdout)
+    return sorted(p["metadata"]["name"] for p in got["items"])
+
+
+def test_a_hung_sync_lets_the_fast_path_lapse_and_it_comes_back_when_it_runs(
         platform: Platform) -> None:
-    """A dead sync must not leave HAProxy serving a stale map: entries hold a lease."""
+    """A sync that stops (here: SIGSTOP, in every gateway pod) must not leave HAProxy
+    serving a stale map: the entries hold a lease, and the slow path serves meanwhile."""
     admin = saved_login(platform)["token"]
     assert served_by_haproxy(platform, admin)
-    state = load_state(platform.env.plan.state_dir)
-    assert state is not None
-    record = state.processes["global/kubeglobe-gateway"]
-    os.kill(record.pid, signal.SIGKILL)
+    pods = gateway_pods(platform)
+    assert len(pods) == 3  # one per control-plane node
+    syncs = [container_pid(platform.env, GLOBAL, "kubeglobe-system", pod, "sync")
+             for pod in pods]
+    for pid in syncs:
+        os.kill(pid, signal.SIGSTOP)
     try:
         took = until(lambda: not served_by_haproxy(platform, admin), LEASE_SECONDS + 15)
-        print(f"fast path lapsed {took:.1f}s after the sync died")
+        print(f"fast path lapsed {took:.1f}s after the syncs stopped")
         assert get(platform, admin, "workload-1", PODS).status_code == 200  # the slow path
     finally:
-        platform.env.up()
+        for pid in syncs:
+            os.kill(pid, signal.SIGCONT)
+    back = until(lambda: served_by_haproxy(platform, admin), 30)
+    print(f"fast path back {back:.1f}s after the syncs ran again")
+
+
+def test_a_killed_sync_is_restarted_by_its_kubelet(platform: Platform) -> None:
+    admin = saved_login(platform)["token"]
+    pod = gateway_pods(platform)[0]
+
+    def restarts() -> int:
+        got = json.loads(platform.env.kubectl(GLOBAL, "-n", "kubeglobe-system", "get", "pod",
+                                              pod, "-o", "json").stdout)
+        return int(next(c["restartCount"] for c in got["status"]["containerStatuses"]
+                        if c["name"] == "sync"))
+
+    before = restarts()
+    os.kill(container_pid(platform.env, GLOBAL, "kubeglobe-system", pod, "sync"),
+            signal.SIGKILL)
+    until(lambda: restarts() == before + 1, 60, every=1, what="the sync restarted")
+    assert get(platform, admin, "workload-1", PODS).status_code == 200
     until(lambda: served_by_haproxy(platform, admin), 30)

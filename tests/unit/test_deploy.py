@@ -76,3 +76,52 @@ def test_the_servers_advertise_their_pod_address_and_mount_their_secrets() -> No
     assert service["metadata"]["name"] == SERVER  # the gateway reads its Endpoints
     assert service["spec"]["ports"][0]["targetPort"] == 8443
     assert objects["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
+
+
+def test_the_gateway_runs_on_each_control_plane_node_in_its_host_network() -> None:
+    from kubeglobe.deploy.gateway import gateway_manifests
+
+    values = VALUES.model_copy(update={"platform_port": 20216, "agent_port": 20217,
+                                       "servers_port": 20218,
+                                       "gateway_runtime_dir": "/state/gateway"})
+    objects = {m["kind"]: m for m in gateway_manifests(values, servers_ca_pem="SERVERS CA")}
+    pod = objects["DaemonSet"]["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    assert pod["serviceAccountName"] == "kubeglobe-gateway"
+    init, = pod["initContainers"]
+    haproxy, sync = pod["containers"]
+    assert init["command"][-1] == "--init-only"
+    assert init["command"][:-1] == sync["command"]  # the same files, written the same way
+    assert sync["command"][sync["command"].index("--platform-bind") + 1] == ":20216"
+    assert sync["command"][sync["command"].index("--agent-bind") + 1] == ":20217"
+    # HAProxy reads what the init container wrote, in the directory the three share
+    assert haproxy["command"][-4:] == ["-f", "/run/kubeglobe-gateway/haproxy.cfg",
+                                       "-f", "/run/kubeglobe-gateway/gateway.cfg"]
+    for c in (init, haproxy, sync):
+        run = next(m for m in c["volumeMounts"] if m["name"] == "run")
+        assert run["subPathExpr"] == "$(NODE_NAME)"  # one directory per node
+        assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} \
+            in c["env"]
+        assert c["resources"]["limits"]["memory"]
+    assert {p["containerPort"] for p in haproxy["ports"]} == {20216, 20217, 20218}
+    assert haproxy["readinessProbe"]["tcpSocket"] == {"port": 20216}
+    assert "livenessProbe" not in sync  # a hung sync is made harmless by the leases
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["run"]["hostPath"]["path"] == "/state/gateway"
+    # of the agents CA only its certificate: signing agents is the servers' part
+    assert volumes["agents-ca"]["secret"]["items"] == [{"key": "tls.crt", "path": "tls.crt"}]
+    assert objects["ConfigMap"]["data"] == {"ca.crt": "SERVERS CA"}
+    service = objects["Service"]
+    assert service["spec"]["clusterIP"] == "None"  # Endpoints: one address per replica
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]}["agents"] == 20217
+    assert objects["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
+
+
+def test_the_gateway_may_only_read() -> None:
+    from kubeglobe.hub.install import platform_manifests
+
+    role = next(m for m in platform_manifests()
+                if m["kind"] == "ClusterRole" and m["metadata"]["name"] == "kubeglobe-gateway")
+    assert {v for rule in role["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+    assert {r for rule in role["rules"] for r in rule["resources"]} >= {"secrets", "endpoints"}

@@ -11,7 +11,8 @@ from lightkube.models.core_v1 import (
     ObjectReference,
 )
 
-from kubeglobe.gateway.servers import Replica, ready_replicas, render_servers
+from kubeglobe.gateway.servers import render_servers
+from kubeglobe.kube.endpoints import Ready, ready_addresses
 
 
 def test_only_ready_addresses_become_servers_named_by_their_pods() -> None:
@@ -21,14 +22,16 @@ def test_only_ready_addresses_become_servers_named_by_their_pods() -> None:
         notReadyAddresses=[EndpointAddress(ip="10.201.3.9",
                                            targetRef=ObjectReference(name="srv-c"))],
         ports=[EndpointPort(port=8443, name="https")])]
-    assert ready_replicas(subsets) == [Replica("srv-a", "10.201.4.7", 8443),
-                                       Replica("srv-b", "10.201.5.2", 8443)]
-    assert ready_replicas(None) == []
-    assert ready_replicas([EndpointSubset(addresses=subsets[0].addresses)]) == []  # no port
+    assert ready_addresses(subsets) == [Ready("srv-a", "10.201.4.7", 8443),
+                                       Ready("srv-b", "10.201.5.2", 8443)]
+    assert ready_addresses(None) == []
+    assert ready_addresses([EndpointSubset(addresses=subsets[0].addresses)]) == []  # no port
+    assert ready_addresses(subsets, port="agents") == []  # no port of that name
+    assert ready_addresses(subsets, port="https")[0] == Ready("srv-a", "10.201.4.7", 8443)
 
 
 def test_each_replica_is_checked_and_verified_as_the_platform_servers() -> None:
-    text = render_servers([Replica("srv-a", "10.201.4.7", 8443)], Path("/pki/ca.crt"))
+    text = render_servers([Ready("srv-a", "10.201.4.7", 8443)], Path("/pki/ca.crt"))
     assert text.startswith("backend platform-servers\n")
     assert ("    server server-srv-a 10.201.4.7:8443 ssl verify required ca-file /pki/ca.crt "
             "verifyhost kubeglobe-platform alpn http/1.1 check inter 1s fall 2 rise 2") in text

@@ -2,7 +2,6 @@ from pathlib import Path
 
 import yaml
 
-from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.local.loadbalancer import render_haproxy_config
 from kubeglobe.local.node import NodePaths, render_containerd_config, render_kubelet_config
 from kubeglobe.local.pki import ClusterPki
@@ -12,22 +11,26 @@ from kubeglobe.local.topology import plan_environment
 def test_haproxy_balances_every_apiserver_with_readyz_checks() -> None:
     env = plan_environment(state_dir=Path("/s"), slot=1, workload_clusters=0)
     g = env.clusters[0]
-    text = render_haproxy_config(env=env, cluster=g, ca_file="/ca.crt",
-                                 gateway=GatewayFiles(Path("/s/gw")),
-                                 serving_pem=Path("/s/gw/serving.pem"))
+    text = render_haproxy_config(env=env, cluster=g, ca_file="/ca.crt")
     for a in g.apiservers:
         assert f"server {a.name} {a.ip}:{a.port} check check-ssl" in text
     assert len({a.ip for a in g.apiservers}) == 3  # one per control-plane node host
     assert "option httpchk GET /readyz" in text
     assert f"bind 127.0.0.1:{g.endpoint_port}" in text
-    assert f"bind 127.0.0.1:{g.platform_endpoint_port} ssl crt /s/gw/serving.pem" in text
-    assert "use_backend %[var(txn.kg_backend)] if kg_fast kg_imported" in text
-    # the API servers are pods: their backend is the gateway's to write, from Endpoints
-    assert "\nbackend platform-servers" not in text
-    assert "unix@" not in text
-    assert "tune.bufsize 262144" in text  # HTTP/2 to agents: port-forward speed
-    assert "default_backend platform-servers" in text
-    assert "option idle-close-on-response" in text  # reloads lose no keep-alive request
+
+
+def test_the_platform_ports_pass_through_to_the_gateway_on_each_control_plane_node() -> None:
+    env = plan_environment(state_dir=Path("/s"), slot=1, workload_clusters=0)
+    g = env.clusters[0]
+    text = render_haproxy_config(env=env, cluster=g, ca_file="/ca.crt")
+    planes = [n for n in g.nodes if n.control_plane]
+    for port in (g.platform_endpoint_port, g.agent_endpoint_port, g.servers_agents_port):
+        assert f"    bind 127.0.0.1:{port}\n" in text
+        for n in planes:
+            assert f"    server {n.name} {n.ip}:{port} check" in text
+    # TLS ends in the gateway pods: nothing of the platform is done here
+    assert "ssl crt" not in text and "use_backend" not in text and "stats socket" not in text
+    assert "mode http" not in text
 
 
 def test_node_settings_seen_working_here() -> None:

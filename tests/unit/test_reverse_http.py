@@ -136,14 +136,17 @@ def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserve
         tmp_path: Path) -> None:
     cert = ClientCertificate(cert_pem=b"CERT\n", key_pem=b"KEY\n")
     api = Apiserver(host="10.96.1.1", port=443, ca_pem=b"CA", certificate=cert)
-    config = render_config(directory=Path("/d"), cluster="w2", gateway="hub.example:20017",
-                           apiserver=api)
+    config = render_config(directory=Path("/d"), cluster="w2",
+                           gateways=("10.250.1.11:20017", "10.250.1.12:20017"), apiserver=api)
     lines = config.splitlines()
-    assert "    bind rhttp@hub/gateway nbconn 2" in lines
+    # attached to each gateway replica: each serves only the agents it holds
+    assert "    bind rhttp@hub/gateway-0 nbconn 2" in lines
+    assert "    bind rhttp@hub/gateway-1 nbconn 2" in lines
     assert "    http-request set-method %[req.hdr(X-KubeGlobe-Method)] if upgrade_method" in lines
-    assert ("    server gateway hub.example:20017 ssl crt /d/gateway-client.pem ca-file "
-            "/d/gateway-ca.pem verify required sni str(hub.example) verifyhost hub.example "
-            "alpn h2") in lines
+    # a replica's address is in no certificate: checked for the platform's name
+    assert ("    server gateway-1 10.250.1.12:20017 ssl crt /d/gateway-client.pem ca-file "
+            "/d/gateway-ca.pem verify required sni str(kubeglobe-platform) "
+            "verifyhost kubeglobe-platform alpn h2") in lines
     assert ("    server apiserver 10.96.1.1:443 ssl crt /d/apiserver-client.pem ca-file "
             "/d/apiserver-ca.pem verify required alpn http/1.1") in lines
     assert any("http-error status 503" in line and "not reachable from its agent" in line
@@ -152,4 +155,5 @@ def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserve
         certificate=cert, address="10.0.0.1:1", ca_pem=b"GWCA"), apiserver=api)
     assert files[tmp_path / "gateway-client.pem"] == b"CERT\nKEY\n"
     assert files[tmp_path / "apiserver-ca.pem"] == b"CA"
-    assert b"server gateway 10.0.0.1:1 ssl" in files[tmp_path / "haproxy.cfg"]
+    assert b"server gateway-0 10.0.0.1:1 ssl" in files[tmp_path / "haproxy.cfg"]  # no list
+    assert b"gateway-1" not in files[tmp_path / "haproxy.cfg"]

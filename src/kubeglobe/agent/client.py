@@ -27,6 +27,7 @@ from kubeglobe.agent.forwarder import Forwarder
 from kubeglobe.agent.gateway_link import (
     GatewayGrant,
     GatewayLink,
+    GatewayReplicas,
     NotRegistered,
     find_haproxy,
     request_grant,
@@ -120,15 +121,19 @@ class CredentialRefused(RuntimeError):
     pass
 
 
-async def fetch_replicas(settings: AgentSettings, credential: str) -> list[str]:
-    """The hub's live API server replicas (their own URLs)."""
+async def fetch_replicas(settings: AgentSettings, credential: str,
+                         gateways: GatewayReplicas) -> list[str]:
+    """The hub's live API server replicas (their own URLs); `gateways` is set to its
+    gateway replicas."""
     async with httpx.AsyncClient(verify=settings.hub_ca, trust_env=False, timeout=10) as http:
         r = await http.get(f"{settings.hub_url}/api/v1/agent/replicas", headers={
             "Authorization": f"Bearer {credential}", CLUSTER_HEADER: settings.cluster})
     if r.status_code in (401, 403):
         raise CredentialRefused(r.text)
     r.raise_for_status()
-    return [str(u) for u in r.json()["replicas"]]
+    body = r.json()
+    gateways.addresses = tuple(sorted(str(a) for a in body.get("gateways") or ()))
+    return [str(u) for u in body["replicas"]]
 
 
 async def keep_tunnel(settings: AgentSettings, url: str, credential: str,
@@ -156,14 +161,15 @@ async def keep_tunnel(settings: AgentSettings, url: str, credential: str,
 
 
 async def serve_replicas(settings: AgentSettings, credential: str,
-                         forwarder: Forwarder) -> None:
+                         forwarder: Forwarder, gateways: GatewayReplicas) -> None:
     """Keep one tunnel to every live replica (the public URL while none is known),
     following the list as replicas come and go. Raises CredentialRefused."""
     tunnels: dict[str, asyncio.Task[None]] = {}
     try:
         while True:
             try:
-                urls = await fetch_replicas(settings, credential) or [settings.hub_url]
+                urls = (await fetch_replicas(settings, credential, gateways)
+                        or [settings.hub_url])
             except _UNLISTED as e:
                 caught(log, component="agent", operation="list the hub's replicas", error=e)
                 urls = list(tunnels) or [settings.hub_url]
@@ -192,9 +198,10 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
                                apiserver=target_endpoint(target), ca_pem=ca_pem)
     certificate = asyncio.create_task(keeper.keep())
     certificate.add_done_callback(_said_if_failed)
-    link = _gateway_link(settings, store, keeper)
+    gateways = GatewayReplicas()
+    link = _gateway_link(settings, store, keeper, gateways)
     try:
-        await _register_and_serve(settings, store, Forwarder(http, target))
+        await _register_and_serve(settings, store, Forwarder(http, target), gateways)
     finally:
         certificate.cancel()
         if link is not None:
@@ -203,8 +210,8 @@ async def run_agent(*, settings: AgentSettings, store: CredentialStore,
         await http.aclose()
 
 
-def _gateway_link(settings: AgentSettings, store: CredentialStore,
-                  keeper: CertificateKeeper) -> asyncio.Task[None] | None:
+def _gateway_link(settings: AgentSettings, store: CredentialStore, keeper: CertificateKeeper,
+                  gateways: GatewayReplicas) -> asyncio.Task[None] | None:
     """The agent's HAProxy serving the gateway (reverse HTTP), where HAProxy can."""
     program = find_haproxy()
     if program is None:
@@ -219,7 +226,7 @@ def _gateway_link(settings: AgentSettings, store: CredentialStore,
                                    cluster=settings.cluster, credential=credential)
 
     link = GatewayLink(program=program, cluster=settings.cluster, grant=grant,
-                       apiserver=keeper.for_gateway_link)
+                       apiserver=keeper.for_gateway_link, gateways=gateways)
     task = asyncio.create_task(link.keep())
     task.add_done_callback(_said_if_failed)
     return task
@@ -234,7 +241,7 @@ def _said_if_failed(task: asyncio.Task[None]) -> None:
 
 
 async def _register_and_serve(settings: AgentSettings, store: CredentialStore,
-                              forwarder: Forwarder) -> None:
+                              forwarder: Forwarder, gateways: GatewayReplicas) -> None:
     backoff = Backoff(most=MAX_BACKOFF, stable_after=STABLE_AFTER)
     while True:
         backoff.attempt()
@@ -247,7 +254,7 @@ async def _register_and_serve(settings: AgentSettings, store: CredentialStore,
                 credential = await register(settings, bootstrap)
                 await store.save_credential(credential)
                 log.info("registered cluster %s with the hub", settings.cluster)
-            await serve_replicas(settings, credential, forwarder)
+            await serve_replicas(settings, credential, forwarder, gateways)
         except CredentialRefused as e:
             log.warning("hub refused the agent credential (%s); dropping it", e)
             await store.save_credential(None)

@@ -5,13 +5,16 @@ This HAProxy dials the gateway's agent port and offers the connection as a serve
 rewritten, and it sends each on to the apiserver with the agent's apiserver client
 certificate, which may only impersonate. Python touches no request. The gateway uses
 this path only while it sees the connections, so any failure here falls back to the
-tunnel by itself.
+tunnel by itself. Where the gateway is several replicas (pods on the control-plane
+nodes), it attaches to each, since each serves only the agents it holds; the hub lists
+them (`/api/v1/agent/replicas`), and the one address of the grant stands in for none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import shutil
@@ -24,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from kubeglobe.agent.apiserver_certificate import ClientCertificate, due, new_request
-from kubeglobe.api.meta import CLUSTER_HEADER, METHOD_HEADER
+from kubeglobe.api.meta import CLUSTER_HEADER, METHOD_HEADER, PLATFORM_TLS_NAME
 from kubeglobe.failures import caught
 from kubeglobe.files import write_atomic
 from kubeglobe.haproxy import is_host_name, program_version, status_errors
@@ -85,16 +88,25 @@ def find_haproxy() -> str | None:
     return None
 
 
-def _server_tls(host: str, ca: Path, crt: Path) -> str:
-    """TLS to `host`: verified against `ca` (and by name when it is a name)."""
+@dataclass
+class GatewayReplicas:
+    """The gateway's replicas as the hub last listed them (HOST:PORT each)."""
+
+    addresses: tuple[str, ...] = ()
+
+
+def _server_tls(host: str, ca: Path, crt: Path, *, name: str | None = None) -> str:
+    """TLS to `host`: verified against `ca` and checked for `name` (the host's own
+    when it is a name)."""
     line = f"ssl crt {crt} ca-file {ca} verify required"
-    if is_host_name(host):
-        line += f" sni str({host}) verifyhost {host}"
+    name = name or (host if is_host_name(host) else None)
+    if name is not None:
+        line += f" sni str({name}) verifyhost {name}"
     return line
 
 
-def render_config(*, directory: Path, cluster: str, gateway: str, apiserver: Apiserver,
-                  connections: int = CONNECTIONS) -> str:
+def render_config(*, directory: Path, cluster: str, gateways: tuple[str, ...],
+                  apiserver: Apiserver, connections: int = CONNECTIONS) -> str:
     """HAProxy's configuration: attach to `gateway`, serve it from `apiserver`; its own
     errors are Kubernetes `Status` objects naming `cluster` (kubectl prints them)."""
     errors = "\n".join(status_errors({
@@ -102,10 +114,14 @@ def render_config(*, directory: Path, cluster: str, gateway: str, apiserver: Api
              "without an answer",
         503: f"the apiserver of cluster {cluster} is not reachable from its agent",
         504: f"the apiserver of cluster {cluster} did not answer its agent in time"}))
-    gateway_host = gateway.rsplit(":", 1)[0].strip("[]")
     apiserver_host = f"[{apiserver.host}]" if ":" in apiserver.host else apiserver.host
-    hub_tls = _server_tls(gateway_host, directory / "gateway-ca.pem",
-                          directory / "gateway-client.pem")
+    # the gateway's certificate is the platform's: a replica's address is in none
+    hub_tls = _server_tls("", directory / "gateway-ca.pem", directory / "gateway-client.pem",
+                          name=PLATFORM_TLS_NAME)
+    binds = "".join(f"    bind rhttp@hub/gateway-{i} nbconn {connections}\n"
+                    for i in range(len(gateways)))
+    servers = "".join(f"    server gateway-{i} {address} {hub_tls} alpn h2\n"
+                      for i, address in enumerate(gateways))
     api_tls = _server_tls(apiserver.host, directory / "apiserver-ca.pem",
                           directory / "apiserver-client.pem")
     return f"""# Written by the kubeglobe agent (agent/gateway_link.py); rewritten on change.
@@ -125,16 +141,14 @@ defaults
     timeout http-keep-alive 2m
 
 frontend gateway
-    bind rhttp@hub/gateway nbconn {connections}
-    # HTTP/2 turned an upgrade (exec, port-forward) into a GET; the gateway sent its method
+{binds}    # HTTP/2 turned an upgrade (exec, port-forward) into a GET; the gateway sent its method
     acl upgrade_method req.hdr({METHOD_HEADER}) -m found
     http-request set-method %[req.hdr({METHOD_HEADER})] if upgrade_method
     http-request del-header {METHOD_HEADER}
     default_backend apiserver
 
 backend hub
-    server gateway {gateway} {hub_tls} alpn h2
-
+{servers}
 backend apiserver
     http-reuse always
 {errors}
@@ -142,9 +156,10 @@ backend apiserver
 """
 
 
-def link_files(*, directory: Path, cluster: str, grant: GatewayGrant,
-               apiserver: Apiserver) -> dict[Path, bytes]:
-    """Every file the agent's HAProxy reads, by path."""
+def link_files(*, directory: Path, cluster: str, grant: GatewayGrant, apiserver: Apiserver,
+               gateways: tuple[str, ...] = ()) -> dict[Path, bytes]:
+    """Every file the agent's HAProxy reads, by path; attached to each of `gateways`, or
+    to the grant's one address without them."""
     def pair(c: ClientCertificate) -> bytes:
         return c.cert_pem.rstrip(b"\n") + b"\n" + c.key_pem
 
@@ -153,9 +168,9 @@ def link_files(*, directory: Path, cluster: str, grant: GatewayGrant,
         directory / "gateway-ca.pem": grant.ca_pem,
         directory / "apiserver-client.pem": pair(apiserver.certificate),
         directory / "apiserver-ca.pem": apiserver.ca_pem,
-        directory / "haproxy.cfg": render_config(directory=directory, cluster=cluster,
-                                                 gateway=grant.address,
-                                                 apiserver=apiserver).encode(),
+        directory / "haproxy.cfg": render_config(
+            directory=directory, cluster=cluster, gateways=gateways or (grant.address,),
+            apiserver=apiserver).encode(),
     }
 
 
@@ -225,6 +240,7 @@ class GatewayLink:
     cluster: str
     grant: Callable[[], Awaitable[GatewayGrant]]  # asks the hub (`request_grant`)
     apiserver: Callable[[], Apiserver | None]  # None until the agent holds its certificate
+    gateways: GatewayReplicas = dataclasses.field(default_factory=GatewayReplicas)
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -245,7 +261,7 @@ class GatewayLink:
                             grant = await self.grant()
                         await child.ensure(link_files(
                             directory=directory, cluster=self.cluster, grant=grant,
-                            apiserver=apiserver))
+                            apiserver=apiserver, gateways=self.gateways.addresses))
                 except NoAgentPort as e:
                     log.info("not attaching to the gateway: %s", e)
                     wait = NO_PORT_SECONDS

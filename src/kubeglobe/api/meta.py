@@ -19,3 +19,8 @@ DETACHED_HEADER = "X-KubeGlobe-Agent-Detached"  # on the gateway's 503 for an ag
 # does): the gateway checks it on the API servers, and the servers on the gateway.
 PLATFORM_TLS_NAME = "kubeglobe-platform"
 PLATFORM_ADMINS = "kubeglobe:platform-admins"  # the group of the platform's admins
+# The gateway replicas' headless Service: its Endpoints are where agents attach (the port
+# named AGENTS_PORT), one address per replica, each holding the agent's connections.
+GATEWAY_SERVICE = "kubeglobe-gateway"
+AGENTS_PORT = "agents"
+CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane"  # the label of such a node

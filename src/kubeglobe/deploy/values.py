@@ -19,6 +19,21 @@ class PlatformValues(BaseModel):
     servers_gateway: str = Field(
         description="HOST:PORT of the gateway's port through which the servers reach "
                     "attached agents.")
+    platform_port: int = Field(
+        default=8443, ge=1, le=65535,
+        description="The port of the platform API on each gateway replica (its node's "
+                    "address: the gateway runs in the host network of the control-plane "
+                    "nodes).")
+    agent_port: int = Field(default=8444, ge=1, le=65535,
+                            description="Each gateway replica's port for agents.")
+    servers_port: int = Field(
+        default=8445, ge=1, le=65535,
+        description="Each gateway replica's port through which the API servers reach "
+                    "attached agents.")
+    gateway_runtime_dir: str = Field(
+        default="/run/kubeglobe/gateway",
+        description="A directory on each gateway node (host path) where the replica keeps "
+                    "its HAProxy files and sockets, in a subdirectory named by the node.")
     controller_replicas: int = Field(default=2, ge=1, le=5)
     server_replicas: int = Field(default=2, ge=1, le=9)
     heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)

@@ -32,6 +32,10 @@ class GatewayFiles:
         return self.directory / "clusters.map"
 
     @property
+    def base(self) -> Path:
+        return self.directory / "haproxy.cfg"
+
+    @property
     def backends(self) -> Path:
         return self.directory / "gateway.cfg"
 

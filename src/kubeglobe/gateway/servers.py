@@ -8,40 +8,17 @@ backend answers 503 as a Kubernetes Status saying so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-
-from lightkube.models.core_v1 import EndpointSubset
 
 from kubeglobe.api.meta import PLATFORM_TLS_NAME
 from kubeglobe.haproxy import status_errors
+from kubeglobe.kube.endpoints import Ready
 
 SERVERS_BACKEND = "platform-servers"
 SERVERS_SERVICE = "kubeglobe-server"  # the Service (and Endpoints) of the replicas
 
 
-@dataclass(frozen=True)
-class Replica:
-    name: str  # its pod's
-    ip: str
-    port: int
-
-
-def ready_replicas(subsets: list[EndpointSubset] | None) -> list[Replica]:
-    """The ready addresses of the replicas' Endpoints, sorted by pod name."""
-    found = []
-    for subset in subsets or []:
-        port = next((p.port for p in subset.ports or []), None)
-        if port is None:
-            continue
-        for address in subset.addresses or []:
-            name = address.targetRef.name if address.targetRef and address.targetRef.name \
-                else address.ip
-            found.append(Replica(name=name, ip=address.ip, port=port))
-    return sorted(found, key=lambda r: r.name)
-
-
-def render_servers(replicas: list[Replica], ca_file: Path) -> str:
+def render_servers(replicas: list[Ready], ca_file: Path) -> str:
     lines = [f"backend {SERVERS_BACKEND}", "    mode http", "    option httpchk GET /readyz",
              "    http-check expect status 200", "    balance roundrobin",
              "    option redispatch", "    retries 3",

@@ -49,10 +49,11 @@ from kubeglobe.gateway.reverse import (
     routes,
 )
 from kubeglobe.gateway.runtime import HAProxyRuntime, RuntimeApiError, map_text
-from kubeglobe.gateway.servers import SERVERS_SERVICE, ready_replicas, render_servers
+from kubeglobe.gateway.servers import SERVERS_SERVICE, render_servers
 from kubeglobe.hub.cluster_access import ClusterUnreachable, kubeconfig_in
 from kubeglobe.hub.tokens import TOKEN_KIND_LABEL, TOKEN_SECRET_TYPE, read_token_record
 from kubeglobe.kube.client import KUBE_ERRORS, KubeconfigError
+from kubeglobe.kube.endpoints import ready_addresses
 from kubeglobe.kube.informer import Informer
 from kubeglobe.kube.resources import ClusterCR, GroupCR, UserCR
 from kubeglobe.kube.rest import read_credentials
@@ -258,7 +259,7 @@ class GatewaySync:
         rendered = render(backends, self.files.certs)
         if self.servers_ca_file is not None:
             found = (self.replicas.items() or {}).get(SERVERS_SERVICE)
-            servers = render_servers(ready_replicas(found.subsets if found else None),
+            servers = render_servers(ready_addresses(found.subsets if found else None),
                                      self.servers_ca_file)
             rendered = replace(rendered, config=rendered.config + "\n" + servers)
         if self.agent_port is None or self.servers_port is None:

@@ -136,14 +136,22 @@ def platform_manifests(webhook: WebhookEndpoint | None = None) -> list[Manifest]
             "verbs": ["get", "list", "watch"]}
     namespaces = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list",
                                                                              "watch"]}
+    endpoints = {"apiGroups": [""], "resources": ["endpoints"], "verbs": ["get", "list",
+                                                                           "watch"]}
+    reads = ["get", "list", "watch"]
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}},
         cluster_crd(),
         *tenancy_crds(),
         *_role("kubeglobe-controller", [clusters, secrets, leases, events, crds, namespaces]),
-        # the replicas publish their Leases (agents list them) and check the namespace
+        # the replicas publish their Leases (agents list them), check the namespace and
+        # tell agents where the gateway replicas are (their Service's Endpoints)
         *_role("kubeglobe-server", [clusters, secrets, {**leases, "verbs": [
-            *leases["verbs"], "delete"]}, namespaces]),
+            *leases["verbs"], "delete"]}, namespaces, endpoints]),
+        # the gateway only reads: tokens, users, groups, clusters and their kubeconfigs,
+        # and where the API server replicas are
+        *_role("kubeglobe-gateway", [{**clusters, "verbs": reads}, {**secrets, "verbs": reads},
+                                     endpoints]),
         *([webhook_manifest(webhook)] if webhook is not None else []),
     ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from lightkube.core.exceptions import ApiError
@@ -15,6 +15,16 @@ async def missing_ok(call: Awaitable[T]) -> T | None:
     of what is gone already); any other refusal is raised."""
     try:
         return await call
+    except ApiError as e:
+        if e.status.code == 404:
+            return None
+        raise
+
+
+def missing_ok_sync(call: Callable[[], T]) -> T | None:
+    """`missing_ok` for a blocking client's call."""
+    try:
+        return call()
     except ApiError as e:
         if e.status.code == 404:
             return None

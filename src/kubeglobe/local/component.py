@@ -36,10 +36,6 @@ class Component:
     start_timeout: float = 60.0
     # Files (path -> text) the component reads at start; written before it starts.
     files: dict[Path, str] = field(default_factory=dict)
-    # Run before it starts, after `files`: for files made from others at start time
-    # (a PEM bundle of a certificate and its key) or seeded once and then owned by
-    # another process. Not part of `spec_hash`.
-    prepare: Callable[[], None] | None = None
 
     @property
     def spec_hash(self) -> str:

@@ -43,7 +43,6 @@ from kubeglobe.local.platform import (
     apply_platform_workloads,
     ensure_imported,
     ensure_registered,
-    platform_components,
     prepare_platform,
     wait_platform_workloads,
 )
@@ -93,7 +92,6 @@ PHASES: tuple[tuple[str, ...], ...] = (
     ("kube-proxy",),
 )
 NODE_READY_TIMEOUT = 120.0
-PLATFORM_KINDS = ("kubeglobe-gateway",)  # the platform's host process left (its sync)
 # Onboarded by `up` itself, so the demo starts with a managed cluster.
 IMPORTED_AT_UP = ("workload-1",)
 REGISTERED_AT_UP = ("workload-2",)
@@ -186,8 +184,7 @@ def existing_plan(state_dir: Path) -> EnvironmentPlan:
     return resolve_plan(state_dir=state_dir, workload_clusters=None)[0]
 
 
-def components(*, plan: EnvironmentPlan, binaries: K8sBinaries,
-               agent_image: str = "") -> list[Component]:
+def components(*, plan: EnvironmentPlan, binaries: K8sBinaries) -> list[Component]:
     found: list[Component] = []
     for cluster in plan.clusters:
         pki = _pki(plan, cluster)
@@ -196,9 +193,6 @@ def components(*, plan: EnvironmentPlan, binaries: K8sBinaries,
         found += loadbalancer_components(env=plan, cluster=cluster, pki=pki)
         found += controlplane_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
         found += node_components(binaries=binaries, env=plan, cluster=cluster, pki=pki)
-        found += platform_components(env=plan, cluster=cluster, pki=pki,
-                                     kubeconfig=admin_kubeconfig(plan, cluster.name),
-                                     agent_image=agent_image)
     return found
 
 
@@ -264,8 +258,6 @@ def _start(
             return None
         stop_process(running)  # its argv or config changed: level-trigger to the new one
     _write_files(component)
-    if component.prepare is not None:
-        component.prepare()
     record = start_daemon(
         argv=component.argv, log=component.log, netns=component.netns, env=component.env
     )
@@ -311,7 +303,8 @@ def up(
         on_every_node = [(s, a) for s, a in built if s.name == PAUSE_IMAGE]
         on_planes = [*on_every_node, (registry_spec, build_image(registry_spec))]
         pulled = [*(i for i in built if i[0].name != PAUSE_IMAGE), platform_image]
-        parts = components(plan=plan, binaries=binaries, agent_image=platform_image[0].name)
+        parts = components(plan=plan, binaries=binaries)
+        _stop_retired(state_dir, state, parts, report)
         _check_ports(plan, state, parts)
         claim_slot(plan.slot, state_dir, state)
 
@@ -358,8 +351,6 @@ def up(
         report("platform: controller and API server pods")
         apply_platform_workloads(env=plan, kubeconfig=admin_kubeconfig(plan, GLOBAL),
                                  image=platform_image[0].name)
-        started += _run_phase(plan, state, [c for c in parts if c.kind in PLATFORM_KINDS],
-                              report)
         if global_cluster.platform_endpoint_port is not None:
             report("platform: waiting for the API endpoint")
             ca = _pki(plan, global_cluster).ca.cert
@@ -488,6 +479,23 @@ def status(*, state_dir: Path) -> tuple[EnvironmentPlan, list[ComponentStatus]]:
     return plan, rows
 
 
+def _stop_retired(state_dir: Path, state: EnvironmentState, parts: list[Component],
+                  report: Report) -> None:
+    """Stop the recorded processes of parts this version no longer has (an earlier
+    version's, such as the gateway's sync once on the host), by their records."""
+    known = {c.key for c in parts}
+    for key in [k for k in state.processes if k not in known]:
+        record = state.processes[key]
+        if is_running(record):
+            report(f"stopping {key} (pid {record.pid}): no longer part of the environment")
+            stop_process(record)
+            if is_running(record):
+                raise RuntimeError(f"{key} (pid {record.pid}) did not stop; stop it and "
+                                   "run the command again")
+        state.processes.pop(key)
+        save_state(state_dir, state)
+
+
 def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> int:
     """Stop everything the environment started; returns how many processes were stopped.
 
@@ -524,9 +532,7 @@ def down(*, state_dir: Path, purge: bool = False, report: Report = _quiet) -> in
                     if component.kind == kind:
                         stop(component)
 
-        for component in parts:
-            if component.kind in PLATFORM_KINDS:
-                stop(component)
+        _stop_retired(state_dir, state, parts, report)
         stop_kinds("kube-proxy", "kubelet")
         live = set().union(*(pod_uids_under(d) for d in {*claimed_state_dirs(), state_dir}))
         for node in plan.nodes():

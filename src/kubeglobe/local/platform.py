@@ -1,17 +1,17 @@
-"""The platform in the local environment: its pods in global, and the gateway process.
+"""The platform in the local environment: its pods in global, nothing on the host.
 
-The controller (two replicas electing a leader through a Lease) and the API servers
-(two replicas behind the global HAProxy's `platform-api` frontend) run as pods in
-global (deploy/manifests.py), applied by `apply_platform_workloads` with the Secrets
-they mount made from this environment's PKI. The gateway's sync, `kubeglobe gateway`,
-runs beside that HAProxy on the host. `prepare_platform` installs the CRDs and RBAC
-and keeps the bootstrap admin token.
+The gateway (HAProxy and its sync on each control-plane node, `deploy/gateway.py`), the
+controller (two replicas electing a leader through a Lease) and the API servers (two
+replicas behind the gateway) run as pods in global, applied by
+`apply_platform_workloads` with the Secrets they mount made from this environment's PKI.
+The environment's load balancer on the host passes the platform's ports through to the
+gateway replicas. `prepare_platform` installs the CRDs and RBAC and keeps the bootstrap
+admin token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from lightkube import AsyncClient, codecs
 
 from kubeglobe.agent.manifests import agent_manifests
-from kubeglobe.api.meta import FIELD_MANAGER, SYSTEM_NAMESPACE
+from kubeglobe.api.meta import FIELD_MANAGER, GATEWAY_SERVICE, SYSTEM_NAMESPACE
+from kubeglobe.deploy.gateway import gateway_manifests
 from kubeglobe.deploy.manifests import (
     AGENTS_CA,
     CONTROLLER,
@@ -31,14 +32,12 @@ from kubeglobe.deploy.manifests import (
 )
 from kubeglobe.deploy.values import PlatformValues
 from kubeglobe.files import write_atomic
+from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.hub.install import WEBHOOK_PATH, WebhookEndpoint, install
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster
 from kubeglobe.hub.registration import create_registered_cluster
 from kubeglobe.kube.client import async_client, load_kubeconfig, sync_client
 from kubeglobe.local.apply import apply_all, wait_rolled_out
-from kubeglobe.local.component import Component
-from kubeglobe.local.haproxy_build import haproxy_binary
-from kubeglobe.local.loadbalancer import gateway_files, haproxy_config_path
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import GLOBAL, ClusterPlan, EnvironmentPlan
 
@@ -68,39 +67,16 @@ def servers_gateway(env: EnvironmentPlan, cluster: ClusterPlan) -> str:
     return f"{env.host_ip}:{cluster.servers_agents_port}"
 
 
-def _kubeglobe(*args: str) -> list[str]:
-    return [sys.executable, "-m", "kubeglobe.cli.main", *args]
+def gateway_runtime_dir(env: EnvironmentPlan) -> Path:
+    """Below it, each gateway replica's HAProxy files and sockets, by node name (every
+    node host sees the host's files: one directory serves the three)."""
+    return env.state_dir / "gateway"
 
 
-def platform_components(
-    *, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki, kubeconfig: Path,
-    agent_image: str,
-) -> list[Component]:
-    if cluster.platform_endpoint_port is None:
-        return []
-    logs = platform_dir(env) / "logs"
-    # The image tag is a hash of the code: a new build restarts the gateway's process.
-    build = {"KUBEGLOBE_BUILD": agent_image.rsplit(":", 1)[-1]}
-    found = []
-    gateway = gateway_files(env, cluster)
-    found.append(Component(
-        key=f"{cluster.name}/kubeglobe-gateway", cluster=cluster.name,
-        kind="kubeglobe-gateway",
-        argv=_kubeglobe("gateway", "--dir", str(gateway.directory),
-                        "--haproxy-config", str(haproxy_config_path(env, cluster)),
-                        "--kubeconfig", str(kubeconfig),
-                        "--haproxy", str(haproxy_binary()),
-                        "--agent-bind", agent_gateway(env, cluster),
-                        "--servers-bind", servers_gateway(env, cluster),
-                        "--serving-pem", str(gateway.directory / "serving.pem"),
-                        "--agents-ca", str(pki.agents_ca.cert),
-                        "--servers-ca", str(pki.servers_ca.cert),
-                        "--replicas-ca", str(pki.ca.cert)),
-        log=logs / "gateway.log",
-        env=build,
-        probe=lambda: "ok",  # running is healthy; it logs when HAProxy is out of sync
-    ))
-    return found
+def gateway_replica_files(env: EnvironmentPlan) -> dict[str, GatewayFiles]:
+    """Each gateway replica's files, by its control-plane node's name."""
+    return {n.name: GatewayFiles(gateway_runtime_dir(env) / n.name)
+            for n in env.cluster(GLOBAL).nodes if n.control_plane}
 
 
 def _tls_secret(name: str, cert: Path, key: Path) -> dict[str, Any]:
@@ -113,19 +89,28 @@ def apply_platform_workloads(*, env: EnvironmentPlan, kubeconfig: Path, image: s
     """The platform's pods in global, and the Secrets they mount from this PKI."""
     g = env.cluster(GLOBAL)
     pki = ClusterPki(dir=env.cluster_dir(GLOBAL) / "pki")
+    assert (g.platform_endpoint_port and g.agent_endpoint_port
+            and g.servers_agents_port), "global has the platform's ports"
     values = PlatformValues(image=image, platform_url=api_url(env, g),
                             platform_ca_pem=pki.ca.cert.read_text(),
                             agent_gateway=agent_gateway(env, g),
-                            servers_gateway=servers_gateway(env, g))
+                            servers_gateway=servers_gateway(env, g),
+                            platform_port=g.platform_endpoint_port,
+                            agent_port=g.agent_endpoint_port,
+                            servers_port=g.servers_agents_port,
+                            gateway_runtime_dir=str(gateway_runtime_dir(env)))
     serving, client = pki.pair("platform-server"), pki.pair("platform-server-client")
     apply_all(kubeconfig, [
         _tls_secret(SERVER_TLS, serving.cert, serving.key),
         _tls_secret(AGENTS_CA, pki.agents_ca.cert, pki.agents_ca.key),
         _tls_secret(GATEWAY_CLIENT, client.cert, client.key),
+        *gateway_manifests(values, servers_ca_pem=pki.servers_ca.cert.read_text()),
         *controller_manifests(values), *server_manifests(values)])
 
 
 def wait_platform_workloads(*, kubeconfig: Path) -> None:
+    wait_rolled_out(kubeconfig, name=GATEWAY_SERVICE, namespace=SYSTEM_NAMESPACE,
+                    what=f"{GLOBAL}: {SYSTEM_NAMESPACE}/{GATEWAY_SERVICE}", daemonset=True)
     for name in (SERVER, CONTROLLER):
         wait_rolled_out(kubeconfig, name=name, namespace=SYSTEM_NAMESPACE,
                         what=f"{GLOBAL}: {SYSTEM_NAMESPACE}/{name}")

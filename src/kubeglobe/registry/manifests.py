@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.api.meta import CONTROL_PLANE_ROLE, SYSTEM_NAMESPACE
 
 NAME = "kubeglobe-registry"
 PORT = 5000
 IMAGE_PREFIX = "kubeglobe.local"  # what the platform's image names start with
 STORAGE = "/var/lib/registry"  # inside the pod (the image's configuration says so)
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "kubeglobe"}
-CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane"
 
 Manifest = dict[str, Any]
 

@@ -54,7 +54,7 @@ from kubeglobe.server.errors import (
 from kubeglobe.server.metrics import RequestMetrics
 from kubeglobe.server.proxy import ClusterProxy
 from kubeglobe.server.proxy_route import PROXY_METHODS, PROXY_ROUTE, ProxyRoute, serve
-from kubeglobe.server.replicas import ReplicaRegistry
+from kubeglobe.server.replicas import ReplicaRegistry, gateway_replicas
 from kubeglobe.server.streams import StreamProxy
 from kubeglobe.server.tenancy_api import tenancy_router
 from kubeglobe.server.tunnels import TunnelHub, calling_agent, serve_tunnel
@@ -75,7 +75,10 @@ class AgentCredential(BaseModel):
 
 
 class AgentReplicas(BaseModel):
-    replicas: list[str]
+    replicas: list[str]  # the API server replicas' own URLs: a tunnel to each
+    # HOST:PORT of each gateway replica's agent port: the agent's HAProxy attaches to
+    # each; empty where the gateway is one address (then `gatewayAddress`)
+    gateways: list[str] = []
 
 
 class GatewayCertificateRequest(BaseModel):
@@ -195,8 +198,10 @@ def create_app(*, hub: AsyncClient, settings: ServerSettings | None = None,
     @app.get("/api/v1/agent/replicas", tags=["agent"], response_model=AgentReplicas,
              responses=errors(401, 422, 502))
     async def agent_replicas(cluster: Annotated[str, Depends(agent_of)]) -> AgentReplicas:
-        """The live API server replicas; an agent keeps a tunnel to each."""
-        return AgentReplicas(replicas=await replicas.live())
+        """The live API server replicas, an agent keeps a tunnel to each, and the
+        gateway's, where its HAProxy attaches to each."""
+        return AgentReplicas(replicas=await replicas.live(),
+                             gateways=await gateway_replicas(hub))
 
     @app.post("/api/v1/agent/gateway-certificate", tags=["agent"],
               response_model=GatewayCertificate,

@@ -16,10 +16,13 @@ from lightkube import AsyncClient
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import Endpoints
 
-from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.api.meta import AGENTS_PORT, GATEWAY_SERVICE, SYSTEM_NAMESPACE
 from kubeglobe.failures import caught
+from kubeglobe.hub.missing import missing_ok
 from kubeglobe.kube.client import KUBE_ERRORS
+from kubeglobe.kube.endpoints import ready_addresses
 from kubeglobe.kube.informer import Background
 from kubeglobe.kube.microtime import micro_now
 
@@ -77,3 +80,12 @@ class ReplicaRegistry:
                                                    labels={REPLICA_LABEL: "true"})
                  if lease.spec is not None and fresh(lease.spec, now)}
         return sorted(u for u in found if u)
+
+
+async def gateway_replicas(hub: AsyncClient) -> list[str]:
+    """HOST:PORT of each ready gateway replica's agent port (its Service's Endpoints);
+    none where the gateway is not a set of pods (agents then use the one address)."""
+    found = await missing_ok(hub.get(Endpoints, GATEWAY_SERVICE, namespace=SYSTEM_NAMESPACE))
+    if found is None:
+        return []
+    return [f"{r.ip}:{r.port}" for r in ready_addresses(found.subsets, port=AGENTS_PORT)]
