@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from kubeglobe.api.meta import PLATFORM_TLS_NAME
+from kubeglobe.deploy.gateway import RUN as GATEWAY_RUN
 from kubeglobe.gateway.frontend import GatewayFiles
 from kubeglobe.gateway.runtime import command, parse_map
 from kubeglobe.local import environment, network
@@ -49,6 +50,9 @@ def _in_agent_pod(env: Env, marker: str) -> int:
     found = [p.pid for p in procs if p.pid in below and marker in p.cmdline]
     assert len(found) == 1, found
     return found[0]
+
+
+IN_POD = GatewayFiles(Path(GATEWAY_RUN))  # a gateway replica's files as its HAProxy sees them
 
 
 def gateways(env: Env) -> list[GatewayFiles]:
@@ -107,7 +111,8 @@ def route(platform: Platform, cluster: str = "workload-2") -> str:
     ("" for none; the names joined by "|" while the replicas differ)."""
     found = set()
     for files in gateways(platform.env):
-        listing = asyncio.run(command(files.admin_socket(), f"show map {files.clusters}"))
+        # HAProxy knows the map by its path in the pod
+        listing = asyncio.run(command(files.admin_socket(), f"show map {IN_POD.clusters}"))
         found.add(parse_map(listing).get(cluster, ""))
     return "|".join(sorted(found))
 

@@ -82,8 +82,9 @@ def gateway_manifests(values: PlatformValues, *, servers_ca_pem: str) -> list[Ma
             "terminationGracePeriodSeconds": 10,
             "initContainers": [{
                 **common, "name": "prepare", "command": [*_sync_argv(values), "--init-only"],
-                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
-                              "limits": {"memory": "128Mi"}},
+                # the whole CLI is imported: about 100 MiB for a moment
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"},
+                              "limits": {"memory": "256Mi"}},
                 "volumeMounts": [run, *certs]}],
             "containers": [
                 {**common, "name": "haproxy",

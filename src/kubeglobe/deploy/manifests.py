@@ -32,6 +32,7 @@ PLATFORM_CA = "kubeglobe-platform-ca"
 CA_DIR = "/etc/kubeglobe/platform-ca"
 METRICS_PORT = 9090
 PART_OF = {"app.kubernetes.io/part-of": "kubeglobe"}
+PLATFORM_SET = "kubeglobe-platform-set"  # the ApplySet's parent ConfigMap (deploy/applyset.py)
 
 Manifest = dict[str, Any]
 

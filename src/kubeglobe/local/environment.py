@@ -351,15 +351,15 @@ def up(
         report("platform: controller and API server pods")
         apply_platform_workloads(env=plan, kubeconfig=admin_kubeconfig(plan, GLOBAL),
                                  image=platform_image[0].name)
+        hub_kubeconfig = admin_kubeconfig(plan, GLOBAL)
+        report("platform: waiting for the gateway, controller and API server pods")
+        wait_platform_workloads(kubeconfig=hub_kubeconfig)
         if global_cluster.platform_endpoint_port is not None:
             report("platform: waiting for the API endpoint")
             ca = _pki(plan, global_cluster).ca.cert
             wait_until("platform API endpoint",
                        partial(probe_http, f"{api_url(plan, global_cluster)}/readyz", ca=ca),
                        timeout=120)
-        hub_kubeconfig = admin_kubeconfig(plan, GLOBAL)
-        report("platform: waiting for the controller and API server pods")
-        wait_platform_workloads(kubeconfig=hub_kubeconfig)
         present = {c.name for c in plan.clusters}
         imported = [name for name in IMPORTED_AT_UP if name in present]
         registered = [name for name in REGISTERED_AT_UP if name in present]
@@ -587,7 +587,7 @@ def _remove_network(plan: EnvironmentPlan) -> list[str]:
 
 
 # What `up` creates directly under a state directory; `purge` deletes only these.
-STATE_ENTRIES = ("clusters", "nodes", "platform", "registry", "state.json", "state.tmp",
+STATE_ENTRIES = ("clusters", "nodes", "platform", "registry", "gateway", "state.json", "state.tmp",
                  ".lock")
 
 

@@ -20,11 +20,13 @@ from lightkube import AsyncClient, codecs
 
 from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import FIELD_MANAGER, GATEWAY_SERVICE, SYSTEM_NAMESPACE
+from kubeglobe.deploy.apply import apply_set
 from kubeglobe.deploy.gateway import gateway_manifests
 from kubeglobe.deploy.manifests import (
     AGENTS_CA,
     CONTROLLER,
     GATEWAY_CLIENT,
+    PLATFORM_SET,
     SERVER,
     SERVER_TLS,
     controller_manifests,
@@ -37,7 +39,7 @@ from kubeglobe.hub.install import WEBHOOK_PATH, WebhookEndpoint, install
 from kubeglobe.hub.onboarding import OnboardingError, import_cluster
 from kubeglobe.hub.registration import create_registered_cluster
 from kubeglobe.kube.client import async_client, load_kubeconfig, sync_client
-from kubeglobe.local.apply import apply_all, wait_rolled_out
+from kubeglobe.local.apply import wait_rolled_out
 from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import GLOBAL, ClusterPlan, EnvironmentPlan
 
@@ -100,12 +102,13 @@ def apply_platform_workloads(*, env: EnvironmentPlan, kubeconfig: Path, image: s
                             servers_port=g.servers_agents_port,
                             gateway_runtime_dir=str(gateway_runtime_dir(env)))
     serving, client = pki.pair("platform-server"), pki.pair("platform-server-client")
-    apply_all(kubeconfig, [
-        _tls_secret(SERVER_TLS, serving.cert, serving.key),
-        _tls_secret(AGENTS_CA, pki.agents_ca.cert, pki.agents_ca.key),
-        _tls_secret(GATEWAY_CLIENT, client.cert, client.key),
-        *gateway_manifests(values, servers_ca_pem=pki.servers_ca.cert.read_text()),
-        *controller_manifests(values), *server_manifests(values)])
+    with sync_client(load_kubeconfig(path=kubeconfig)) as hub:
+        apply_set(hub, name=PLATFORM_SET, namespace=SYSTEM_NAMESPACE, manifests=[
+            _tls_secret(SERVER_TLS, serving.cert, serving.key),
+            _tls_secret(AGENTS_CA, pki.agents_ca.cert, pki.agents_ca.key),
+            _tls_secret(GATEWAY_CLIENT, client.cert, client.key),
+            *gateway_manifests(values, servers_ca_pem=pki.servers_ca.cert.read_text()),
+            *controller_manifests(values), *server_manifests(values)])
 
 
 def wait_platform_workloads(*, kubeconfig: Path) -> None:
