@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kubeglobe.agent.apiserver_certificate import ClientCertificate
 from kubeglobe.agent.gateway_link import Apiserver, GatewayGrant, link_files
+from kubeglobe.certfiles import CertPair, ensure_ca, ensure_cert
 from kubeglobe.gateway.backends import cluster_backend, render
 from kubeglobe.gateway.config import render_gateway_config
 from kubeglobe.gateway.frontend import GatewayFiles
@@ -17,7 +18,6 @@ from kubeglobe.gateway.servers import render_servers
 from kubeglobe.kube.endpoints import Ready
 from kubeglobe.kube.rest import Credentials
 from kubeglobe.local.loadbalancer import render_haproxy_config
-from kubeglobe.local.pki import CertPair, ensure_ca, ensure_cert
 from kubeglobe.local.topology import plan_environment
 
 UID = "0f5c8a3e-1b2d-4c6e-9a7b-3d2e1f0a9b8c"

@@ -11,8 +11,8 @@ from pathlib import Path
 import h11
 
 from kubeglobe.agent.apiserver_http import ApiserverHttp
+from kubeglobe.certfiles import CertPair, ensure_ca, ensure_cert
 from kubeglobe.kube.upgrade import Endpoint
-from kubeglobe.local.pki import CertPair, ensure_ca, ensure_cert
 
 
 class Server:

@@ -34,8 +34,8 @@ from kubeglobe.agent.apiserver_certificate import (
     renew_at,
 )
 from kubeglobe.agent.certificate_keeper import CertificateKeeper
+from kubeglobe.certfiles import CertPair, ensure_ca
 from kubeglobe.kube.upgrade import Endpoint
-from kubeglobe.local.pki import CertPair, ensure_ca
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeglobe.agent.apiserver_certificate import ClientCertificate, new_request
 from kubeglobe.agent.gateway_link import Apiserver, GatewayGrant, link_files, render_config
+from kubeglobe.certfiles import CertPair, ensure_ca
 from kubeglobe.gateway.reverse import (
     AgentPort,
     ServersPort,
@@ -27,7 +28,6 @@ from kubeglobe.hub.agent_certificates import (
     load_agents_ca,
     sign_agent_request,
 )
-from kubeglobe.local.pki import CertPair, ensure_ca
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 UID = "0f5c8a3e-1b2d-4c6e-9a7b-3d2e1f0a9b8c"

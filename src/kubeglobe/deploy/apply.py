@@ -8,6 +8,8 @@ from typing import Any
 
 from lightkube import Client, codecs
 from lightkube.core.resource_registry import resource_registry
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.apps_v1 import DaemonSet, Deployment
 from lightkube.resources.core_v1 import ConfigMap
 
 from kubeglobe.api.meta import FIELD_MANAGER
@@ -25,6 +27,10 @@ from kubeglobe.deploy.applyset import (
 from kubeglobe.hub.missing import missing_ok_sync
 
 log = logging.getLogger("kubeglobe.deploy")
+
+# Kubernetes 1.20 serves PodDisruptionBudgets as policy/v1beta1 only (policy/v1 is 1.21),
+# which lightkube's models no longer carry: known to it as a generic resource.
+create_namespaced_resource("policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets")
 
 
 def apply_set(client: Client, *, name: str, namespace: str,
@@ -57,3 +63,39 @@ def apply_set(client: Client, *, name: str, namespace: str,
     client.apply(codecs.from_dict(parent(name, namespace, kinds)),
                  field_manager=FIELD_MANAGER, force=True)
     return pruned
+
+
+def rollout(client: Client, kind: str, name: str, namespace: str) -> str:
+    """"ok" once `kind` (deployment or daemonset) `name` has rolled out, else how far."""
+    if kind == "daemonset":
+        return _daemonset_rolled_out(client, name, namespace)
+    return _rolled_out(client, name, namespace)
+
+
+def _rolled_out(client: Client, name: str, namespace: str) -> str:
+    """"ok" once every replica of the current version is available and no old one is
+    left (old ones count as available while a rollout goes), else how far it is."""
+    found = client.get(Deployment, name, namespace=namespace)
+    want = found.spec.replicas if found.spec and found.spec.replicas is not None else 1
+    generation = (found.metadata.generation if found.metadata else None) or 0
+    status = found.status
+    have = (status.availableReplicas or 0) if status else 0
+    if (status is not None and (status.observedGeneration or 0) >= generation
+            and status.updatedReplicas == want and status.replicas == want and have >= want):
+        return "ok"
+    return f"{have} of {want} replicas of the current version available"
+
+
+def _daemonset_rolled_out(client: Client, name: str, namespace: str) -> str:
+    """"ok" once every node it should run on has an available pod of the current version."""
+    found = client.get(DaemonSet, name, namespace=namespace)
+    generation = (found.metadata.generation if found.metadata else None) or 0
+    status = found.status
+    if status is None:
+        return "no status yet"
+    want = status.desiredNumberScheduled
+    have = status.numberAvailable or 0
+    if ((status.observedGeneration or 0) >= generation and want > 0
+            and (status.updatedNumberScheduled or 0) == want and have >= want):
+        return "ok"
+    return f"{have} of {want} nodes with an available pod of the current version"

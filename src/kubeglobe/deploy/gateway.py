@@ -1,6 +1,7 @@
 """The gateway in global (pure): HAProxy and its sync as a pod on each control-plane node.
 
-A DaemonSet on the control-plane nodes, in their host network: each replica serves the
+A DaemonSet on the control-plane nodes (or the nodes `gateway_node_selector` picks), in
+their host network: each replica serves the
 platform API, the agents' port and the API servers' port to the agents on its node's
 address, which the stable endpoint in front of the control-plane nodes (a load balancer
 or, later, a VIP) spreads over. The pod's init container writes HAProxy's base
@@ -19,7 +20,6 @@ from typing import Any
 
 from kubeglobe.api.meta import (
     AGENTS_PORT,
-    CONTROL_PLANE_ROLE,
     GATEWAY_SERVICE,
     SYSTEM_NAMESPACE,
 )
@@ -76,7 +76,7 @@ def gateway_manifests(values: PlatformValues, *, servers_ca_pem: str) -> list[Ma
             "hostNetwork": True,  # on the node's address, where the stable endpoint sends
             "dnsPolicy": "ClusterFirstWithHostNet",
             "priorityClassName": "system-cluster-critical",
-            "nodeSelector": {CONTROL_PLANE_ROLE: ""},
+            "nodeSelector": dict(values.gateway_node_selector),
             "tolerations": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"},
                             {"key": "CriticalAddonsOnly", "operator": "Exists"}],
             "terminationGracePeriodSeconds": 10,

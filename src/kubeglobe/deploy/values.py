@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kubeglobe.api.meta import CONTROL_PLANE_ROLE
+
 
 class PlatformValues(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -34,6 +36,10 @@ class PlatformValues(BaseModel):
         default="/run/kubeglobe/gateway",
         description="A directory on each gateway node (host path) where the replica keeps "
                     "its HAProxy files and sockets, in a subdirectory named by the node.")
+    gateway_node_selector: dict[str, str] = Field(
+        default={CONTROL_PLANE_ROLE: ""},
+        description="The nodes the gateway runs on (one replica each): the control-plane "
+                    "nodes unless said otherwise.")
     controller_replicas: int = Field(default=2, ge=1, le=5)
     server_replicas: int = Field(default=2, ge=1, le=9)
     heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from kubeglobe.local.pki import CertPair
+from kubeglobe.certfiles import CertPair
 
 PROBE_TIMEOUT = 2.0
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from kubeglobe.certfiles import CertPair
 from kubeglobe.files import write_atomic
-from kubeglobe.local.pki import CertPair
 
 
 def render_kubeconfig(

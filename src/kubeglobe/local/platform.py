@@ -14,24 +14,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from lightkube import AsyncClient, codecs
 
 from kubeglobe.agent.manifests import agent_manifests
 from kubeglobe.api.meta import FIELD_MANAGER, GATEWAY_SERVICE, SYSTEM_NAMESPACE
 from kubeglobe.deploy.apply import apply_set
-from kubeglobe.deploy.gateway import gateway_manifests
 from kubeglobe.deploy.manifests import (
-    AGENTS_CA,
     CONTROLLER,
-    GATEWAY_CLIENT,
     PLATFORM_SET,
     SERVER,
-    SERVER_TLS,
-    controller_manifests,
-    server_manifests,
 )
+from kubeglobe.deploy.pki import PlatformPki
+from kubeglobe.deploy.platform import platform_workloads
 from kubeglobe.deploy.values import PlatformValues
 from kubeglobe.files import write_atomic
 from kubeglobe.gateway.frontend import GatewayFiles
@@ -81,12 +77,6 @@ def gateway_replica_files(env: EnvironmentPlan) -> dict[str, GatewayFiles]:
             for n in env.cluster(GLOBAL).nodes if n.control_plane}
 
 
-def _tls_secret(name: str, cert: Path, key: Path) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE},
-            "stringData": {"tls.crt": cert.read_text(), "tls.key": key.read_text()}}
-
-
 def apply_platform_workloads(*, env: EnvironmentPlan, kubeconfig: Path, image: str) -> None:
     """The platform's pods in global, and the Secrets they mount from this PKI."""
     g = env.cluster(GLOBAL)
@@ -101,14 +91,9 @@ def apply_platform_workloads(*, env: EnvironmentPlan, kubeconfig: Path, image: s
                             agent_port=g.agent_endpoint_port,
                             servers_port=g.servers_agents_port,
                             gateway_runtime_dir=str(gateway_runtime_dir(env)))
-    serving, client = pki.pair("platform-server"), pki.pair("platform-server-client")
     with sync_client(load_kubeconfig(path=kubeconfig)) as hub:
-        apply_set(hub, name=PLATFORM_SET, namespace=SYSTEM_NAMESPACE, manifests=[
-            _tls_secret(SERVER_TLS, serving.cert, serving.key),
-            _tls_secret(AGENTS_CA, pki.agents_ca.cert, pki.agents_ca.key),
-            _tls_secret(GATEWAY_CLIENT, client.cert, client.key),
-            *gateway_manifests(values, servers_ca_pem=pki.servers_ca.cert.read_text()),
-            *controller_manifests(values), *server_manifests(values)])
+        apply_set(hub, name=PLATFORM_SET, namespace=SYSTEM_NAMESPACE,
+                  manifests=platform_workloads(values, PlatformPki(dir=pki.dir)))
 
 
 def wait_platform_workloads(*, kubeconfig: Path) -> None:
