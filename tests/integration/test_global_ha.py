@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import subprocess
 import time
+from typing import Any
+
+import httpx
 
 from kubeglobe.local import environment
 from kubeglobe.local.network import set_node_link
 from kubeglobe.local.pki import ClusterPki
+from kubeglobe.local.platform import api_url
 from kubeglobe.local.process import stop_process
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import EtcdMember
@@ -108,10 +113,51 @@ def _caught_up(env: Env, member: EtcdMember, prefix: str, count: int) -> bool:
     return got.returncode == 0 and got.stdout.count(prefix.rsplit("/", 1)[1]) == count
 
 
+PLATFORM_DEPLOYMENTS = ("kubeglobe-controller", "kubeglobe-server")
+
+
+def _platform_pods(env: Env) -> list[dict[str, Any]]:
+    got = json.loads(env.kubectl("global", "-n", "kubeglobe-system", "get", "pods", "-o",
+                                 "json").stdout)
+    return [p for p in got["items"]
+            if p["metadata"]["labels"].get("app.kubernetes.io/name") in PLATFORM_DEPLOYMENTS]
+
+
+def _replaced_off(env: Env, node: str) -> str:
+    """"ok" once each platform Deployment has all its replicas ready on other nodes."""
+    ready: dict[str, int] = {}
+    for pod in _platform_pods(env):
+        status = pod.get("status") or {}
+        if (pod["spec"].get("nodeName") != node
+                and not pod["metadata"].get("deletionTimestamp")
+                and any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in status.get("conditions") or [])):
+            name = pod["metadata"]["labels"]["app.kubernetes.io/name"]
+            ready[name] = ready.get(name, 0) + 1
+    short = [d for d in PLATFORM_DEPLOYMENTS if ready.get(d, 0) < 2]
+    return "ok" if not short else f"short of ready replicas off {node}: {short}"
+
+
+def _platform_answers(env: Env) -> bool:
+    url = f"{api_url(env.plan, env.plan.cluster('global'))}/readyz"
+    ca = ssl.create_default_context(cafile=str(ClusterPki(
+        dir=env.plan.cluster_dir("global") / "pki").ca.cert))
+    try:
+        return httpx.get(url, verify=ca, trust_env=False, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def test_a_control_plane_node_cut_off_is_a_partition_that_heals_losing_nothing(
         env: Env) -> None:
     g = env.plan.cluster("global")
-    node = next(n for n in g.nodes if n.control_plane and n.name.endswith("-3"))
+    # the control-plane node with the most of the platform's Deployment pods (each
+    # Deployment's two replicas are spread, so at least one of each is on such a node)
+    planes = [n for n in g.nodes if n.control_plane]
+    on = {n.name: sum(p["spec"].get("nodeName") == n.name
+                      for p in _platform_pods(env)) for n in planes}
+    node = max(planes, key=lambda n: (on[n.name], n.name))
+    assert on[node.name] >= 1, on
     member = next(m for m in g.etcd if m.netns == node.netns)
     set_node_link(node, up=False)
     cut_at = time.monotonic()
@@ -136,6 +182,14 @@ def test_a_control_plane_node_cut_off_is_a_partition_that_heals_losing_nothing(
                          timeout=TAKEOVER_SECONDS, every=1,
                          what=f"lease {lease} renewed by a leader on another node")
             print(f"{lease} renewed {took:.0f}s after the leaders' renew deadline")
+        # the platform's pods on the cut node are replaced on others (the node is
+        # unreachable: evicted after the 30 s the platform sets), and its API answers
+        until(lambda: _replaced_off(env, node.name) == "ok", timeout=150, every=2,
+              what=f"the platform's pods on {node.name} replaced on other nodes")
+        print(f"{on[node.name]} platform pods on {node.name} replaced "
+              f"{time.monotonic() - cut_at:.0f}s after the cut")
+        until(lambda: _platform_answers(env), timeout=30, every=1,
+              what="the platform API answering with the node cut off")
     finally:
         set_node_link(node, up=True)
         try:

@@ -134,4 +134,4 @@ def test_the_dns_objects_are_a_kube_dns_service_and_a_deployment_that_watches_on
     assert container["readinessProbe"]["tcpSocket"]["port"] == 53
     assert "limits" in container["resources"] and pod["dnsPolicy"] == "Default"
     assert objects["Deployment"]["spec"]["replicas"] == 2
-    assert objects["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
+    assert objects["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1  # one at a time

@@ -1,9 +1,9 @@
 """The cluster DNS's objects in a cluster (pure): `kube-dns`, as kubeadm names it.
 
 In `kube-system`: a ServiceAccount allowed to list and watch Services and Endpoints
-and nothing else, a Deployment of two `kubeglobe dns` replicas (spread over nodes when
+and nothing else, a Deployment of `kubeglobe dns` replicas (two by default, spread over nodes when
 there are several, tolerating control-plane nodes, critical priority, probes on the
-DNS port, requests and limits), a PodDisruptionBudget keeping one of them, and the
+DNS port, requests and limits), a PodDisruptionBudget letting one go at a time, and the
 `kube-dns` Service on the cluster's DNS address, the one every kubelet hands its pods.
 """
 
@@ -66,7 +66,7 @@ def dns_manifests(*, image: str, cluster_ip: str, domain: str = "cluster.local",
                   "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                   "template": pod}},
         {"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "metadata": meta,
-         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"k8s-app": NAME}}}},
+         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"k8s-app": NAME}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": meta,
          "spec": {"clusterIP": cluster_ip, "selector": {"k8s-app": NAME},
                   "ports": [{"name": "dns", "port": PORT, "protocol": "UDP"},

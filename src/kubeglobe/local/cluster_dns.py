@@ -19,7 +19,11 @@ READY_SECONDS = 120.0
 
 
 def apply_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path, image: str) -> None:
-    apply_all(kubeconfig, dns_manifests(image=image, cluster_ip=cluster.dns_service_ip))
+    """Two replicas where there are two nodes to spread them over; a one-node cluster's
+    second replica would only double its memory, not its availability."""
+    replicas = min(2, len(cluster.nodes))
+    apply_all(kubeconfig, dns_manifests(image=image, cluster_ip=cluster.dns_service_ip,
+                                        replicas=replicas))
 
 
 def wait_cluster_dns(*, cluster: ClusterPlan, kubeconfig: Path) -> None:

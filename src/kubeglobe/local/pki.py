@@ -10,7 +10,6 @@ re-issues credentials that running processes already hold. It never starts proce
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
@@ -21,25 +20,9 @@ from kubeglobe.local.topology import ClusterPlan, EnvironmentPlan
 
 
 @dataclass(frozen=True)
-class ClusterPki:
-    """Paths of every credential of one cluster (see `ensure_cluster_pki`)."""
-
-    dir: Path
-
-    def pair(self, name: str) -> CertPair:
-        return CertPair(cert=self.dir / f"{name}.crt", key=self.dir / f"{name}.key")
-
-    @property
-    def ca(self) -> CertPair:
-        return self.pair("ca")
-
-    @property
-    def agents_ca(self) -> CertPair:
-        return self.pair("agents-ca")
-
-    @property
-    def servers_ca(self) -> CertPair:
-        return self.pair("servers-ca")
+class ClusterPki(PlatformPki):
+    """Paths of every credential of one cluster (see `ensure_cluster_pki`); global's
+    also holds the platform's (`PlatformPki`), signed by its CA."""
 
     @property
     def etcd_ca(self) -> CertPair:
@@ -116,8 +99,7 @@ def ensure_cluster_pki(*, env: EnvironmentPlan, cluster: ClusterPlan) -> Cluster
             dns_names=(node.name,), ip_addresses=(node.ip,), server=True,
         )
     if cluster.platform_endpoint_port is not None:
-        ensure_platform_certs(PlatformPki(dir=pki.dir), ca=ca, hosts=host_ips,
-                              label=cluster.name)
+        ensure_platform_certs(pki, ca=ca, hosts=host_ips, label=cluster.name)
     _ensure_service_account_key(pki.service_account)
     return pki
 

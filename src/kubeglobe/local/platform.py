@@ -26,7 +26,6 @@ from kubeglobe.deploy.manifests import (
     PLATFORM_SET,
     SERVER,
 )
-from kubeglobe.deploy.pki import PlatformPki
 from kubeglobe.deploy.platform import platform_workloads
 from kubeglobe.deploy.values import PlatformValues
 from kubeglobe.files import write_atomic
@@ -93,7 +92,7 @@ def apply_platform_workloads(*, env: EnvironmentPlan, kubeconfig: Path, image: s
                             gateway_runtime_dir=str(gateway_runtime_dir(env)))
     with sync_client(load_kubeconfig(path=kubeconfig)) as hub:
         apply_set(hub, name=PLATFORM_SET, namespace=SYSTEM_NAMESPACE,
-                  manifests=platform_workloads(values, PlatformPki(dir=pki.dir)))
+                  manifests=platform_workloads(values, pki))
 
 
 def wait_platform_workloads(*, kubeconfig: Path) -> None:
