@@ -216,6 +216,15 @@ class Env:
         environment.up(state_dir=STATE_DIR, workload_clusters=2, report=_log)
 
 
+def print_global_picture(env: Env) -> None:
+    """global's nodes, pods and latest events: printed when a test about rescheduling
+    fails, so its report says what was still in the way."""
+    for args in (("get", "nodes", "-o", "wide"), ("get", "pods", "-A", "-o", "wide"),
+                 ("get", "events", "-A", "--sort-by=.lastTimestamp")):
+        done = env.kubectl("global", *args, check=False, timeout=30)
+        print(f"$ kubectl {' '.join(args)}\n{done.stdout[-6000:]}{done.stderr[-500:]}")
+
+
 def _log(message: str) -> None:
     print(f"[env] {message}", flush=True)
 

@@ -1,6 +1,10 @@
 """kube-controller-manager and kube-scheduler, with leader election.
 
-The global cluster runs one of each on every control-plane node host; only the Lease
+The global cluster runs one of each on every control-plane node host, as static pods of
+that node's kubelet (`static_pods.py`), as kubeadm runs them: one that exits (as they do
+when they lose their Lease, for instance while their node is cut off) is started again
+by the kubelet, with no `up`. A workload cluster's pair runs on the environment's host,
+where there is no kubelet, as processes the environment supervises. Only the Lease
 holder acts, the others wait to take over. All talk to the cluster's endpoint (the load
 balancer on global) with their own client certificates, and serve `/healthz` on their
 node's address (loopback on the host, for a workload cluster); `--port=0` turns off the
@@ -9,6 +13,7 @@ insecure port, which would otherwise collide with a node's kubelet ports.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -19,10 +24,32 @@ from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan
 
 NODE_GRACE_SECONDS = 30
+PARTS = ("controller-manager", "scheduler")
 
 
 def component_kubeconfig(env: EnvironmentPlan, cluster: ClusterPlan, user: str) -> Path:
     return env.cluster_dir(cluster.name) / "kubeconfigs" / f"{user}.kubeconfig"
+
+
+@dataclass(frozen=True)
+class ControlPlaneDaemon:
+    """One controller-manager or scheduler: where it serves and its flags (no program)."""
+
+    part: str  # "controller-manager" or "scheduler"
+    daemon: Daemon
+    flags: list[str]
+
+    @property
+    def kind(self) -> str:
+        return f"kube-{self.part}"
+
+    @property
+    def on_node_host(self) -> bool:
+        return self.daemon.netns is not None
+
+    @property
+    def healthz(self) -> str:
+        return f"https://{self.daemon.ip}:{self.daemon.port}/healthz"
 
 
 def _common(kubeconfig: Path, serving_cert: Path, serving_key: Path, where: Daemon,
@@ -42,11 +69,10 @@ def _common(kubeconfig: Path, serving_cert: Path, serving_key: Path, where: Daem
     ]
 
 
-def controlplane_components(
-    *, binaries: K8sBinaries, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki
-) -> list[Component]:
+def controlplane_daemons(*, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki,
+                         ) -> list[ControlPlaneDaemon]:
+    """Every controller-manager and scheduler of the cluster, with its flags (pure)."""
     serving = pki.pair("control-plane-serving")
-    logs = env.cluster_dir(cluster.name) / "logs"
     controller_manager_flags = [
         f"--cluster-name={cluster.name}",
         f"--root-ca-file={pki.ca.cert}",
@@ -67,23 +93,27 @@ def controlplane_components(
         ("scheduler", cluster.schedulers, []),
     ):
         kubeconfig = component_kubeconfig(env, cluster, part)
-        for daemon in daemons:
-            found.append(
-                Component(
-                    key=f"{cluster.name}/{daemon.name}",
-                    cluster=cluster.name,
-                    kind=f"kube-{part}",
-                    argv=[
-                        binaries.path(f"kube-{part}"),
-                        *_common(kubeconfig, serving.cert, serving.key, daemon),
-                        *flags,
-                    ],
-                    log=logs / f"{daemon.name}.log",
-                    probe=partial(probe_http, f"https://{daemon.ip}:{daemon.port}/healthz",
-                                  ca=pki.ca.cert),
-                    port=daemon.port,
-                    netns=daemon.netns,
-                    env=GO_ENV,
-                )
-            )
+        found += [ControlPlaneDaemon(part=part, daemon=daemon, flags=[
+            *_common(kubeconfig, serving.cert, serving.key, daemon), *flags])
+            for daemon in daemons]
     return found
+
+
+def controlplane_components(
+    *, binaries: K8sBinaries, env: EnvironmentPlan, cluster: ClusterPlan, pki: ClusterPki
+) -> list[Component]:
+    """The daemons that run as the environment's processes: those on its host."""
+    logs = env.cluster_dir(cluster.name) / "logs"
+    return [
+        Component(
+            key=f"{cluster.name}/{d.daemon.name}",
+            cluster=cluster.name,
+            kind=d.kind,
+            argv=[binaries.path(d.kind), *d.flags],
+            log=logs / f"{d.daemon.name}.log",
+            probe=partial(probe_http, d.healthz, ca=pki.ca.cert),
+            port=d.daemon.port,
+            env=GO_ENV,
+        )
+        for d in controlplane_daemons(env=env, cluster=cluster, pki=pki) if not d.on_node_host
+    ]

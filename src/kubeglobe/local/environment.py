@@ -23,7 +23,12 @@ from kubeglobe.local.apiserver import apiserver_components, endpoint_url
 from kubeglobe.local.binaries import K8sBinaries, build_binaries
 from kubeglobe.local.cluster_dns import apply_cluster_dns, wait_cluster_dns
 from kubeglobe.local.component import Component
-from kubeglobe.local.controlplane import component_kubeconfig, controlplane_components
+from kubeglobe.local.control_plane_image import control_plane_image
+from kubeglobe.local.controlplane import (
+    component_kubeconfig,
+    controlplane_components,
+    controlplane_daemons,
+)
 from kubeglobe.local.etcd import etcd_components
 from kubeglobe.local.health import http_client, port_is_free, probe_http, wait_until
 from kubeglobe.local.images import PAUSE_IMAGE, build_all_images, build_image, import_images
@@ -71,6 +76,7 @@ from kubeglobe.local.state import (
     save_state,
     slot_owner,
 )
+from kubeglobe.local.static_pods import static_pod_manifests, write_static_pods
 from kubeglobe.local.topology import (
     GLOBAL,
     MAX_SLOT,
@@ -298,10 +304,13 @@ def up(
         built = build_all_images()
         platform_image = build_platform_image(progress=report)
         registry_spec = registry_image()
+        control_plane = control_plane_image(binaries)
         # Every node imports the pause image (a pod's sandbox), the control-plane nodes of
-        # global the registry's too; every other image the nodes pull from the registry.
+        # global the registry's and their static pods' too (both run before the
+        # registry); every other image the nodes pull from the registry.
         on_every_node = [(s, a) for s, a in built if s.name == PAUSE_IMAGE]
-        on_planes = [*on_every_node, (registry_spec, build_image(registry_spec))]
+        on_planes = [*on_every_node, (registry_spec, build_image(registry_spec)),
+                     control_plane]
         pulled = [*(i for i in built if i[0].name != PAUSE_IMAGE), platform_image]
         parts = components(plan=plan, binaries=binaries)
         _stop_retired(state_dir, state, parts, report)
@@ -329,6 +338,8 @@ def up(
                     report(f"{node.name}: importing images")
                     import_images(socket=NodePaths(plan, node).socket,
                                   archives=on_planes if node.control_plane else on_every_node)
+                _write_static_pods(plan, image=control_plane[0].name, report=report)
+        _wait_static_pods(plan, report)
         for cluster in plan.clusters:
             _wait_cluster_ready(plan, cluster, report)
             if cluster.name == GLOBAL:  # its replicas start while the others get ready
@@ -379,6 +390,32 @@ def up(
         report(f"environment ready ({started} processes started, "
                f"{len(parts) - started} already running); API {api_url(plan, global_cluster)}")
         return plan
+
+
+def _write_static_pods(plan: EnvironmentPlan, *, image: str, report: Report) -> None:
+    """Each control-plane node's static pods in place, before its kubelet starts (a
+    running kubelet picks a changed file up by itself)."""
+    for cluster in plan.clusters:
+        daemons = controlplane_daemons(env=plan, cluster=cluster, pki=_pki(plan, cluster))
+        manifests = static_pod_manifests(env=plan, cluster=cluster, daemons=daemons,
+                                         image=image)
+        for node in cluster.nodes:
+            if node.name in manifests:
+                changed = write_static_pods(NodePaths(plan, node).static_pods,
+                                            manifests[node.name])
+                if changed:
+                    report(f"{node.name}: static pods {', '.join(changed)}")
+
+
+def _wait_static_pods(plan: EnvironmentPlan, report: Report) -> None:
+    for cluster in plan.clusters:
+        pki = _pki(plan, cluster)
+        for d in controlplane_daemons(env=plan, cluster=cluster, pki=pki):
+            if d.on_node_host:
+                key = f"{cluster.name}/{d.daemon.name}"
+                report(f"{key}: waiting for its static pod to be healthy")
+                wait_until(f"{key} (a static pod; `kubectl -n kube-system logs` shows why)",
+                           partial(probe_http, d.healthz, ca=pki.ca.cert), timeout=120)
 
 
 def _run_phase(plan: EnvironmentPlan, state: EnvironmentState, batch: list[Component],

@@ -48,6 +48,7 @@ class NodePaths:
         self.cni_data_dir = self.root / "cni" / "ipam"
         self.kubelet_root = self.root / "kubelet"
         self.kubelet_config = self.root / "kubelet-config.yaml"
+        self.static_pods = self.root / "manifests"  # a control-plane node's static pods
         self.kubeconfig = self.root / "kubelet.kubeconfig"
         self.proxy_config = self.root / "kube-proxy-config.yaml"
         self.proxy_kubeconfig = self.root / "kube-proxy.kubeconfig"
@@ -204,6 +205,7 @@ def render_kubelet_config(*, node: Node, pki: ClusterPki, paths: NodePaths,
             "imageGCHighThresholdPercent": 100,
             "imageGCLowThresholdPercent": 99,
             "containerLogMaxSize": "10Mi",
+            **({"staticPodPath": str(paths.static_pods)} if node.control_plane else {}),
         },
         sort_keys=False,
     )
