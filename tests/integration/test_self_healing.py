@@ -94,11 +94,13 @@ def _in_node_containers(env: Env, node_name: str, program: str) -> list[int]:
 
 
 def _mirror_pod(env: Env, name: str) -> tuple[int, bool, dict[str, Any]]:
-    """Restarts and whether its container runs, of static pod `name`'s mirror pod."""
-    pod = json.loads(env.kubectl("global", "-n", "kube-system", "get", "pod", name,
-                                 "-o", "json").stdout)
-    status = pod["status"]["containerStatuses"][0]
-    return int(status["restartCount"]), "running" in status["state"], pod
+    """Restarts and whether its container runs, of static pod `name`'s mirror pod (0 and
+    False while the kubelet has not written it, or no container status, yet)."""
+    got = env.kubectl("global", "-n", "kube-system", "get", "pod", name, "-o", "json",
+                      check=False)
+    pod: dict[str, Any] = json.loads(got.stdout) if got.returncode == 0 else {}
+    status = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+    return int(status.get("restartCount", 0)), "running" in status.get("state", {}), pod
 
 
 def _kill_and_see_it_restarted(env: Env, node: str, program: str) -> float:
