@@ -34,7 +34,13 @@ from kubeglobe.local.binaries import build_binaries
 from kubeglobe.local.mounts import mounts_below
 from kubeglobe.local.node import POD_LOGS, NodePaths
 from kubeglobe.local.platform import admin_token_file, api_url, gateway_replica_files
-from kubeglobe.local.process import descendants, is_running, list_processes, shims_of
+from kubeglobe.local.process import (
+    ProcInfo,
+    descendants,
+    is_running,
+    list_processes,
+    shims_of,
+)
 from kubeglobe.local.smoke import smoke_test
 from kubeglobe.local.state import load_state
 from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
@@ -42,12 +48,19 @@ from kubeglobe.local.topology import GLOBAL, EnvironmentPlan
 STATE_DIR = Path(os.environ.get("KUBEGLOBE_TEST_STATE_DIR", "/tmp/kubeglobe-it"))
 
 
-def _in_agent_pod(env: Env, marker: str) -> int:
-    node = env.plan.cluster("workload-2").nodes[0]
+def in_node_containers(env: Env, cluster: str, node_name: str,
+                       keep: Callable[[ProcInfo], bool]) -> list[int]:
+    """PIDs of the processes `keep` takes among those in node `node_name`'s containers."""
+    node = next(n for n in env.plan.cluster(cluster).nodes if n.name == node_name)
     procs = list_processes()
     below = descendants({p.pid for p in shims_of(str(NodePaths(env.plan, node).socket), procs)},
                         procs)
-    found = [p.pid for p in procs if p.pid in below and marker in p.cmdline]
+    return [p.pid for p in procs if p.pid in below and keep(p)]
+
+
+def _in_agent_pod(env: Env, marker: str) -> int:
+    node = env.plan.cluster("workload-2").nodes[0]
+    found = in_node_containers(env, "workload-2", node.name, lambda p: marker in p.cmdline)
     assert len(found) == 1, found
     return found[0]
 

@@ -13,10 +13,15 @@ import sys
 from typing import Any
 
 from kubeglobe.dns.manifests import NAME, NAMESPACE
-from kubeglobe.local.node import NodePaths
-from kubeglobe.local.process import descendants, list_processes, shims_of, stop_process
+from kubeglobe.local.process import stop_process
 from kubeglobe.local.state import load_state
-from tests.integration.conftest import STATE_DIR, Env, print_global_picture, until
+from tests.integration.conftest import (
+    STATE_DIR,
+    Env,
+    in_node_containers,
+    print_global_picture,
+    until,
+)
 
 # NotReady after 30 s, evicted after 30 s more, a new pod started and ready: 73-78 s
 # alone, longer late in a busy test session; well within this. Kubernetes' defaults
@@ -83,14 +88,10 @@ def test_a_stopped_kubelets_pods_run_again_elsewhere_and_dns_keeps_answering(
           what=f"the evicted pod gone once {victim}'s kubelet is back")
 
 
-def _in_node_containers(env: Env, node_name: str, program: str) -> list[int]:
-    """PIDs of `program` running in a container of node `node_name`."""
-    node = next(n for n in env.plan.cluster("global").nodes if n.name == node_name)
-    procs = list_processes()
-    below = descendants({p.pid for p in shims_of(str(NodePaths(env.plan, node).socket),
-                                                 procs)}, procs)
-    return [p.pid for p in procs
-            if p.pid in below and p.argv and os.path.basename(p.argv[0]) == program]
+def _in_node_containers(env: Env, node: str, program: str) -> list[int]:
+    """PIDs of `program` running in a container of global's node `node`."""
+    return in_node_containers(env, "global", node,
+                              lambda p: bool(p.argv) and os.path.basename(p.argv[0]) == program)
 
 
 def _mirror_pod(env: Env, name: str) -> tuple[int, bool, dict[str, Any]]:

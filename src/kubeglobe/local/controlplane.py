@@ -24,7 +24,6 @@ from kubeglobe.local.pki import ClusterPki
 from kubeglobe.local.topology import ClusterPlan, Daemon, EnvironmentPlan
 
 NODE_GRACE_SECONDS = 30
-PARTS = ("controller-manager", "scheduler")
 
 
 def component_kubeconfig(env: EnvironmentPlan, cluster: ClusterPlan, user: str) -> Path:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from kubeglobe.files import write_atomic
 from kubeglobe.local.component import GO_ENV
 from kubeglobe.local.control_plane_image import BIN_DIR
 from kubeglobe.local.controlplane import ControlPlaneDaemon
@@ -87,9 +88,7 @@ def write_static_pods(directory: Path, files: dict[str, str]) -> list[str]:
         path = directory / name
         if path.exists() and path.read_text() == text:
             continue
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text.encode(), mode=0o644)
         changed.append(name)
     for stale in sorted(directory.glob("*.yaml")):
         if stale.name not in files:
