@@ -40,6 +40,7 @@ CHECK_SECONDS = 5.0  # how often the link looks at its HAProxy and certificates
 RETRY_SECONDS = 30.0
 NO_PORT_SECONDS = 600.0  # a hub without an agent port: ask again this much later
 STOP_SECONDS = 5.0
+HANDOVER_SECONDS = 2.0  # a new HAProxy attaches well within this; then the old goes
 MIN_VERSION = (2, 9)  # reverse HTTP came with HAProxy 2.9
 PROGRAM_PLACES = ("/usr/local/sbin/haproxy",)
 
@@ -194,11 +195,18 @@ async def request_grant(*, hub_url: str, hub_ca: ssl.SSLContext, cluster: str,
 
 
 class HAProxyChild:
-    """One HAProxy process started by this agent, restarted when its files change."""
+    """One HAProxy process started by this agent, replaced when its files change.
 
-    def __init__(self, program: str, directory: Path) -> None:
+    A replacement is make-before-break: the new process attaches while the old one still
+    holds its connections, and only then does the old one stop. The gateway sees a
+    connection throughout, so a renewed certificate or a changed replica list never
+    sends a request to no agent (a stream running on the old process ends with it)."""
+
+    def __init__(self, program: str, directory: Path, *,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._program = program
         self._directory = directory
+        self._sleep = sleep
         self._process: asyncio.subprocess.Process | None = None
         self._written: dict[Path, bytes] = {}
 
@@ -206,32 +214,50 @@ class HAProxyChild:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self.running and self._process is not None else None
+
     async def ensure(self, files: dict[Path, bytes]) -> None:
-        """Running with exactly `files` (restarted if they changed or it exited)."""
+        """Running with exactly `files` (replaced if they changed, started if it exited)."""
         if self.running and files == self._written:
             return
+        old = self._process if self.running else None
         if self._process is not None and self._process.returncode is not None:
             log.warning("the agent's HAProxy exited with status %s; starting it again",
                         self._process.returncode)
-        await self.stop()
-        for path, content in files.items():
+        for path, content in files.items():  # a running HAProxy read its files at start
             write_atomic(path, content)
         self._written = dict(files)
         self._process = await asyncio.create_subprocess_exec(
             self._program, "-db", "-f", str(self._directory / "haproxy.cfg"),
             stdin=asyncio.subprocess.DEVNULL)
         log.info("the agent's HAProxy (pid %s) attaches to the gateway", self._process.pid)
+        if old is None:
+            return
+        await self._sleep(HANDOVER_SECONDS)
+        if not self.running:  # the new one refused its files: the old one serves on
+            log.warning("the agent's new HAProxy exited with status %s; pid %s serves on",
+                        self._process.returncode, old.pid)
+            self._process, self._written = old, {}  # the next round tries again
+            return
+        await _stop(old)
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), STOP_SECONDS)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if process is not None:
+            await _stop(process)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), STOP_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 @dataclass(eq=False, kw_only=True)
@@ -247,7 +273,7 @@ class GatewayLink:
     async def keep(self) -> None:
         """Keep the HAProxy attached for as long as the agent runs."""
         directory = Path(tempfile.mkdtemp(prefix="kubeglobe-gateway-link-"))  # 0700
-        child = HAProxyChild(self.program, directory)
+        child = HAProxyChild(self.program, directory, sleep=self.sleep)
         grant: GatewayGrant | None = None
         try:
             while True:

@@ -93,6 +93,11 @@ def render_reverse(port: AgentPort, backends: list[ReverseBackend], servers: Ser
         f"    http-request return status 503 hdr {DETACHED_HEADER} yes"]) + "\n")
     for b in backends:
         lines = [f"backend {b.name}", "    mode http", "    http-reuse always",
+                 # a request sent down a connection its agent was just closing (the
+                 # agent's HAProxy replaced) goes again down another; only a read is
+                 # sent again once sent, the rest only when nothing went out
+                 "    retries 3", "    retry-on conn-failure empty-response",
+                 "    http-request disable-l7-retry if ! { method GET HEAD OPTIONS }",
                  f"    acl {_FROM_SERVERS} fe_name {SERVERS_FRONTEND}"]
         errors = status_errors({
             502: f"cluster {b.cluster} did not answer through its agent: the agent could "
