@@ -16,7 +16,7 @@ from lightkube.resources.core_v1 import Secret
 from kubeglobe.agent.apiserver_certificate import ClientCertificate
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.files import write_atomic
-from kubeglobe.kube.secrets import secret_text
+from kubeglobe.kube.secrets import b64, secret_text
 
 AGENT_SECRET = "kubeglobe-agent"
 CERT_KEY, KEY_KEY = "apiserver-client.crt", "apiserver-client.key"
@@ -40,7 +40,7 @@ class SecretStore:
     async def save_credential(self, credential: str | None) -> None:
         data: dict[str, str | None] = {"credential": None}
         if credential is not None:
-            data = {"credential": base64.b64encode(credential.encode()).decode(),
+            data = {"credential": b64(credential),
                     "bootstrap-token": None}
         await self._client.patch(Secret, self._name, {"data": data},
                                  namespace=self._namespace)

@@ -6,7 +6,6 @@ and it approves its own client certificate, whose user may only impersonate.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from lightkube import AsyncClient
@@ -16,15 +15,12 @@ from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBi
 from kubeglobe.agent.apiserver_certificate import AGENT_USER
 from kubeglobe.agent.credentials import AGENT_SECRET
 from kubeglobe.api.meta import CLUSTER_LABEL, PLATFORM_ADMINS, SYSTEM_NAMESPACE
+from kubeglobe.kube.secrets import b64
 
 AGENT_NAME = "kubeglobe-agent"
 PLATFORM_ADMIN_BINDING = "kubeglobe:platform-admins"
 IMPERSONATOR = "kubeglobe-agent-impersonator"
 _MANAGED = {"app.kubernetes.io/managed-by": "kubeglobe"}
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def _binding(name: str, subject: dict[str, str], role: str = "cluster-admin") -> dict[str, Any]:
@@ -72,8 +68,8 @@ def agent_manifests(*, cluster: str, hub_url: str, hub_ca_pem: str, bootstrap_to
         platform_admins_binding(),
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
          "metadata": {"name": AGENT_SECRET, "namespace": SYSTEM_NAMESPACE},
-         "data": {"bootstrap-token": _b64(bootstrap_token), "hub-url": _b64(hub_url),
-                  "hub-ca.crt": _b64(hub_ca_pem), "cluster": _b64(cluster)}},
+         "data": {"bootstrap-token": b64(bootstrap_token), "hub-url": b64(hub_url),
+                  "hub-ca.crt": b64(hub_ca_pem), "cluster": b64(cluster)}},
         {"apiVersion": "apps/v1", "kind": "Deployment",
          "metadata": {"name": AGENT_NAME, "namespace": SYSTEM_NAMESPACE, "labels": labels},
          "spec": {

@@ -23,11 +23,11 @@ from kubeglobe.api.cluster import CLUSTER_KIND
 from kubeglobe.api.meta import API_VERSION, CLUSTER_LABEL, SYSTEM_NAMESPACE
 from kubeglobe.hub.missing import missing_ok
 from kubeglobe.hub.onboarding import OnboardingError, check_name
-from kubeglobe.hub.tokens import b64, sha256_hex
+from kubeglobe.hub.tokens import sha256_hex
 from kubeglobe.kube.client import KUBE_ERRORS
 from kubeglobe.kube.microtime import format_time, parse_time
 from kubeglobe.kube.resources import ClusterCR
-from kubeglobe.kube.secrets import secret_text
+from kubeglobe.kube.secrets import b64, secret_text
 
 log = logging.getLogger("kubeglobe.registration")
 BOOTSTRAP_TYPE = "kubeglobe.io/bootstrap-token"

@@ -10,7 +10,6 @@ groups of the Groups that list the user.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -21,7 +20,7 @@ from typing import Literal, cast
 
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
 from kubeglobe.kube.microtime import format_time, parse_time
-from kubeglobe.kube.secrets import secret_text
+from kubeglobe.kube.secrets import b64, secret_text
 
 TOKEN_SECRET_TYPE = "kubeglobe.io/token"
 TOKEN_USER_LABEL = "kubeglobe.io/token-user"
@@ -75,10 +74,6 @@ def secret_name(token_id: str) -> str:
 
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def issue_token(*, user: str, groups: tuple[str, ...], labels: dict[str, str] | None = None,

@@ -1,8 +1,13 @@
-"""Reading a Secret's `data`: its values are base64; callers want text."""
+"""A Secret's `data`: its values are base64; callers read and write text."""
 
 from __future__ import annotations
 
 import base64
+
+
+def b64(text: str) -> str:
+    """`text` as a Secret's `data` holds it."""
+    return base64.b64encode(text.encode()).decode()
 
 
 def secret_text(data: dict[str, str] | None, key: str) -> str | None:

@@ -8,7 +8,6 @@ them in a worker thread.
 
 from __future__ import annotations
 
-import base64
 import logging
 
 from argon2 import PasswordHasher
@@ -16,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from kubeglobe import failures
 from kubeglobe.api.meta import SYSTEM_NAMESPACE
+from kubeglobe.kube.secrets import b64
 
 log = logging.getLogger("kubeglobe.accounts")
 
@@ -73,5 +73,5 @@ def password_secret(*, user: str, password_hash: str, owner_uid: str) -> dict[st
             "ownerReferences": [{"apiVersion": "kubeglobe.io/v1alpha1", "kind": "User",
                                  "name": user, "uid": owner_uid}],
         },
-        "data": {"argon2": base64.b64encode(password_hash.encode()).decode()},
+        "data": {"argon2": b64(password_hash)},
     }
