@@ -6,7 +6,6 @@ run changes nothing), waits for the CRDs to be served, and creates the platform'
 
 from __future__ import annotations
 
-import base64
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,9 @@ from kubeglobe.api.tenancy import (
     ProjectResource,
     UserResource,
 )
+from kubeglobe.hub.missing import missing_ok_sync
 from kubeglobe.hub.tokens import ADMIN_USER, BOOTSTRAP_LABEL, issue_token
+from kubeglobe.kube.secrets import b64
 
 Manifest = dict[str, Any]
 CRD_READY_TIMEOUT = 60.0
@@ -114,7 +115,7 @@ def webhook_manifest(endpoint: WebhookEndpoint) -> Manifest:
             "failurePolicy": "Fail",
             "timeoutSeconds": 20,
             "clientConfig": {"url": endpoint.url,
-                             "caBundle": base64.b64encode(endpoint.ca_pem.encode()).decode()},
+                             "caBundle": b64(endpoint.ca_pem)},
             "rules": [{"apiGroups": [GROUP], "apiVersions": ["*"],
                        "operations": ["CREATE", "UPDATE", "DELETE"], "scope": "Cluster",
                        "resources": ["projects", "projectnamespaces", "users", "groups",
@@ -124,21 +125,18 @@ def webhook_manifest(endpoint: WebhookEndpoint) -> Manifest:
 
 
 def platform_manifests(webhook: WebhookEndpoint | None = None) -> list[Manifest]:
+    reads = ["get", "list", "watch"]
+    writes = [*reads, "create", "update", "patch"]
     clusters = {"apiGroups": [GROUP], "resources": ["*", "*/status"],
-                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
-    secrets = {"apiGroups": [""], "resources": ["secrets"],
-               "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
-    leases = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-              "verbs": ["get", "list", "watch", "create", "update", "patch"]}
+                "verbs": [*writes, "delete"]}
+    secrets = {"apiGroups": [""], "resources": ["secrets"], "verbs": [*writes, "delete"]}
+    leases = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": writes}
     events = {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
               "verbs": ["create", "patch"]}
     crds = {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
-            "verbs": ["get", "list", "watch"]}
-    namespaces = {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list",
-                                                                             "watch"]}
-    endpoints = {"apiGroups": [""], "resources": ["endpoints"], "verbs": ["get", "list",
-                                                                           "watch"]}
-    reads = ["get", "list", "watch"]
+            "verbs": reads}
+    namespaces = {"apiGroups": [""], "resources": ["namespaces"], "verbs": reads}
+    endpoints = {"apiGroups": [""], "resources": ["endpoints"], "verbs": reads}
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}},
         cluster_crd(),
@@ -186,12 +184,9 @@ CONTROLLER_USER = "kubeglobe:controller"
 def ensure_controller_token(client: Client) -> None:
     """A platform-admin token for the controller, kept (raw) in a Secret only it reads:
     it reaches registered clusters through the platform API's proxy like any client."""
-    try:
-        client.get(Secret, CONTROLLER_TOKEN_SECRET, namespace=SYSTEM_NAMESPACE)
+    if missing_ok_sync(lambda: client.get(Secret, CONTROLLER_TOKEN_SECRET,
+                                          namespace=SYSTEM_NAMESPACE)) is not None:
         return
-    except ApiError as e:
-        if e.status.code != 404:
-            raise
     issued = issue_token(user=CONTROLLER_USER, groups=(PLATFORM_ADMINS,))
     client.create(codecs.from_dict(issued.manifest))
     client.create(codecs.from_dict({
