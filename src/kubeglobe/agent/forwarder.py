@@ -7,7 +7,6 @@ they happen. Upgrades (exec, attach, port-forward) go to `agent/streams.py`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import h11
@@ -20,14 +19,6 @@ from kubeglobe.tunnel.mux import Stream
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "trailer", "te",
                "host", "authorization"}
 _NOT_FORWARDED = _HOP_BY_HOP | {"content-length", "expect"}  # the body is re-framed
-
-
-async def _body(stream: Stream) -> AsyncIterator[bytes]:
-    while True:
-        chunk = await stream.recv()
-        if chunk is None:
-            return
-        yield chunk
 
 
 class Forwarder:
@@ -49,7 +40,7 @@ class Forwarder:
         try:
             reply = await self._http.request(
                 meta["method"], meta["path"] + (f"?{query}" if query else ""), headers,
-                _body(stream) if meta.get("body", True) else None)
+                stream.chunks() if meta.get("body", True) else None)
         except (OSError, h11.ProtocolError) as e:
             await stream.reset(f"apiserver unreachable from the agent: {e}")
             return

@@ -59,7 +59,6 @@ class Incoming:
     """The caller's upgrade request as it arrived."""
 
     method: str
-    target: str  # the platform path and query, /clusters/NAME/k8s/...
     headers: list[tuple[str, str]]
     route: StreamRoute
 
@@ -245,9 +244,7 @@ async def _through_tunnel(mux: Multiplexer, cluster: str, incoming: Incoming,
         if head.upgraded:
             return Upgraded(head=head, pipe=StreamEnd(stream),
                             lost=f"lost the stream to cluster {cluster} through its agent")
-        body = b""
-        while (chunk := await stream.recv()) is not None:
-            body += chunk
+        body = b"".join([chunk async for chunk in stream.chunks()])
         await stream.reset("answer read")
         return final_response(head, body)
     except StreamClosed as e:

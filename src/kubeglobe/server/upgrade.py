@@ -68,8 +68,8 @@ def upgrade_protocol(streams: StreamProxy) -> type[H11Protocol]:
             self.connections.discard(self)
             buffered, _ = self.conn.trailing_data
             incoming = Incoming(
-                method=event.method.decode("ascii"), target=event.target.decode("latin-1"),
-                headers=self._text_headers(), route=route)
+                method=event.method.decode("ascii"), headers=self._text_headers(),
+                route=route)
             caller = raw_end(self.transport, bytes(buffered))
             task = self.loop.create_task(streams.serve(incoming, caller))
             tasks.add(task)

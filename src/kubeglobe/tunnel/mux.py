@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from kubeglobe.failures import count
@@ -105,6 +105,11 @@ class Stream:
             with contextlib.suppress(ConnectionError):
                 await self._mux.send(window_frame(self.id, grant))
         return chunk
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """`recv` until the peer has ended its side."""
+        while (chunk := await self.recv()) is not None:
+            yield chunk
 
     async def pour_into(self, sink: Sink) -> None:
         """`recv` into `sink` without a task switch per chunk (an interactive exec echoes
