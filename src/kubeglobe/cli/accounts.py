@@ -79,13 +79,9 @@ def user_update(
     output: Output = "table",
 ) -> None:
     """Change a user's details, or enable/disable them."""
-    body: dict[str, object] = {}
-    if display_name is not None:
-        body["displayName"] = display_name
-    if email is not None:
-        body["email"] = email
-    if enable is not None:
-        body["disabled"] = not enable
+    changes = (("displayName", display_name), ("email", email),
+               ("disabled", None if enable is None else not enable))
+    body = {k: v for k, v in changes if v is not None}
     with cli_errors(CliError):
         if not body:
             raise CliError("nothing to change; give --display-name, --email, --enable or "
@@ -190,11 +186,8 @@ def token_list(
     all_users: Annotated[bool, typer.Option("--all", help="Everyone's.")] = False,
     output: Output = "table",
 ) -> None:
-    params: dict[str, str] = {}
-    if user:
-        params["user"] = user
-    if all_users:
-        params["all_users"] = "true"
+    params = {k: v for k, v in (("user", user), ("all_users", "true" if all_users else ""))
+              if v}
     call_and_show(TOKENS, "GET", "/api/v1/tokens", output, listed=True, params=params)
 
 

@@ -47,9 +47,7 @@ def save_config(config: CliConfig) -> Path:
 
 
 def _tls(ca_file: str | None) -> ssl.SSLContext:
-    if ca_file:
-        return ssl.create_default_context(cafile=ca_file)
-    return ssl.create_default_context()
+    return ssl.create_default_context(cafile=ca_file or None)  # None: the system's CAs
 
 
 def answer_of(r: httpx.Response) -> Any:

@@ -60,8 +60,7 @@ class View:
 def call(method: str, path: str, **kwargs: Any) -> Any:
     """One request to the API as the saved login; a CliError is printed and exits 2."""
     with cli_errors(CliError):
-        answer = client().request(method, path, **kwargs)
-    return answer
+        return client().request(method, path, **kwargs)
 
 
 def call_and_show(view: View, method: str, path: str, output: str, *, listed: bool = False,

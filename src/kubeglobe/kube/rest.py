@@ -7,7 +7,6 @@ TLS context trusting only the cluster's CA, and the auth headers, from a kubecon
 from __future__ import annotations
 
 import base64
-import os
 import ssl
 import tempfile
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 from lightkube.config.kubeconfig import SingleConfig
 
+from kubeglobe.files import write_atomic
 from kubeglobe.kube.client import KubeconfigError
 
 
@@ -74,9 +74,7 @@ def load_client_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cert_file, key_file = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
         for f, content in ((cert_file, cert), (key_file, key)):
-            fd = os.open(f, os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(content)
+            write_atomic(f, content)
         ctx.load_cert_chain(str(cert_file), str(key_file))
 
 

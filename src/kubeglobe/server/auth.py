@@ -62,9 +62,8 @@ class TokenAuthenticator:
             if e.status.code == 404:
                 raise unauthorized("unknown or revoked token") from e
             raise HTTPException(status_code=503, detail="cannot verify tokens now") from e
-        record = None
-        if secret.type == TOKEN_SECRET_TYPE:
-            record = check_token(secret_part=secret_part, data=secret.data or {})
+        record = (check_token(secret_part=secret_part, data=secret.data or {})
+                  if secret.type == TOKEN_SECRET_TYPE else None)
         if record is None:
             raise unauthorized("unknown or revoked token")
         if record.expired(dt.datetime.now(dt.UTC)):
