@@ -42,3 +42,19 @@ def test_each_replica_is_checked_and_verified_as_the_platform_servers() -> None:
     empty = render_servers([], Path("/pki/ca.crt"))
     assert "    server " not in empty
     assert "no API server replica of the platform is ready" in empty  # its 503, as a Status
+
+
+def test_replicas_are_spares_too_and_pods_not_ready_are_spares_when_none_is_ready() -> None:
+    a, b = Ready("srv-a", "10.201.4.7", 8443), Ready("srv-b", "10.201.5.2", 8443)
+    text = render_servers([a], Path("/pki/ca.crt"), not_ready=[b])
+    # the checked replica, and itself unchecked as a backup: used once every check fails
+    assert "    server server-srv-a 10.201.4.7:8443 " in text
+    spare = next(line for line in text.splitlines() if "spare-srv-a" in line)
+    assert spare.endswith(" backup") and " check" not in spare
+    assert "srv-b" not in text  # a pod not ready is no spare while one is ready
+    panic = render_servers([], Path("/pki/ca.crt"), not_ready=[b]).splitlines()
+    assert [line.split()[1] for line in panic if line.startswith("    server ")] == ["spare-srv-b"]
+    notready = [EndpointSubset(notReadyAddresses=[EndpointAddress(ip="10.201.5.2")],
+                               ports=[EndpointPort(port=8443)])]
+    assert ready_addresses(notready) == []
+    assert ready_addresses(notready, not_ready=True) == [Ready("10.201.5.2", "10.201.5.2", 8443)]

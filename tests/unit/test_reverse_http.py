@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeglobe.agent.apiserver_certificate import ClientCertificate, new_request
-from kubeglobe.agent.gateway_link import Apiserver, GatewayGrant, link_files, render_config
+from kubeglobe.agent.gateway_link import (
+    FORGET_SECONDS,
+    Apiserver,
+    GatewayGrant,
+    GatewayReplicas,
+    link_files,
+    render_config,
+)
 from kubeglobe.certfiles import CertPair, ensure_ca
 from kubeglobe.gateway.reverse import (
     AgentPort,
@@ -157,3 +164,17 @@ def test_the_agents_haproxy_attaches_to_the_gateway_and_serves_from_its_apiserve
     assert files[tmp_path / "apiserver-ca.pem"] == b"CA"
     assert b"server gateway-0 10.0.0.1:1 ssl" in files[tmp_path / "haproxy.cfg"]  # no list
     assert b"gateway-1" not in files[tmp_path / "haproxy.cfg"]
+
+
+def test_a_gateway_replica_the_hub_stops_listing_is_kept_a_while_then_let_go() -> None:
+    gateways = GatewayReplicas()
+    gateways.update(["10.0.0.12:20017", "10.0.0.11:20017", "10.0.0.13:20017"], now=0.0)
+    assert gateways.addresses == ("10.0.0.11:20017", "10.0.0.12:20017", "10.0.0.13:20017")
+    # one replica's pod not ready for a moment, then a listing that failed (none): kept
+    gateways.update(["10.0.0.11:20017", "10.0.0.13:20017"], now=10.0)
+    gateways.update([], now=20.0)
+    assert len(gateways.addresses) == 3
+    gateways.update(["10.0.0.11:20017", "10.0.0.13:20017"], now=FORGET_SECONDS + 1)
+    assert gateways.addresses == ("10.0.0.11:20017", "10.0.0.13:20017")
+    gateways.update(["10.0.0.12:20017"], now=FORGET_SECONDS + 2)  # back: at once
+    assert "10.0.0.12:20017" in gateways.addresses

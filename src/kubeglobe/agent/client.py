@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -132,7 +133,7 @@ async def fetch_replicas(settings: AgentSettings, credential: str,
         raise CredentialRefused(r.text)
     r.raise_for_status()
     body = r.json()
-    gateways.addresses = tuple(sorted(str(a) for a in body.get("gateways") or ()))
+    gateways.update((str(a) for a in body.get("gateways") or ()), time.monotonic())
     return [str(u) for u in body["replicas"]]
 
 

@@ -20,7 +20,7 @@ import logging
 import shutil
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,7 @@ CHECK_SECONDS = 5.0  # how often the link looks at its HAProxy and certificates
 RETRY_SECONDS = 30.0
 NO_PORT_SECONDS = 600.0  # a hub without an agent port: ask again this much later
 STOP_SECONDS = 5.0
+FORGET_SECONDS = 300.0  # a gateway replica the hub no longer lists is let go this late
 HANDOVER_SECONDS = 2.0  # a new HAProxy attaches well within this; then the old goes
 MIN_VERSION = (2, 9)  # reverse HTTP came with HAProxy 2.9
 PROGRAM_PLACES = ("/usr/local/sbin/haproxy",)
@@ -91,9 +92,22 @@ def find_haproxy() -> str | None:
 
 @dataclass
 class GatewayReplicas:
-    """The gateway's replicas as the hub last listed them (HOST:PORT each)."""
+    """The gateway's replicas the agent attaches to (HOST:PORT each): those the hub lists,
+    and for FORGET_SECONDS those it listed before. A replica leaves the hub's list when
+    its pod is not ready for a moment, while it may still send this cluster's requests
+    down the connections it holds; dropping it at once would cut them under it."""
 
-    addresses: tuple[str, ...] = ()
+    last_listed: dict[str, float] = dataclasses.field(default_factory=dict)  # monotonic
+
+    def update(self, listed: Iterable[str], now: float) -> None:
+        for address in listed:
+            self.last_listed[address] = now
+        self.last_listed = {a: seen for a, seen in self.last_listed.items()
+                            if now - seen < FORGET_SECONDS}
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(sorted(self.last_listed))
 
 
 def _server_tls(host: str, ca: Path, crt: Path, *, name: str | None = None) -> str:

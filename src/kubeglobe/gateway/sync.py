@@ -259,8 +259,9 @@ class GatewaySync:
         rendered = render(backends, self.files.certs)
         if self.servers_ca_file is not None:
             found = (self.replicas.items() or {}).get(SERVERS_SERVICE)
-            servers = render_servers(ready_addresses(found.subsets if found else None),
-                                     self.servers_ca_file)
+            subsets = found.subsets if found else None
+            servers = render_servers(ready_addresses(subsets), self.servers_ca_file,
+                                     not_ready=ready_addresses(subsets, not_ready=True))
             rendered = replace(rendered, config=rendered.config + "\n" + servers)
         if self.agent_port is None or self.servers_port is None:
             return rendered
