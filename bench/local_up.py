@@ -49,11 +49,25 @@ def memory_by_kind(state_dir: Path) -> dict[str, float]:
     for key, record in state.processes.items():
         found[kinds.get(key, key)] += _rss_mib(record.pid)
     procs = list_processes()
+    by_pid = {p.pid: p for p in procs}
     for node in plan.nodes():
         shims = {p.pid for p in shims_of(str(NodePaths(plan, node).socket), procs)}
         for pid in descendants(shims, procs):
-            found["containers (shims and pods)"] += _rss_mib(pid)
+            found[f"containers: {_program(by_pid[pid].argv) if pid in by_pid else '?'}"] += (
+                _rss_mib(pid))
     return dict(found)
+
+
+def _program(argv: tuple[str, ...]) -> str:
+    """What a container's process is, for the table: its program, or the platform's
+    command (`kubeglobe gateway`) for a Python one."""
+    if not argv:
+        return "?"
+    name = Path(argv[0]).name
+    if name.startswith("python") or name == "kubeglobe":
+        words = [a for a in argv[1:] if not a.startswith("-") and "/" not in a]
+        return " ".join(["kubeglobe", *words[:1]]) if words else name
+    return "shims" if name.startswith("containerd-shim") else name
 
 
 def main() -> None:

@@ -45,8 +45,8 @@ ENTRYPOINT = (
     "#!/usr/bin/python3\n"
     "import sys\n"
     f"sys.path.insert(0, '/{SITE}')\n"
-    "from kubeglobe.cli.main import app\n"
-    "app()\n"
+    "from kubeglobe.cli.launcher import main\n"
+    "main()\n"
 )
 STALE_SECONDS = 24 * 3600  # an archive of another build this old is removed
 
