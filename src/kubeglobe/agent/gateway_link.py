@@ -222,6 +222,7 @@ class HAProxyChild:
         self._directory = directory
         self._sleep = sleep
         self._process: asyncio.subprocess.Process | None = None
+        self._leaving: asyncio.subprocess.Process | None = None  # during a handover
         self._written: dict[Path, bytes] = {}
 
     @property
@@ -249,7 +250,9 @@ class HAProxyChild:
         log.info("the agent's HAProxy (pid %s) attaches to the gateway", self._process.pid)
         if old is None:
             return
+        self._leaving = old  # stop() stops it too, should this be cancelled meanwhile
         await self._sleep(HANDOVER_SECONDS)
+        self._leaving = None
         if not self.running:  # the new one refused its files: the old one serves on
             log.warning("the agent's new HAProxy exited with status %s; pid %s serves on",
                         self._process.returncode, old.pid)
@@ -258,9 +261,11 @@ class HAProxyChild:
         await _stop(old)
 
     async def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            await _stop(process)
+        processes = (self._process, self._leaving)
+        self._process = self._leaving = None
+        for process in processes:
+            if process is not None:
+                await _stop(process)
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:
