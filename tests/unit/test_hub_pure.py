@@ -48,9 +48,9 @@ def test_proxy_strips_credentials_and_claims_and_adds_identity() -> None:
 
 
 def test_every_crd_is_structural() -> None:
-    from kubeglobe.hub.install import tenancy_crds
+    from kubeglobe.hub.install import alb_crds, tenancy_crds
 
-    for crd in tenancy_crds():
+    for crd in tenancy_crds() + alb_crds():
         _check_structural(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     crd = cluster_crd()
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]

@@ -16,6 +16,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Secret
 from pydantic import BaseModel
 
+from kubeglobe.api.alb import FrontendResource, GatewayResource, RuleResource
 from kubeglobe.api.cluster import CLUSTER_KIND, CLUSTER_PLURAL, ClusterResource
 from kubeglobe.api.crd import CrdNames, crd_manifest
 from kubeglobe.api.meta import FIELD_MANAGER, GROUP, PLATFORM_ADMINS, SYSTEM_NAMESPACE
@@ -53,6 +54,25 @@ def cluster_crd() -> Manifest:
                        short_names=("kgc",)),
         printer_columns=columns,
     )
+
+
+def alb_crds() -> list[Manifest]:
+    """The ALB's Gateways, Frontends and Rules (issue 16; not installed until its
+    operator is)."""
+    kinds: list[tuple[type[BaseModel], CrdNames, list[Manifest]]] = [
+        (GatewayResource, CrdNames("Gateway", "gateways", "gateway", ("kggw",)),
+         [{"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+          {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+          {"name": "VIP", "type": "string", "jsonPath": ".spec.vip"}]),
+        (FrontendResource, CrdNames("Frontend", "frontends", "frontend", ("kgft",)),
+         [{"name": "Gateway", "type": "string", "jsonPath": ".spec.gateway"},
+          {"name": "Port", "type": "integer", "jsonPath": ".spec.port"},
+          {"name": "Protocol", "type": "string", "jsonPath": ".spec.protocol"}]),
+        (RuleResource, CrdNames("Rule", "rules", "rule", ("kgrule",)),
+         [{"name": "Frontend", "type": "string", "jsonPath": ".spec.frontend"},
+          {"name": "Priority", "type": "integer", "jsonPath": ".spec.priority"}]),
+    ]
+    return [crd_manifest(model=m, names=n, printer_columns=c) for m, n, c in kinds]
 
 
 def tenancy_crds() -> list[Manifest]:
