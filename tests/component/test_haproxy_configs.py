@@ -91,3 +91,48 @@ def test_haproxy_accepts_the_agents_configuration(tmp_path: Path, haproxy_bin: P
     for path, content in files.items():
         path.write_bytes(content)
     check(haproxy_bin, tmp_path / "haproxy.cfg")
+
+
+def test_haproxy_accepts_an_alb_instance_with_every_kind_of_rule(tmp_path: Path,
+                                                                 haproxy_bin: Path) -> None:
+    from kubeglobe.alb.render import Endpoint, render_instance
+    from kubeglobe.api.alb import FrontendSpec, RuleSpec
+
+    ca = ensure_ca(pair=CertPair(cert=tmp_path / "ca.crt", key=tmp_path / "ca.key"),
+                   common_name="t")
+    tls = CertPair(cert=tmp_path / "shop.crt", key=tmp_path / "shop.key")
+    ensure_cert(issuer=ca, pair=tls, common_name="shop.example.com", server=True)
+    (tmp_path / "shop.shop-tls.pem").write_bytes(tls.cert.read_bytes() + tls.key.read_bytes())
+    web = {"namespace": "shop", "service": "web", "port": 80}
+    frontends = {
+        "edge-80": FrontendSpec.model_validate({"gateway": "edge", "port": 18080}),
+        "edge-443": FrontendSpec.model_validate({
+            "gateway": "edge", "port": 18443, "protocol": "HTTPS",
+            "certificate": {"namespace": "shop", "name": "shop-tls"}}),
+        "db": FrontendSpec.model_validate({"gateway": "edge", "port": 15432, "protocol": "TCP",
+                                           "defaultBackends": [{**web, "port": 5432}]})}
+    rules = {name: RuleSpec.model_validate({"frontend": "edge-80", **spec}) for name, spec in {
+        "cart": {"backends": [web], "match": {
+            "hosts": ["shop.example.com", "*.shop.example.com"],
+            "path": {"value": "/cart"}, "methods": ["GET"], "sourceRanges": ["10.0.0.0/8"],
+            "headers": [{"name": "X-Canary", "type": "Regex", "value": "^(yes|1)$"}],
+            "query": [{"name": "v", "value": 'a "quoted" one'}]},
+            "rewrite": {"pathPrefix": "/basket", "host": "web.shop"},
+            "affinity": {"type": "Cookie"}, "algorithm": "LeastConnections"},
+        "sticky": {"backends": [web, {**web, "service": "v2", "weight": 3}],
+                   "affinity": {"type": "SourceIP"}, "algorithm": "SourceHash",
+                   "match": {"path": {"type": "Regex", "value": "^/api/v[0-9]+/"}}},
+        "to-https": {"redirect": {"scheme": "https", "port": 18443, "code": 301},
+                     "match": {"path": {"type": "Exact", "value": "/login"}}},
+    }.items()}
+    rules["secure"] = RuleSpec.model_validate({"frontend": "edge-443", "backends": [web]})
+    endpoints = {("shop", "web", 80): [Endpoint("web-a", "10.200.1.2", 8080)],
+                 ("shop", "v2", 80): [Endpoint("v2-a", "10.200.1.3", 8080)],
+                 ("shop", "web", 5432): [Endpoint("web-a", "10.200.1.2", 5432)]}
+    out = render_instance(frontends=frontends, rules=rules, endpoints=endpoints,
+                          certs_dir=str(tmp_path))
+    assert out.refused == {} and out.certificates == (("shop", "shop-tls"),)
+    config = tmp_path / "alb.cfg"
+    config.write_text("defaults\n    timeout connect 3s\n    timeout client 30s\n"
+                      "    timeout server 30s\n\n" + out.config)
+    check(haproxy_bin, config)
