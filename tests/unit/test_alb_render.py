@@ -48,3 +48,19 @@ def test_rules_go_in_priority_order_and_one_of_no_frontend_here_is_refused() -> 
                if line.startswith("    server ")}
     assert weights == {"shop.web.web-a": 43, "shop.web.web-b": 43, "shop.v2.v2-a": 256}
     assert "no rule of this gateway matches the request" in out.config  # the default
+
+
+def test_each_pod_is_checked_as_the_rule_says() -> None:
+    def backend(**spec: object) -> list[str]:
+        out = render_instance(frontends={"edge-80": FrontendSpec(gateway="edge", port=80)},
+                              rules={"r": rule(**spec)}, endpoints=ENDPOINTS, certs_dir="/c")
+        return out.config.split("\nbackend rule-r\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+    tcp = backend()
+    assert not any("httpchk" in line for line in tcp)
+    assert tcp[-1].endswith(" check inter 2000ms fall 2 rise 2")
+    http = backend(healthCheck={"type": "HTTP", "path": "/healthz", "intervalSeconds": 0.5,
+                                "fall": 3, "rise": 1})
+    assert "    option httpchk GET /healthz" in http
+    assert "    http-check expect rstatus ^[23]" in http  # 2xx or 3xx unless told
+    assert http[-1].endswith(" check inter 500ms fall 3 rise 1")

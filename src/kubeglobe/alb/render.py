@@ -6,14 +6,22 @@ source ranges ORed within); each Rule has a backend of its own (a redirect too, 
 redirect keeps its place in the order). A Rule that cannot be served here (its
 Frontend is not of this instance, or is TCP) is left out with the reason, for the
 operator to write into its status; the others are served as if it did not exist. A
-Service's endpoints become servers with TCP checks; one with none answers 503.
+Service's endpoints become servers checked as the Rule says (TCP by default); a
+Service with none answers 503.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kubeglobe.api.alb import Backend, FrontendSpec, HeaderMatch, Match, RuleSpec
+from kubeglobe.api.alb import (
+    Backend,
+    FrontendSpec,
+    HeaderMatch,
+    HealthCheck,
+    Match,
+    RuleSpec,
+)
 
 MAX_WEIGHT = 256
 
@@ -90,22 +98,33 @@ def match_acls(prefix: str, match: Match) -> tuple[list[str], list[str]]:
     return lines, names
 
 
+def _checks(check: HealthCheck) -> tuple[list[str], str]:
+    """The backend's lines for `check`, and what each server line adds."""
+    lines = []
+    if check.type == "HTTP":
+        lines.append(f"    option httpchk GET {check.path}")
+        lines.append(f"    http-check expect status {check.expectStatus}"
+                     if check.expectStatus is not None else
+                     "    http-check expect rstatus ^[23]")
+    every = max(1, round(check.intervalSeconds * 1000))
+    return lines, f"check inter {every}ms fall {check.fall} rise {check.rise}"
+
+
 def _servers(backends: list[Backend], endpoints: dict[ServiceKey, list[Endpoint]],
-             *, cookie: bool) -> list[str]:
-    """Every endpoint of every backend, TCP-checked; a Service's weight is spread over
-    its endpoints, so weights split traffic between Services, not pods."""
+             *, cookie: bool, check: HealthCheck) -> list[str]:
+    """Every endpoint of every backend, checked; a Service's weight is spread over its
+    endpoints, so weights split traffic between Services, not pods."""
     pods = [(b, endpoints.get((b.namespace, b.service, b.port), [])) for b in backends
             if b.weight > 0]
     shares = [b.weight / len(found) for b, found in pods if found]
     top = max(shares, default=1.0)
-    lines = []
+    lines, each = _checks(check)
     for b, found in pods:
         weight = max(1, round(b.weight / max(1, len(found)) * MAX_WEIGHT / top))
         for e in found:
             name = f"{b.namespace}.{b.service}.{e.name}"
             extra = f" cookie {name}" if cookie else ""
-            lines.append(f"    server {name} {e.ip}:{e.port} weight {weight}{extra} "
-                         "check inter 2s fall 2 rise 2")
+            lines.append(f"    server {name} {e.ip}:{e.port} weight {weight}{extra} {each}")
     return lines
 
 
@@ -140,7 +159,8 @@ def _rule_backend(name: str, rule: RuleSpec,
         lines.append(f"    http-request replace-path {quoted(pattern)} {quoted(replacement)}")
     if rewrite is not None and rewrite.host is not None:
         lines.append(f"    http-request set-header Host {quoted(rewrite.host)}")
-    return lines + _servers(rule.backends, endpoints, cookie=cookie)
+    return lines + _servers(rule.backends, endpoints, cookie=cookie,
+                            check=rule.healthCheck)
 
 
 def _literal(text: str) -> str:
@@ -186,7 +206,8 @@ def render_instance(*, frontends: dict[str, FrontendSpec], rules: dict[str, Rule
              *([] if tcp or ft.defaultBackends else
                ["    http-request return status 404 content-type text/plain "
                 f"string {quoted('no rule of this gateway matches the request')}"]),
-             *_servers(ft.defaultBackends, endpoints, cookie=False)]))
+             *_servers(ft.defaultBackends, endpoints, cookie=False,
+                       check=ft.healthCheck)]))
         sections.append("\n".join(lines))
         sections += backends
     return Rendered(config="\n\n".join(sections) + "\n", refused=refused,

@@ -101,6 +101,19 @@ class Backend(Model):
                         "0 sends nothing")
 
 
+class HealthCheck(Model):
+    """How the instance checks each pod itself: one failing `fall` checks in a row gets
+    no traffic, even while Kubernetes still lists it ready, until it passes `rise`."""
+
+    type: Literal["TCP", "HTTP"] = "TCP"
+    path: str = Field(default="/", pattern=r"^/[!-~]*$", description="HTTP: what is asked")
+    expectStatus: int | None = Field(default=None, ge=100, le=599,
+                                     description="HTTP: the status wanted (else 2xx or 3xx)")
+    intervalSeconds: float = Field(default=2.0, ge=0.2, le=300)
+    rise: int = Field(default=2, ge=1, le=10)
+    fall: int = Field(default=2, ge=1, le=10)
+
+
 class FrontendSpec(Model):
     gateway: str = Field(min_length=1, max_length=63, pattern=NAME)
     port: int = Field(ge=1, le=65535)
@@ -110,6 +123,7 @@ class FrontendSpec(Model):
     defaultBackends: list[Backend] = Field(
         default_factory=list, description="where a request no rule matches goes (TCP: "
         "where every connection goes)")
+    healthCheck: HealthCheck = Field(default_factory=HealthCheck)
 
     @model_validator(mode="after")
     def _protocol_needs_its_fields(self) -> FrontendSpec:
@@ -236,6 +250,7 @@ class RuleSpec(Model):
     rewrite: Rewrite | None = None
     algorithm: Algorithm = "RoundRobin"
     affinity: Affinity | None = None
+    healthCheck: HealthCheck = Field(default_factory=HealthCheck)
 
     @model_validator(mode="after")
     def _one_action(self) -> RuleSpec:
