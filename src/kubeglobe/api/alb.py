@@ -54,6 +54,10 @@ class GatewaySpec(Model):
     replicas: int = Field(default=3, ge=1, le=64, description="pods, one per node at most")
     vip: str | None = Field(default=None, description="an IPv4 address keepalived holds on "
                             "one of the instance's nodes at a time (VRRP)")
+    failback: bool = Field(default=False, description="the VIP goes back to the node it "
+                           "first chose once that one is healthy again (else it stays)")
+    virtualRouterId: int | None = Field(default=None, ge=1, le=255, description="VRRP's id, "
+                                        "unique per network (else one from the name)")
 
     @field_validator("vip")
     @classmethod
