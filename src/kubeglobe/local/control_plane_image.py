@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+import time
 from pathlib import Path
 
 from kubeglobe.local.binaries import K8S_VERSION, K8sBinaries, cache_dir
-from kubeglobe.local.images import ImageSpec, LayerFile, write_archive
+from kubeglobe.local.images import ImageSpec, LayerFile, remove_stale_archives, write_archive
 
 NAME = "kubeglobe.local/kube-control-plane"
 BINARIES = ("kube-controller-manager", "kube-scheduler")
@@ -56,6 +57,7 @@ def control_plane_image(binaries: K8sBinaries) -> tuple[ImageSpec, Path]:
     if archive.exists():
         return spec, archive
     archive.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_archives(spec, now=time.time())
     layer = archive.with_suffix(".layer.tmp")
     try:
         _write_layer(paths, layer)

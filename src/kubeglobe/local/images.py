@@ -207,6 +207,22 @@ def render_oci_archive(spec: ImageSpec, layer: bytes) -> bytes:
     return buf.getvalue()
 
 
+STALE_SECONDS = 24 * 3600  # an archive of another build this old is removed
+
+
+def remove_stale_archives(spec: ImageSpec, *, now: float) -> list[Path]:
+    """Remove the cached archives of `spec`'s image name under other tags, once a day
+    old: another environment on this machine may run another build's image right now
+    (a demo beside the test suite, two checkouts), so only old ones go."""
+    name = spec.name.rsplit(":", 1)[0].replace("/", "_")
+    removed = []
+    for stale in (cache_dir() / "images").glob(f"{name}_*.oci.tar"):
+        if stale.name != spec.archive_name and now - stale.stat().st_mtime > STALE_SECONDS:
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
 def write_archive(spec: ImageSpec, layers: list[Layer]) -> Path:
     """Write a (possibly large, multi-layer) image archive into the cache."""
     out = cache_dir() / "images" / spec.archive_name

@@ -30,6 +30,7 @@ from kubeglobe.local.images import (
     ImageSpec,
     LayerFile,
     _layer_tar,
+    remove_stale_archives,
     write_archive,
 )
 from kubeglobe.local.mounts import unmount_below
@@ -48,7 +49,6 @@ ENTRYPOINT = (
     "from kubeglobe.cli.launcher import main\n"
     "main()\n"
 )
-STALE_SECONDS = 24 * 3600  # an archive of another build this old is removed
 
 
 def _runtime_requirements() -> list[str]:
@@ -153,11 +153,6 @@ def build_platform_image(*, progress: Callable[[str], None]) -> tuple[ImageSpec,
                      cmd=["kubeglobe", "--help"])
     out = cache_dir() / "images" / spec.archive_name
     if not out.exists():
-        # Another environment on this machine may run another build's image right now
-        # (a demo beside the test suite, two checkouts): only old ones are removed.
-        now = time.time()
-        for stale in images.glob(f"{PLATFORM_IMAGE.replace('/', '_')}_*.oci.tar"):
-            if now - stale.stat().st_mtime > STALE_SECONDS:
-                stale.unlink(missing_ok=True)
+        remove_stale_archives(spec, now=time.time())
         out = write_archive(spec, [base, haproxy_layer, app_layer])
     return spec, out
