@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -29,15 +28,11 @@ from kubeglobe.api.meta import PLATFORM_TLS_NAME
 from kubeglobe.certfiles import CertPair, Issuer, ensure_ca, ensure_cert
 from kubeglobe.gateway.reverse import AgentPort, ServersPort, render_reverse, reverse_backend
 from kubeglobe.local.health import probe_tcp, wait_until
+from tests.component.conftest import free_port
 
 UID = "4b7d2e10-9c3a-4f5e-8d6b-1a2c3e4f5a6b"
 ANSWER = "served by the apiserver"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pem(pair: CertPair, out: Path) -> Path:
@@ -94,7 +89,7 @@ def hub(tmp_path: Path, haproxy_bin: Path) -> Iterator[Hub]:
                                                key=tmp_path / "api.key"),
                       common_name="apiserver", ip_addresses=("127.0.0.1",), server=True)
     gateway_pem, api_pem = _pem(gateway, tmp_path / "gw.pem"), _pem(api, tmp_path / "api.pem")
-    agents_port, servers_port, clients_port, api_port = (_free_port() for _ in range(4))
+    agents_port, servers_port, clients_port, api_port = (free_port() for _ in range(4))
     backend = reverse_backend("w2", UID)
     assert backend is not None
     reverse = render_reverse(

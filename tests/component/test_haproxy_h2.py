@@ -24,15 +24,11 @@ import h2.events
 import pytest
 
 from kubeglobe.local.health import probe_tcp, wait_until
+from tests.component.conftest import free_port
 
 WINDOW = 1 << 20  # the stream window HAProxy advertises, as the gateway's and agents' do
 COALESCED = 65536  # what our HAProxy acknowledges at once, at most
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Sink:
@@ -71,7 +67,7 @@ class Sink:
 def haproxy(tmp_path: Path, haproxy_bin: Path) -> Iterator[tuple[int, Sink]]:
     """HAProxy with an HTTP/2 frontend forwarding to a sink: the frontend's port, the sink."""
     sink = Sink()
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "haproxy.cfg"
     config.write_text(f"""global
     tune.h2.initial-window-size {WINDOW}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import socket
 import subprocess
 import tarfile
 import time
@@ -18,13 +17,7 @@ import pytest
 from kubeglobe.local.images import DEMO_IMAGE, IMAGES, build_image
 from kubeglobe.local.registry_image import REGISTRY_CONFIG, registry_binary
 from kubeglobe.registry.push import MANIFEST_TYPE, PushError, push_archive
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.component.conftest import free_port
 
 
 @contextlib.contextmanager
@@ -33,7 +26,7 @@ def _serving(tmp_path: Path, *, readonly: bool = False) -> Iterator[str]:
     program = tmp_path / "docker-registry"
     program.write_bytes(registry_binary())
     program.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "config.yml"
     text = (REGISTRY_CONFIG.replace("/var/lib/registry", str(tmp_path / "storage"))
             .replace("addr: :5000", f"addr: 127.0.0.1:{port}"))
@@ -91,7 +84,7 @@ def test_an_image_is_pushed_once_and_served_as_built(registry: str) -> None:
 
 
 def test_a_registry_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
-    unused = f"http://127.0.0.1:{_free_port()}"
+    unused = f"http://127.0.0.1:{free_port()}"
     with httpx.Client(trust_env=False, timeout=5) as client, pytest.raises(httpx.ConnectError):
         push_archive(_demo_archive(), registry=unused, client=client)
 

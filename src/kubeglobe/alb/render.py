@@ -12,6 +12,7 @@ Service with none answers 503.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from kubeglobe.api.alb import (
@@ -154,18 +155,13 @@ def _rule_backend(name: str, rule: RuleSpec,
     rewrite = rule.rewrite
     if rewrite is not None and rewrite.pathPrefix is not None:
         matched = rule.match.path.value if rule.match.path is not None else "/"
-        pattern = "^" + _literal(matched.rstrip("/")) + "(.*)$"
+        pattern = "^" + re.escape(matched.rstrip("/")) + "(.*)$"
         replacement = rewrite.pathPrefix.rstrip("/") + "\\1"
         lines.append(f"    http-request replace-path {quoted(pattern)} {quoted(replacement)}")
     if rewrite is not None and rewrite.host is not None:
         lines.append(f"    http-request set-header Host {quoted(rewrite.host)}")
     return lines + _servers(rule.backends, endpoints, cookie=cookie,
                             check=rule.healthCheck)
-
-
-def _literal(text: str) -> str:
-    """`text` as a regular expression matching itself."""
-    return "".join("\\" + c if c in r".^$*+?()[]{}|\\" else c for c in text)
 
 
 def render_instance(*, frontends: dict[str, FrontendSpec], rules: dict[str, RuleSpec],
